@@ -1,0 +1,149 @@
+"""`edgeprune compress` and `edgeprune pretrain`: the engine without a server.
+
+Module-level imports are typer and the standard library only; torch loads inside commands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+# Errors a user can cause with their arguments or files: one line, exit code 2.
+USER_ERROR_EXIT = 2
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(USER_ERROR_EXIT)
+
+
+def _parse_size(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    parts = text.lower().replace("x", ",").split(",")
+    try:
+        h, w = (int(p) for p in parts)
+    except ValueError:
+        raise _fail(f"--input-size must look like 32x32, got {text!r}") from None
+    return h, w
+
+
+def compress(
+    arch: Annotated[str, typer.Option(help="Architecture, e.g. vgg16, resnet56, mobilenet.")],
+    data: Annotated[
+        str,
+        typer.Option(help="builtin:digits, a .npz, a CIFAR-10 python folder or an ImageFolder."),
+    ] = "builtin:digits",
+    target: Annotated[
+        str, typer.Option(help="flops=0.5, params=0.5 or channels=0.5")
+    ] = "flops=0.5",
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("out"),
+    checkpoint: Annotated[
+        Path | None, typer.Option(help=".pt/.safetensors; omitted: train from scratch.")
+    ] = None,
+    structure_epochs: Annotated[int, typer.Option(min=0)] = 10,
+    finetune_epochs: Annotated[int, typer.Option(min=0)] = 10,
+    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    lr: Annotated[float, typer.Option(help="Weight-learning learning rate.")] = 0.01,
+    structure_lr: Annotated[float, typer.Option(help="Structure-learning learning rate.")] = 0.01,
+    calibration_batches: Annotated[int, typer.Option(min=1)] = 50,
+    width_mult: Annotated[float, typer.Option(help="Width multiplier without a checkpoint.")] = 1.0,
+    input_size: Annotated[str | None, typer.Option(help="Resize images, e.g. 32x32.")] = None,
+    seed: int = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """Compress a model to a FLOPs, params or channels target and export ONNX."""
+    from pruning.config import CompressConfig, InvalidTarget, Target
+    from pruning.models.registry import available_models
+
+    if arch not in available_models():
+        raise _fail(f"unknown arch {arch!r}; known: {', '.join(available_models())}")
+    if checkpoint is not None and not checkpoint.is_file():
+        raise _fail(f"checkpoint {checkpoint} does not exist")
+    try:
+        config = CompressConfig(
+            target=Target.parse(target),
+            structure_epochs=structure_epochs,
+            finetune_epochs=finetune_epochs,
+            batch_size=batch_size,
+            lr=lr,
+            structure_lr=structure_lr,
+            calibration_batches=calibration_batches,
+            seed=seed,
+            device=device,
+        )
+    except (InvalidTarget, ValueError) as exc:
+        raise _fail(str(exc)) from None
+
+    from pruning.checkpoints import CheckpointError
+    from pruning.data import DataError
+    from pruning.pipeline import CompressRequest, run_compression
+    from pruning.progress_display import RichProgress
+
+    request = CompressRequest(
+        arch=arch,
+        data=data,
+        config=config,
+        checkpoint=checkpoint,
+        width_mult=width_mult,
+        input_size=_parse_size(input_size),
+    )
+    try:
+        with RichProgress() as display:
+            result = run_compression(request, out, display.hooks())
+    except (DataError, CheckpointError, InvalidTarget) as exc:
+        raise _fail(str(exc)) from None
+    report = result.report
+    achieved, base, pruned = report["achieved"], report["baseline"], report["pruned"]
+    typer.echo(
+        f"FLOPs -{achieved['flops']:.1%}  params -{achieved['params']:.1%}  "
+        f"accuracy {base['accuracy']:.4f} -> {pruned['accuracy']:.4f}"
+    )
+    typer.echo(f"artifacts in {out}: {', '.join(sorted(result.artifacts))}")
+
+
+def pretrain(
+    arch: Annotated[str, typer.Option(help="Architecture, e.g. vgg11.")],
+    out: Annotated[Path, typer.Option(help="Checkpoint to write (.pt or .safetensors).")],
+    data: Annotated[str, typer.Option(help="Same sources as compress.")] = "builtin:digits",
+    epochs: Annotated[int, typer.Option(min=1)] = 10,
+    width_mult: float = 1.0,
+    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    lr: float = 0.05,
+    seed: int = 0,
+    device: str = "auto",
+) -> None:
+    """Train a model from scratch and save a checkpoint (for demos and tests)."""
+    from pruning.data import DataError
+    from pruning.models.registry import available_models
+    from pruning.pretrain import pretrain as run_pretrain
+
+    if arch not in available_models():
+        raise _fail(f"unknown arch {arch!r}; known: {', '.join(available_models())}")
+
+    def on_epoch(epoch: int, loss: float, accuracy: float) -> None:
+        typer.echo(f"epoch {epoch}/{epochs}: test loss {loss:.4f}, accuracy {accuracy:.4f}")
+
+    try:
+        result = run_pretrain(
+            arch=arch,
+            data=data,
+            epochs=epochs,
+            out=out,
+            width_mult=width_mult,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            device=device,
+            on_epoch=on_epoch,
+        )
+    except (DataError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"saved {result.path} (accuracy {result.accuracy:.4f})")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compress")(compress)
+    app.command("pretrain")(pretrain)

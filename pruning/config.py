@@ -1,0 +1,140 @@
+"""Configuration and the small contracts between the engine and whoever drives it.
+
+The engine never reads the environment: the CLI and the Celery worker build a
+`CompressConfig` and hand it in, together with optional `RunHooks`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Metric = Literal["flops", "params", "channels"]
+Phase = Literal["calibrating", "structure_learning", "pruning", "weight_learning", "exporting"]
+PHASES: tuple[Phase, ...] = (
+    "calibrating",
+    "structure_learning",
+    "pruning",
+    "weight_learning",
+    "exporting",
+)
+
+
+class InvalidTarget(ValueError):
+    """The requested compression target is malformed or cannot be reached."""
+
+
+class Cancelled(Exception):
+    """Raised inside the engine when the run's cancel check answers True."""
+
+
+@dataclass(frozen=True)
+class Target:
+    metric: Metric
+    reduction: float
+
+    def __post_init__(self) -> None:
+        if self.metric not in ("flops", "params", "channels"):
+            raise InvalidTarget(
+                f"unknown target metric {self.metric!r}; use flops, params or channels"
+            )
+        if not isinstance(self.reduction, int | float) or math.isnan(self.reduction):
+            raise InvalidTarget(f"target reduction must be a number, got {self.reduction!r}")
+        if not 0.0 < float(self.reduction) < 1.0:
+            raise InvalidTarget(f"target reduction must be in (0, 1), got {self.reduction}")
+
+    @classmethod
+    def parse(cls, text: str) -> Target:
+        """Parse 'flops=0.5' (also params=, channels=)."""
+        metric, sep, value = text.partition("=")
+        if not sep:
+            raise InvalidTarget(
+                f"target {text!r} must look like flops=0.5, params=0.5 or channels=0.5"
+            )
+        try:
+            reduction = float(value)
+        except ValueError:
+            raise InvalidTarget(f"target reduction {value!r} is not a number") from None
+        return cls(metric=metric.strip(), reduction=reduction)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class CompressConfig:
+    """Every hyperparameter of one compression run (ALGORITHM.md, 'Hyperparameters')."""
+
+    target: Target
+    structure_epochs: int = 10
+    finetune_epochs: int = 10
+    batch_size: int = 64
+    # Structure learning keeps training the pretrained weights: a modest lr.
+    structure_lr: float = 0.01
+    # Weight learning of the compact net from pretrained weights (the paper's 0.1 is from scratch).
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    epsilon: float = 0.98  # eq. (7) saliency smoothing
+    release: float = 0.5  # s: share of active channels re-allocated per redistribution
+    calibration_batches: int = 50
+    min_channels: int = 1
+    tolerance: float = 0.005  # allowed undershoot of the target reduction (cost model units)
+    augment: bool = True
+    seed: int = 0
+    device: str = "auto"  # "auto" = cuda when available, else cpu
+    max_eval_batches: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("structure_epochs", "finetune_epochs"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0 or value > 10_000:
+                raise ValueError(f"{name} must be an integer in [0, 10000], got {value!r}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not 0.0 < self.epsilon < 1.0:
+            raise ValueError(f"epsilon must be in (0, 1), got {self.epsilon}")
+        if not 0.0 <= self.release <= 1.0:
+            raise ValueError(f"release must be in [0, 1], got {self.release}")
+        if self.min_channels < 1:
+            raise ValueError("min_channels must be >= 1")
+        for name in ("lr", "structure_lr"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One progress report. `progress` is the whole run's fraction done, 0..1."""
+
+    phase: Phase
+    progress: float
+    epoch: int | None = None
+    epochs: int | None = None
+    step: int | None = None
+    steps: int | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    channels: dict[str, int] | None = None
+    message: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RunHooks:
+    """How a driver observes and steers a run. Every field is optional.
+
+    on_progress: called with every event (each step, each epoch end, each phase change).
+    should_cancel: polled once per training step; True makes the engine raise `Cancelled`.
+    save_checkpoint / load_checkpoint: persist and restore the resumable state (a dict of
+        tensors and plain values, safe for torch.save / torch.load(weights_only=True)); saved at
+        the end of every epoch of structure and weight learning.
+    """
+
+    on_progress: Callable[[ProgressEvent], None] | None = None
+    should_cancel: Callable[[], bool] | None = None
+    save_checkpoint: Callable[[dict[str, Any]], None] | None = None
+    load_checkpoint: Callable[[], dict[str, Any] | None] | None = None

@@ -1,0 +1,161 @@
+"""The exact cost model of a masked network: FLOPs (MACs of conv and linear layers) and
+parameters as functions of the active channel count of every unit.
+
+Each conv/linear/BN layer's input and output widths either stay fixed or shrink with one unit
+(found by the dependency graph), so cost(a) is a sum of products of two such widths. It
+counts exactly what `pruning.metrics.count_model` counts on the pruned network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from pruning.dependency import Coupling
+
+
+@dataclass(frozen=True)
+class _Layers:
+    kind: np.ndarray  # 0 conv, 1 depthwise conv (groups follow the unit), 2 linear, 3 batchnorm
+    spatial: np.ndarray  # Kh·Kw·Hout·Wout / groups for convs (groups fixed), 1 otherwise
+    kernel: np.ndarray  # Kh·Kw / groups for parameter counting
+    in_full: np.ndarray
+    out_full: np.ndarray
+    in_unit: np.ndarray  # -1 when the width is fixed
+    out_unit: np.ndarray
+    bias: np.ndarray  # 1 when the layer has a bias (BN: weight and bias count as 2)
+
+
+class CostModel:
+    def __init__(self, layers: _Layers, capacity: Sequence[int], fixed_params: int):
+        self._layers = layers
+        self.capacity = np.asarray(capacity, dtype=np.float64)
+        self._fixed_params = fixed_params
+
+    @classmethod
+    def build(
+        cls,
+        model: nn.Module,
+        example_input: Tensor,
+        couplings: Sequence[Coupling],
+        capacity: Sequence[int],
+    ) -> CostModel:
+        """`example_input` is one sample (batch 1); output sizes are read from a forward pass."""
+        out_hw: dict[str, tuple[int, int]] = {}
+        handles = []
+        for name, module in model.named_modules():
+            if isinstance(module, nn.Conv2d):
+
+                def record(_m: nn.Module, _i: object, out: Tensor, name: str = name) -> None:
+                    out_hw[name] = (int(out.shape[-2]), int(out.shape[-1]))
+
+                handles.append(module.register_forward_hook(record))
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                model(example_input)
+        finally:
+            model.train(was_training)
+            for handle in handles:
+                handle.remove()
+
+        unit_of = {(c.module, c.dim): c.unit for c in couplings}
+        rows: list[tuple[int, float, float, int, int, int, int, int]] = []
+        counted = 0
+        for name, module in model.named_modules():
+            in_unit = unit_of.get((name, "in"), -1)
+            out_unit = unit_of.get((name, "out"), -1)
+            if isinstance(module, nn.Conv2d):
+                kh, kw = module.kernel_size
+                hw = out_hw.get(name)
+                if hw is None:
+                    continue  # not used in forward: contributes no FLOPs
+                depthwise = (
+                    module.groups > 1 and module.groups == module.in_channels == module.out_channels
+                )
+                if depthwise:
+                    unit = out_unit if out_unit >= 0 else in_unit
+                    in_unit = out_unit = unit
+                groups = 1 if depthwise else module.groups
+                kind = 1 if depthwise else 0
+                rows.append(
+                    (
+                        kind,
+                        kh * kw * hw[0] * hw[1] / groups,
+                        kh * kw / groups,
+                        module.in_channels,
+                        module.out_channels,
+                        in_unit,
+                        out_unit,
+                        int(module.bias is not None),
+                    )
+                )
+            elif isinstance(module, nn.Linear):
+                rows.append(
+                    (
+                        2,
+                        1.0,
+                        1.0,
+                        module.in_features,
+                        module.out_features,
+                        in_unit,
+                        out_unit,
+                        int(module.bias is not None),
+                    )
+                )
+            elif isinstance(module, nn.BatchNorm2d):
+                rows.append(
+                    (3, 0.0, 0.0, 0, module.num_features, -1, out_unit, 2 * int(module.affine))
+                )
+            else:
+                continue
+            counted += sum(p.numel() for p in module.parameters(recurse=False))
+        total_params = sum(p.numel() for p in model.parameters())
+        columns = list(zip(*rows, strict=True)) if rows else [[] for _ in range(8)]
+        layers = _Layers(
+            kind=np.asarray(columns[0], dtype=np.int64),
+            spatial=np.asarray(columns[1], dtype=np.float64),
+            kernel=np.asarray(columns[2], dtype=np.float64),
+            in_full=np.asarray(columns[3], dtype=np.float64),
+            out_full=np.asarray(columns[4], dtype=np.float64),
+            in_unit=np.asarray(columns[5], dtype=np.int64),
+            out_unit=np.asarray(columns[6], dtype=np.int64),
+            bias=np.asarray(columns[7], dtype=np.float64),
+        )
+        return cls(layers, capacity, fixed_params=total_params - counted)
+
+    def _widths(self, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """In and out widths of every layer for a batch of allocations (B × U) → (B × L)."""
+        layers = self._layers
+        ratio = active / self.capacity  # B × U
+        ones = np.ones((active.shape[0], 1))
+        padded = np.concatenate([ratio, ones], axis=1)  # index -1 → ratio 1 (fixed width)
+        in_w = layers.in_full * padded[:, layers.in_unit]
+        out_w = layers.out_full * padded[:, layers.out_unit]
+        return in_w, out_w
+
+    def evaluate(self, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(flops, params) for a batch of allocations B × U."""
+        layers = self._layers
+        in_w, out_w = self._widths(active)
+        depthwise = layers.kind == 1
+        batchnorm = layers.kind == 3
+        # Depthwise convs: in = out = groups, so one width enters the product.
+        pair = np.where(depthwise, out_w, in_w * out_w)
+        flops = np.where(batchnorm, 0.0, layers.spatial * pair).sum(axis=1)
+        weights = np.where(batchnorm, 0.0, layers.kernel * pair)
+        params = (weights + layers.bias * out_w).sum(axis=1) + self._fixed_params
+        return flops, params
+
+    def cost(self, active: Sequence[int] | np.ndarray, metric: str) -> float:
+        flops, params = self.evaluate(np.asarray(active, dtype=np.float64)[None, :])
+        return float(flops[0] if metric == "flops" else params[0])
+
+    def costs(self, active: np.ndarray, metric: str) -> np.ndarray:
+        flops, params = self.evaluate(active)
+        return flops if metric == "flops" else params

@@ -1,0 +1,426 @@
+"""The compression run: calibrate → structure learning → channel removal → weight learning.
+
+Works on an in-memory model and task data; loading files, export and the report are the
+pipeline's job (`pruning.pipeline`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from pruning.config import Cancelled, CompressConfig, Phase, ProgressEvent, RunHooks
+from pruning.cost import CostModel
+from pruning.data.batches import iterate_batches
+from pruning.dependency import DependencyAdapter
+from pruning.gates import UnitGates
+from pruning.models.registry import ModelSpec, build_model
+from pruning.structure import StructureLearner
+from pruning.training import evaluate, select_device, steps_per_epoch, train_one_epoch
+from pruning.units import UnitSpec, unit_widths
+
+
+class PruningMismatch(RuntimeError):
+    """The pruned network does not compute what the masked network computed."""
+
+
+@dataclass
+class TaskTensors:
+    """What the engine needs of the data: normalised tensors, on CPU."""
+
+    x_train: Tensor
+    y_train: Tensor
+    x_test: Tensor
+    y_test: Tensor
+
+
+@dataclass
+class EngineResult:
+    model: nn.Module
+    spec: ModelSpec
+    units: list[dict[str, Any]]
+    baseline: dict[str, float]
+    pruned: dict[str, float]
+    history: list[dict[str, Any]]
+    timings: dict[str, float]
+    self_check_max_abs_diff: float
+    masked_model_metrics: dict[str, float] = field(default_factory=dict)
+
+
+def _prunable_units(model: nn.Module) -> list[UnitSpec]:
+    units = getattr(model, "prunable_units", None)
+    if units is None:
+        raise TypeError(f"{type(model).__name__} does not declare prunable_units()")
+    return list(units())
+
+
+class _Progress:
+    """Turns training steps into the run's overall fraction and throttles nothing: the driver
+    decides what to persist."""
+
+    def __init__(self, hooks: RunHooks, total_steps: int):
+        self.hooks = hooks
+        self.total = max(total_steps, 1)
+        self.done = 0
+
+    def emit(self, phase: Phase, **kwargs: Any) -> None:
+        if self.hooks.on_progress is not None:
+            progress = min(self.done / self.total, 1.0)
+            self.hooks.on_progress(ProgressEvent(phase=phase, progress=progress, **kwargs))
+
+    def step_callback(
+        self, phase: Phase, epoch: int, epochs: int, extra: Callable[[], dict[str, Any]]
+    ) -> Callable[[int, int, float, float], None]:
+        def on_step(step: int, steps: int, loss: float, accuracy: float) -> None:
+            self.done += 1
+            self.emit(
+                phase,
+                epoch=epoch,
+                epochs=epochs,
+                step=step,
+                steps=steps,
+                metrics={"loss": loss, "accuracy": accuracy, **extra()},
+            )
+
+        return on_step
+
+
+def _sgd(model: nn.Module, lr: float, config: CompressConfig) -> torch.optim.SGD:
+    return torch.optim.SGD(
+        model.parameters(), lr=lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+
+
+def _generator(seed: int, phase_index: int, epoch: int) -> torch.Generator:
+    # One generator per (phase, epoch): a resumed run shuffles exactly like an unbroken one.
+    return torch.Generator().manual_seed(seed * 1_000_003 + phase_index * 10_007 + epoch)
+
+
+def compress_model(
+    model: nn.Module,
+    spec: ModelSpec,
+    data: TaskTensors,
+    config: CompressConfig,
+    hooks: RunHooks | None = None,
+) -> EngineResult:
+    hooks = hooks or RunHooks()
+    cancel = hooks.should_cancel
+    device = select_device(config.device)
+    torch.manual_seed(config.seed)
+    model = model.to(device)
+    units = _prunable_units(model)
+    capacity = unit_widths(model, units)
+    n_train = data.x_train.shape[0]
+    steps = steps_per_epoch(n_train, config.batch_size)
+    calibration_steps = min(config.calibration_batches, steps)
+    progress = _Progress(
+        hooks, calibration_steps + steps * (config.structure_epochs + config.finetune_epochs)
+    )
+    timings: dict[str, float] = {}
+    eval_kwargs = {
+        "batch_size": max(config.batch_size, 128),
+        "device": device,
+        "max_batches": config.max_eval_batches,
+    }
+    x_test, y_test = data.x_test, data.y_test
+
+    example = data.x_test[:1].to(device)
+    model.eval()
+    adapter = DependencyAdapter(model, example, units)
+    cost_model = CostModel.build(model, example, adapter.couplings(), capacity)
+    full_flops = cost_model.cost(capacity, "flops")
+    full_params = cost_model.cost(capacity, "params")
+
+    resume = hooks.load_checkpoint() if hooks.load_checkpoint is not None else None
+    history: list[dict[str, Any]] = list(resume["history"]) if resume else []
+    baseline: dict[str, float]
+
+    # ---- calibration and structure learning (skipped when resuming weight learning) ----
+    resume_phase = resume["phase"] if resume else None
+    gates: UnitGates | None = None
+    if resume_phase != "weight_learning":
+        gates = UnitGates(model, units, capacity)
+        learner = StructureLearner(gates, capacity, cost_model, config)
+        optimizer = _sgd(model, config.structure_lr, config)
+        start_epoch = 0
+        if resume is not None:
+            model.load_state_dict(resume["model"])
+            optimizer.load_state_dict(resume["optimizer"])
+            learner.load_state_dict(resume["learner"])
+            baseline = dict(resume["baseline"])
+            start_epoch = int(resume["epoch"])
+            timings = dict(resume["timings"])
+            progress.done = calibration_steps + steps * start_epoch
+        else:
+            started = time.perf_counter()
+            stats = evaluate(model, x_test, y_test, **eval_kwargs)  # type: ignore[arg-type]
+            baseline = {
+                "accuracy": stats.accuracy,
+                "loss": stats.loss,
+                "flops": full_flops,
+                "params": full_params,
+            }
+            progress.emit(
+                "calibrating", message="measuring channel saliency", steps=calibration_steps
+            )
+            _calibrate(model, data, learner, config, device, calibration_steps, progress, cancel)
+            learner.finish_calibration()
+            timings["calibrating"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        for epoch in range(start_epoch + 1, config.structure_epochs + 1):
+
+            def extra(learner: StructureLearner = learner) -> dict[str, Any]:
+                return {"flops": learner.cost("flops")}
+
+            train_stats = train_one_epoch(
+                model,
+                data.x_train,
+                data.y_train,
+                optimizer=optimizer,
+                batch_size=config.batch_size,
+                generator=_generator(config.seed, 1, epoch),
+                augment=config.augment,
+                device=device,
+                after_backward=learner.after_backward,
+                on_step=progress.step_callback(
+                    "structure_learning", epoch, config.structure_epochs, extra
+                ),
+                should_cancel=cancel,
+            )
+            learner.redistribute()
+            test_stats = evaluate(model, x_test, y_test, **eval_kwargs)  # type: ignore[arg-type]
+            record = {
+                "phase": "structure_learning",
+                "epoch": epoch,
+                "train_loss": train_stats.loss,
+                "train_accuracy": train_stats.accuracy,
+                "loss": test_stats.loss,
+                "accuracy": test_stats.accuracy,
+                "flops": learner.cost("flops"),
+                "params": learner.cost("params"),
+                "active": {u.name: a for u, a in zip(units, learner.active, strict=True)},
+            }
+            history.append(record)
+            progress.emit(
+                "structure_learning",
+                epoch=epoch,
+                epochs=config.structure_epochs,
+                metrics={k: v for k, v in record.items() if isinstance(v, float)},
+                channels=record["active"],  # type: ignore[arg-type]
+                message="epoch done",
+            )
+            if hooks.save_checkpoint is not None:
+                timings["structure_learning"] = timings.get("structure_learning", 0.0) + (
+                    time.perf_counter() - started
+                )
+                started = time.perf_counter()
+                hooks.save_checkpoint(
+                    {
+                        "phase": "structure_learning",
+                        "epoch": epoch,
+                        "model": _cpu_state(model),
+                        "optimizer": _snapshot(optimizer.state_dict()),
+                        "learner": _snapshot(learner.state_dict()),
+                        "baseline": baseline,
+                        "history": _snapshot(history),
+                        "timings": dict(timings),
+                    }
+                )
+        timings["structure_learning"] = timings.get("structure_learning", 0.0) + (
+            time.perf_counter() - started
+        )
+
+        # ---- step 3: channel removal with the masked ≡ pruned self-check ----
+        started = time.perf_counter()
+        progress.emit("pruning", message="removing inactive channels")
+        masks = learner.masks()
+        check_x = x_test[:64].to(device)
+        model.eval()
+        with torch.no_grad():
+            masked_out = model(check_x)
+        gates.remove()
+        adapter.remove_channels(masks)
+        with torch.no_grad():
+            pruned_out = model(check_x)
+        diff = float((masked_out - pruned_out).abs().max())
+        if not diff <= 1e-4:
+            raise PruningMismatch(
+                f"pruned network differs from the masked one by {diff:.3g} (> 1e-4)"
+            )
+        timings["pruning"] = time.perf_counter() - started
+        pruned_spec = replace(spec, widths=tuple(unit_widths(model, units)))
+        ft_start_epoch = 0
+        ft_optimizer = _sgd(model, config.lr, config)
+        ft_scheduler = _finetune_scheduler(ft_optimizer, config, steps)
+    else:
+        assert resume is not None
+        diff = float(resume["self_check"])
+        baseline = dict(resume["baseline"])
+        timings = dict(resume["timings"])
+        pruned_spec = ModelSpec.from_json(resume["spec"])
+        model = build_model(pruned_spec).to(device)
+        model.load_state_dict(resume["model"])
+        ft_optimizer = _sgd(model, config.lr, config)
+        ft_optimizer.load_state_dict(resume["optimizer"])
+        ft_scheduler = _finetune_scheduler(ft_optimizer, config, steps)
+        ft_scheduler.load_state_dict(resume["scheduler"])
+        ft_start_epoch = int(resume["epoch"])
+        progress.done = calibration_steps + steps * (config.structure_epochs + ft_start_epoch)
+
+    # ---- step 4: weight learning of the compact network ----
+    started = time.perf_counter()
+    compact_flops = cost_model.cost(list(pruned_spec.widths or capacity), "flops")
+    compact_params = cost_model.cost(list(pruned_spec.widths or capacity), "params")
+    for epoch in range(ft_start_epoch + 1, config.finetune_epochs + 1):
+        train_stats = train_one_epoch(
+            model,
+            data.x_train,
+            data.y_train,
+            optimizer=ft_optimizer,
+            batch_size=config.batch_size,
+            generator=_generator(config.seed, 2, epoch),
+            augment=config.augment,
+            device=device,
+            scheduler=ft_scheduler,
+            on_step=progress.step_callback(
+                "weight_learning", epoch, config.finetune_epochs, lambda: {"flops": compact_flops}
+            ),
+            should_cancel=cancel,
+        )
+        test_stats = evaluate(model, x_test, y_test, **eval_kwargs)  # type: ignore[arg-type]
+        record = {
+            "phase": "weight_learning",
+            "epoch": epoch,
+            "train_loss": train_stats.loss,
+            "train_accuracy": train_stats.accuracy,
+            "loss": test_stats.loss,
+            "accuracy": test_stats.accuracy,
+            "flops": compact_flops,
+            "params": compact_params,
+        }
+        history.append(record)
+        progress.emit(
+            "weight_learning",
+            epoch=epoch,
+            epochs=config.finetune_epochs,
+            metrics={k: v for k, v in record.items() if isinstance(v, float)},
+            message="epoch done",
+        )
+        if hooks.save_checkpoint is not None:
+            timings["weight_learning"] = timings.get("weight_learning", 0.0) + (
+                time.perf_counter() - started
+            )
+            started = time.perf_counter()
+            hooks.save_checkpoint(
+                {
+                    "phase": "weight_learning",
+                    "epoch": epoch,
+                    "model": _cpu_state(model),
+                    "optimizer": _snapshot(ft_optimizer.state_dict()),
+                    "scheduler": ft_scheduler.state_dict(),
+                    "spec": pruned_spec.to_json(),
+                    "self_check": diff,
+                    "baseline": baseline,
+                    "history": _snapshot(history),
+                    "timings": dict(timings),
+                }
+            )
+    timings["weight_learning"] = timings.get("weight_learning", 0.0) + (
+        time.perf_counter() - started
+    )
+    if cancel is not None and cancel():
+        raise Cancelled("canceled after weight learning")
+
+    final = evaluate(model, x_test, y_test, **eval_kwargs)  # type: ignore[arg-type]
+    widths_after = list(pruned_spec.widths or capacity)
+    model.eval()
+    return EngineResult(
+        model=model,
+        spec=pruned_spec,
+        units=[
+            {"name": u.name, "channels_before": before, "channels_after": after}
+            for u, before, after in zip(units, capacity, widths_after, strict=True)
+        ],
+        baseline=baseline,
+        pruned={
+            "accuracy": final.accuracy,
+            "loss": final.loss,
+            "flops": compact_flops,
+            "params": compact_params,
+        },
+        history=history,
+        timings=timings,
+        self_check_max_abs_diff=diff,
+    )
+
+
+def _calibrate(
+    model: nn.Module,
+    data: TaskTensors,
+    learner: StructureLearner,
+    config: CompressConfig,
+    device: torch.device,
+    calibration_steps: int,
+    progress: _Progress,
+    cancel: Callable[[], bool] | None,
+) -> None:
+    """Gradients with every channel active, no weight update (step 0)."""
+    model.train()
+    generator = _generator(config.seed, 0, 0)
+    batches = iterate_batches(
+        data.x_train,
+        data.y_train,
+        config.batch_size,
+        shuffle=True,
+        augment=False,
+        generator=generator,
+    )
+    for step, (xb, yb) in enumerate(batches, start=1):
+        if step > calibration_steps:
+            break
+        if cancel is not None and cancel():
+            raise Cancelled("canceled during calibration")
+        model.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(xb.to(device)), yb.to(device))
+        loss.backward()
+        learner.accumulate_calibration()
+        progress.done += 1
+        progress.emit(
+            "calibrating",
+            step=step,
+            steps=calibration_steps,
+            metrics={"loss": float(loss.detach())},
+        )
+    model.zero_grad(set_to_none=True)
+
+
+def _finetune_scheduler(
+    optimizer: torch.optim.Optimizer, config: CompressConfig, steps: int
+) -> torch.optim.lr_scheduler.MultiStepLR:
+    """The paper's schedule: lr ÷ 10 at 1/3 and 2/3 of the weight-learning iterations."""
+    total = max(config.finetune_epochs * steps, 1)
+    milestones = sorted({max(1, total // 3), max(2, (2 * total) // 3)})
+    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
+
+
+def _cpu_state(model: nn.Module) -> dict[str, Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def _snapshot(value: Any) -> Any:
+    """A deep copy with tensors cloned to CPU: optimiser state dicts hold live references to
+    buffers that the next step would change under the caller's feet."""
+    if isinstance(value, Tensor):
+        return value.detach().cpu().clone()
+    if isinstance(value, dict):
+        return {k: _snapshot(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_snapshot(v) for v in value)
+    return value

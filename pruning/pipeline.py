@@ -1,0 +1,193 @@
+"""End to end, from files to artifacts: what `edgeprune compress` and the worker run.
+
+load checkpoint + data → engine (calibrate, structure learning, removal, weight learning)
+→ export model.onnx and baseline.onnx (with parity checks) → pruned.pt, structure.json,
+report.json and plots, all in one output folder.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from pruning.checkpoints import (
+    CheckpointError,
+    CheckpointMismatch,
+    infer_spec,
+    load_into,
+    load_model,
+    read_checkpoint,
+    save_checkpoint,
+)
+from pruning.config import CompressConfig, ProgressEvent, RunHooks
+from pruning.data import TaskData, load_task_data
+from pruning.engine import TaskTensors, compress_model
+from pruning.export import export_onnx
+from pruning.metrics import count_model
+from pruning.models.registry import ModelSpec, build_model
+from pruning.report import build_report, plot_channels, plot_history, write_json
+
+ARTIFACTS = (
+    "model.onnx",
+    "baseline.onnx",
+    "pruned.pt",
+    "structure.json",
+    "report.json",
+    "channels.png",
+    "history.png",
+)
+
+
+@dataclass(frozen=True)
+class CompressRequest:
+    arch: str
+    data: str
+    config: CompressConfig
+    checkpoint: Path | None = None
+    num_classes: int | None = None
+    width_mult: float = 1.0
+    input_size: tuple[int, int] | None = None
+
+
+@dataclass
+class CompressResult:
+    out_dir: Path
+    artifacts: dict[str, Path]
+    report: dict[str, Any]
+
+
+_Loaded = tuple[dict[str, torch.Tensor], ModelSpec]
+
+
+def _read_checkpoint(request: CompressRequest) -> _Loaded | None:
+    """The checkpoint's weights and the structure they fit (stored, or read off the shapes)."""
+    if request.checkpoint is None:
+        return None
+    state, stored = read_checkpoint(request.checkpoint)
+    if stored is not None and stored.arch != request.arch:
+        raise CheckpointMismatch(f"the checkpoint holds a {stored.arch}, not a {request.arch}")
+    return state, stored or infer_spec(state, request.arch, width_mult=request.width_mult)
+
+
+def _baseline_model(
+    request: CompressRequest, data: TaskData, loaded: _Loaded | None
+) -> tuple[nn.Module, ModelSpec, bool]:
+    """The unpruned model the run starts from, built deterministically from the seed (a
+    re-initialised head must come out the same when a resumed run rebuilds it)."""
+    torch.manual_seed(request.config.seed)
+    if loaded is None:
+        spec = ModelSpec(
+            arch=request.arch,
+            in_channels=data.input_shape[0],
+            num_classes=data.num_classes,
+            width_mult=request.width_mult,
+        )
+        return build_model(spec), spec, False
+    state, stored_spec = loaded
+    spec = replace(stored_spec, num_classes=data.num_classes)
+    model = build_model(spec)
+    report = load_into(model, state)
+    return model, spec, report.head_reinitialised
+
+
+def run_compression(
+    request: CompressRequest, out_dir: Path, hooks: RunHooks | None = None
+) -> CompressResult:
+    hooks = hooks or RunHooks()
+    started = time.perf_counter()
+    loaded = _read_checkpoint(request)
+    # The model's input channels decide how images are read; a mismatch is an error.
+    data = load_task_data(
+        request.data,
+        input_size=request.input_size,
+        in_channels=loaded[1].in_channels if loaded else None,
+        seed=request.config.seed,
+    )
+    if request.num_classes is not None and request.num_classes != data.num_classes:
+        raise CheckpointMismatch(
+            f"num_classes={request.num_classes} but the data has {data.num_classes} classes"
+        )
+    model, spec, head_reinitialised = _baseline_model(request, data, loaded)
+    baseline_state = {k: v.clone() for k, v in model.state_dict().items()}
+    load_seconds = time.perf_counter() - started
+
+    result = compress_model(
+        model,
+        spec,
+        TaskTensors(data.x_train, data.y_train, data.x_test, data.y_test),
+        request.config,
+        hooks,
+    )
+
+    started = time.perf_counter()
+    if hooks.on_progress is not None:
+        hooks.on_progress(ProgressEvent(phase="exporting", progress=1.0, message="exporting ONNX"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    artifacts = {name: out_dir / name for name in ARTIFACTS}
+    pruned_model = result.model.cpu().eval()
+    baseline_model = build_model(spec)
+    baseline_model.load_state_dict(baseline_state)
+    baseline_model.eval()
+    shape = data.input_shape
+    parity_pruned = export_onnx(
+        pruned_model, shape, artifacts["model.onnx"], seed=request.config.seed
+    )
+    parity_baseline = export_onnx(
+        baseline_model, shape, artifacts["baseline.onnx"], seed=request.config.seed
+    )
+    save_checkpoint(artifacts["pruned.pt"], pruned_model, result.spec)
+    write_json(artifacts["structure.json"], result.spec.to_json())
+
+    # The achieved reduction is measured by counting the networks themselves.
+    counted_before = count_model(baseline_model, shape)
+    counted_after = count_model(pruned_model, shape)
+    baseline = {**result.baseline, "flops": counted_before.flops, "params": counted_before.params}
+    pruned = {**result.pruned, "flops": counted_after.flops, "params": counted_after.params}
+    timings = {"loading": load_seconds, **result.timings}
+    timings["exporting"] = time.perf_counter() - started
+    report = build_report(
+        config=request.config,
+        arch=spec.arch,
+        data_source=request.data,
+        input_shape=shape,
+        classes=data.classes,
+        baseline=baseline,
+        pruned=pruned,
+        units=result.units,
+        history=result.history,
+        timings=timings,
+        checks={
+            "masked_vs_pruned_max_abs_diff": result.self_check_max_abs_diff,
+            "onnx_vs_torch_max_abs_diff": parity_pruned,
+            "baseline_onnx_vs_torch_max_abs_diff": parity_baseline,
+        },
+        head_reinitialised=head_reinitialised,
+    )
+    report["structure"] = result.spec.to_json()
+    report["data"] = {"mean": data.mean, "std": data.std, "classes": data.classes}
+    plot_channels(report, artifacts["channels.png"])
+    plot_history(report, artifacts["history.png"])
+    write_json(artifacts["report.json"], report)
+    return CompressResult(out_dir=out_dir, artifacts=artifacts, report=report)
+
+
+def inspect_model(
+    path: Path, *, arch: str, num_classes: int, input_shape: tuple[int, int, int]
+) -> dict[str, int]:
+    """Load a checkpoint into `arch` and count it; CheckpointError when it does not fit."""
+    model, _spec, _report = load_model(
+        path, arch=arch, num_classes=num_classes, in_channels=input_shape[0]
+    )
+    try:
+        cost = count_model(model, input_shape)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"the model does not run on input shape {input_shape}: {first}"
+        ) from None
+    return {"params": int(cost.params), "flops": int(cost.flops)}

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The test command of the README: installs what is missing, then runs the default suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+exec .venv/bin/python -m pytest -q "$@"

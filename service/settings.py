@@ -1,0 +1,54 @@
+"""Settings of the API and worker deployables, read from EDGEPRUNE_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EDGEPRUNE_", extra="ignore")
+
+    # Where the embedded default keeps everything; the URLs below default to paths inside it.
+    data_dir: Path = Path("edgeprune-data")
+    database_url: str | None = None  # default: sqlite:///<data_dir>/edgeprune.db
+    broker_url: str | None = None  # default: sqla+sqlite:///<data_dir>/broker.db
+    artifacts_url: str | None = None  # default: <data_dir>/artifacts (any fsspec URL)
+
+    # Public base URL put into manifests (devices download from it); default: the request's.
+    public_url: str | None = None
+
+    max_upload_bytes: int = 512 * 1024 * 1024
+    max_request_bytes: int = 1024 * 1024
+    # Jobs whose running worker has not written a heartbeat for this long are re-enqueued.
+    heartbeat_timeout_s: float = 120.0
+    heartbeat_interval_s: float = 10.0
+    reconcile_interval_s: float = 15.0
+    # A queued job missing from the broker is re-sent only once it is older than this (the
+    # API may be between committing the job and sending its message).
+    enqueue_grace_s: float = 30.0
+    # A job that fails this many deliveries (worker deaths) is marked failed.
+    max_attempts: int = 3
+    # How long POST /v1/models waits for a worker to inspect the checkpoint.
+    inspect_wait_s: float = 60.0
+    job_time_limit_s: int = 48 * 3600
+    queue_name: str = "gpu"
+    inspect_queue_name: str = "inspect"
+    unauthenticated_rate_limit_per_minute: int = Field(default=120, ge=1)
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'edgeprune.db').resolve()}"
+
+    def resolved_broker_url(self) -> str:
+        return self.broker_url or f"sqla+sqlite:///{(self.data_dir / 'broker.db').resolve()}"
+
+    def resolved_artifacts_url(self) -> str:
+        return self.artifacts_url or str((self.data_dir / "artifacts").resolve())
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,158 @@
+"""Removal ≡ masking, ONNX ≡ torch, save/reload ≡ itself, resume ≡ unbroken, cancel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from pruning.checkpoints import load_model, save_checkpoint
+from pruning.config import Cancelled, CompressConfig, ProgressEvent, RunHooks, Target
+from pruning.dependency import DependencyAdapter
+from pruning.engine import compress_model
+from pruning.export import export_onnx
+from pruning.gates import UnitGates
+from pruning.units import unit_widths
+from tests.pruning.engine_helpers import ARCHS, random_task, tiny_model, tiny_spec
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_removing_channels_equals_masking_them(arch: str) -> None:
+    model = tiny_model(arch).eval()
+    units = model.prunable_units()  # type: ignore[operator]
+    widths = unit_widths(model, units)
+    x = torch.randn(4, 1, 32, 32)
+    adapter = DependencyAdapter(model, x[:1], units)
+    generator = torch.Generator().manual_seed(3)
+    masks = []
+    for width in widths:
+        mask = torch.rand(width, generator=generator) < 0.5
+        mask[torch.randint(0, width, (1,), generator=generator)] = True  # keep at least one
+        masks.append(mask)
+    gates = UnitGates(model, units, widths)
+    gates.set_masks(masks)
+    with torch.no_grad():
+        masked = model(x)
+    gates.remove()
+    adapter.remove_channels(masks)
+    with torch.no_grad():
+        pruned = model(x)
+    assert unit_widths(model, units) == [int(m.sum()) for m in masks]
+    assert (masked - pruned).abs().max() <= 1e-4
+
+
+def _config(**overrides: Any) -> CompressConfig:
+    values: dict[str, Any] = {
+        "target": Target("flops", 0.5),
+        "structure_epochs": 2,
+        "finetune_epochs": 2,
+        "batch_size": 16,
+        "calibration_batches": 2,
+    }
+    values.update(overrides)
+    return CompressConfig(**values)
+
+
+def test_onnx_export_matches_torch_and_reload_matches_itself(tmp_path: Path) -> None:
+    spec = tiny_spec("mobilenet")
+    result = compress_model(tiny_model("mobilenet"), spec, random_task(), _config())
+    model = result.model.eval()
+    x = torch.randn(3, 1, 32, 32)
+    with torch.no_grad():
+        expected = model(x).numpy()
+
+    diff = export_onnx(model, (1, 32, 32), tmp_path / "m.onnx")
+    assert diff <= 1e-4
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    (got,) = session.run(["logits"], {"input": x.numpy()})  # dynamic batch: 3, not 1
+    assert np.max(np.abs(got - expected)) <= 1e-4
+
+    save_checkpoint(tmp_path / "pruned.pt", model, result.spec)
+    reloaded, reloaded_spec, _ = load_model(tmp_path / "pruned.pt")
+    assert reloaded_spec == result.spec
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded.eval()(x).numpy(), expected, rtol=0, atol=0)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_resumed_run_equals_an_unbroken_one() -> None:
+    spec = tiny_spec("resnet20")
+    unbroken = compress_model(tiny_model("resnet20"), spec, random_task(), _config())
+
+    saved: list[dict[str, Any]] = []
+
+    def save_then_die(state: dict[str, Any]) -> None:
+        saved.append(state)
+        if state["phase"] == "structure_learning" and state["epoch"] == 1:
+            raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        compress_model(
+            tiny_model("resnet20"), spec, random_task(), _config(), RunHooks(save_checkpoint=save_then_die)
+        )
+    # Resume twice: once from structure learning, once from the middle of weight learning.
+    states: list[dict[str, Any]] = []
+    resumed = compress_model(
+        tiny_model("resnet20"),
+        spec,
+        random_task(),
+        _config(),
+        RunHooks(save_checkpoint=states.append, load_checkpoint=lambda: saved[-1]),
+    )
+    mid_weight_learning = next(s for s in states if s["phase"] == "weight_learning")
+    resumed_again = compress_model(
+        tiny_model("resnet20"),
+        spec,
+        random_task(),
+        _config(),
+        RunHooks(load_checkpoint=lambda: mid_weight_learning),
+    )
+    for run in (resumed, resumed_again):
+        assert run.spec == unbroken.spec
+        assert run.pruned["accuracy"] == unbroken.pruned["accuracy"]
+        for key, value in unbroken.model.state_dict().items():
+            torch.testing.assert_close(run.model.state_dict()[key], value)
+        assert [h["epoch"] for h in run.history] == [1, 2, 1, 2]
+
+
+def test_cancel_is_honoured_within_a_step() -> None:
+    polls = 0
+
+    def should_cancel() -> bool:
+        nonlocal polls
+        polls += 1
+        return polls > 3
+
+    with pytest.raises(Cancelled):
+        compress_model(
+            tiny_model("vgg11"),
+            tiny_spec("vgg11"),
+            random_task(),
+            _config(),
+            RunHooks(should_cancel=should_cancel),
+        )
+    assert polls == 4
+
+
+def test_progress_events_cover_every_phase_in_order() -> None:
+    events: list[ProgressEvent] = []
+    compress_model(
+        tiny_model("vgg11"),
+        tiny_spec("vgg11"),
+        random_task(),
+        _config(),
+        RunHooks(on_progress=events.append),
+    )
+    phases = list(dict.fromkeys(e.phase for e in events))
+    assert phases == ["calibrating", "structure_learning", "pruning", "weight_learning"]
+    progress = [e.progress for e in events]
+    assert progress == sorted(progress) and progress[-1] == pytest.approx(1.0)
+    epoch_ends = [e for e in events if e.message == "epoch done" and e.phase == "structure_learning"]
+    assert len(epoch_ends) == 2 and all(e.channels for e in epoch_ends)
