@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -116,7 +117,7 @@ class CostModel:
                 continue
             counted += sum(p.numel() for p in module.parameters(recurse=False))
         total_params = sum(p.numel() for p in model.parameters())
-        columns = list(zip(*rows, strict=True)) if rows else [[] for _ in range(8)]
+        columns: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [()] * 8
         layers = _Layers(
             kind=np.asarray(columns[0], dtype=np.int64),
             spatial=np.asarray(columns[1], dtype=np.float64),

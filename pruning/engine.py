@@ -213,7 +213,7 @@ def compress_model(
                 epoch=epoch,
                 epochs=config.structure_epochs,
                 metrics={k: v for k, v in record.items() if isinstance(v, float)},
-                channels=record["active"],  # type: ignore[arg-type]
+                channels=record["active"],
                 message="epoch done",
             )
             if hooks.save_checkpoint is not None:

@@ -7,7 +7,8 @@ import torch
 from pruning.engine import TaskTensors
 from pruning.models.registry import ModelSpec, build_model
 
-# One of each unit policy: plain chain, basic block, bottleneck, depthwise-separable, inverted residual.
+# One of each unit policy: plain chain, basic block, bottleneck, depthwise-separable
+# and inverted residual.
 ARCHS = ["vgg11", "resnet20", "resnet50", "mobilenet", "mobilenet_v2"]
 
 

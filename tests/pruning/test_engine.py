@@ -95,7 +95,11 @@ def test_resumed_run_equals_an_unbroken_one() -> None:
 
     with pytest.raises(_Interrupt):
         compress_model(
-            tiny_model("resnet20"), spec, random_task(), _config(), RunHooks(save_checkpoint=save_then_die)
+            tiny_model("resnet20"),
+            spec,
+            random_task(),
+            _config(),
+            RunHooks(save_checkpoint=save_then_die),
         )
     # Resume twice: once from structure learning, once from the middle of weight learning.
     states: list[dict[str, Any]] = []
@@ -154,5 +158,7 @@ def test_progress_events_cover_every_phase_in_order() -> None:
     assert phases == ["calibrating", "structure_learning", "pruning", "weight_learning"]
     progress = [e.progress for e in events]
     assert progress == sorted(progress) and progress[-1] == pytest.approx(1.0)
-    epoch_ends = [e for e in events if e.message == "epoch done" and e.phase == "structure_learning"]
+    epoch_ends = [
+        e for e in events if e.message == "epoch done" and e.phase == "structure_learning"
+    ]
     assert len(epoch_ends) == 2 and all(e.channels for e in epoch_ends)

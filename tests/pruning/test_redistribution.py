@@ -57,7 +57,9 @@ def allocations(draw: st.DrawFn) -> tuple[list[int], list[int], list[float], flo
 
 @settings(max_examples=400, deadline=None)
 @given(allocations())
-def test_sum_is_invariant_and_bounds_hold(case: tuple[list[int], list[int], list[float], float]) -> None:
+def test_sum_is_invariant_and_bounds_hold(
+    case: tuple[list[int], list[int], list[float], float],
+) -> None:
     active, capacity, significance, release = case
     a = redistribute(active, capacity, significance, release=release, min_channels=1)
     assert sum(a) == sum(active)

@@ -8,7 +8,6 @@ from pruning.config import CompressConfig, InvalidTarget, Target
 from pruning.engine import compress_model
 from pruning.metrics import count_model
 from pruning.models.registry import build_model
-
 from tests.pruning.engine_helpers import random_task, tiny_model, tiny_spec
 
 CASES = [

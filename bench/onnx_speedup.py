@@ -1,0 +1,112 @@
+"""Does the FLOPs cut become real time on a CPU? Pruned vs baseline ONNX latency.
+
+Learns a structure for VGG-16 at 50% and 70% FLOPs reduction (structure learning on the
+bundled digits, no weight learning: latency depends only on the structure), exports both
+networks and times them with onnxruntime on the CPU, alternating runs so drift hits both.
+
+    python -m bench.onnx_speedup [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from bench.common import environment, save
+from pruning.config import CompressConfig, Target
+from pruning.data import load_task_data
+from pruning.engine import TaskTensors, compress_model
+from pruning.export import export_onnx
+from pruning.metrics import count_model
+from pruning.models.registry import ModelSpec, build_model
+
+
+def _session(path: Path, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def alternating_latency(
+    baseline: Path, pruned: Path, shape: tuple[int, ...], threads: int, runs: int, warmup: int
+) -> dict[str, float]:
+    sessions = {"baseline": _session(baseline, threads), "pruned": _session(pruned, threads)}
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    times: dict[str, list[float]] = {"baseline": [], "pruned": []}
+    for _ in range(warmup):
+        for session in sessions.values():
+            session.run(None, {"input": x})
+    for _ in range(runs):
+        for name, session in sessions.items():
+            started = time.perf_counter()
+            session.run(None, {"input": x})
+            times[name].append(time.perf_counter() - started)
+    base, pruned_ms = (statistics.median(times[k]) * 1e3 for k in ("baseline", "pruned"))
+    return {"baseline_p50_ms": base, "pruned_p50_ms": pruned_ms, "speedup": base / pruned_ms}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    env = environment()
+    print(env)
+    data = load_task_data("builtin:digits", seed=0)
+    n = 256 if args.quick else data.x_train.shape[0]
+    task = TaskTensors(data.x_train[:n], data.y_train[:n], data.x_test[:64], data.y_test[:64])
+    spec = ModelSpec(arch="vgg16", in_channels=1, num_classes=10)
+    shape = (1, 32, 32)
+    runs, warmup = (60, 10) if args.quick else (300, 30)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        baseline_path = Path(tmp) / "baseline.onnx"
+        baseline_model = build_model(spec).eval()
+        export_onnx(baseline_model, shape, baseline_path)
+        base_cost = count_model(baseline_model, shape)
+        for reduction in (0.5, 0.7):
+            config = CompressConfig(
+                target=Target("flops", reduction),
+                structure_epochs=1,
+                finetune_epochs=0,
+                batch_size=64,
+                calibration_batches=4,
+            )
+            result = compress_model(build_model(spec), spec, task, config)
+            pruned_path = Path(tmp) / f"pruned_{reduction}.onnx"
+            export_onnx(result.model, shape, pruned_path)
+            cost = count_model(result.model, shape)
+            flops_ratio = base_cost.flops / cost.flops
+            for batch in (1, 32):
+                for threads in (1, 2):
+                    timing = alternating_latency(
+                        baseline_path,
+                        pruned_path,
+                        (batch, *shape),
+                        threads,
+                        runs if batch == 1 else max(10, runs // 6),
+                        warmup,
+                    )
+                    row = {
+                        "arch": "vgg16",
+                        "target_flops_reduction": reduction,
+                        "achieved_flops_reduction": 1 - cost.flops / base_cost.flops,
+                        "flops_ratio": flops_ratio,
+                        "batch": batch,
+                        "threads": threads,
+                        **timing,
+                        "speedup_over_flops_ratio": timing["speedup"] / flops_ratio,
+                    }
+                    print(row)
+                    rows.append(row)
+    save("onnx_speedup", {"environment": env, "quick": args.quick, "results": rows})
+
+
+if __name__ == "__main__":
+    main()

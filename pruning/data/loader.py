@@ -1,0 +1,79 @@
+"""`load_task_data`: one entry point for every supported data source."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pruning.data.archives import extract_archive, is_archive
+from pruning.data.arrays import load_digits_builtin, load_npz
+from pruning.data.cifar import find_cifar_root, load_cifar10
+from pruning.data.images import load_image_folder
+from pruning.data.prepare import finalise
+from pruning.data.types import DataError, RawData, TaskData
+
+BUILTINS = ("builtin:digits",)
+
+
+def load_task_data(
+    source: str,
+    *,
+    input_size: tuple[int, int] | None = None,
+    in_channels: int | None = None,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+) -> TaskData:
+    """Load an edge task's data into memory, split and normalised.
+
+    `source` is `builtin:digits`, a `.npz` file, a CIFAR-10 python-format folder (or its
+    parent), an ImageFolder tree, or a `.zip` / `.tar.gz` / `.tgz` of such a tree. Without
+    a test split in the source, a deterministic stratified split by `seed` is made.
+    """
+    if source == "builtin:digits":
+        raw = load_digits_builtin()
+        input_size = input_size or (32, 32)
+    else:
+        raw = _read_source(Path(source), input_size=input_size, in_channels=in_channels)
+    return finalise(
+        raw,
+        source=source,
+        input_size=input_size,
+        in_channels=in_channels,
+        test_fraction=test_fraction,
+        seed=seed,
+    )
+
+
+def _read_source(
+    path: Path, *, input_size: tuple[int, int] | None, in_channels: int | None
+) -> RawData:
+    name = path.name
+    if not path.exists():
+        known = ", ".join(BUILTINS)
+        raise DataError(f"data source {name!r} does not exist (built-in sources: {known})")
+    if path.is_dir():
+        cifar = find_cifar_root(path)
+        if cifar is not None:
+            return load_cifar10(cifar)
+        return load_image_folder(path, input_size=input_size, in_channels=in_channels, source=name)
+    if name.lower().endswith(".npz"):
+        return load_npz(str(path), name)
+    if is_archive(path):
+        with tempfile.TemporaryDirectory(prefix="edgeprune-data-") as tmp:
+            extract_archive(path, Path(tmp))
+            return _read_source(Path(tmp), input_size=input_size, in_channels=in_channels)
+    raise DataError(f"unsupported data source {name!r}: use .npz, .zip, .tar.gz, .tgz or a folder")
+
+
+def inspect_dataset(source: str) -> dict[str, Any]:
+    """Sample count, classes and input shape, as the dataset upload endpoint reports them."""
+    data = load_task_data(source)
+    return {
+        "samples": len(data.y_train) + len(data.y_test),
+        "train_samples": len(data.y_train),
+        "test_samples": len(data.y_test),
+        "classes": list(data.classes),
+        "num_classes": data.num_classes,
+        "input_shape": list(data.input_shape),
+    }

@@ -1,0 +1,145 @@
+"""The steps shared by every source: checks, resize, train/test split and normalisation."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from pruning.data.types import DataError, RawData, TaskData
+
+_RESIZE_CHUNK = 2048  # images per resize / statistics step, to bound peak memory
+
+
+def finalise(
+    raw: RawData,
+    *,
+    source: str,
+    input_size: tuple[int, int] | None,
+    in_channels: int | None,
+    test_fraction: float,
+    seed: int,
+) -> TaskData:
+    """Check, resize, split (when the source has no test set) and normalise `raw`."""
+    if not 0.0 < test_fraction < 1.0:
+        raise DataError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    channels = raw.x_train.shape[1]
+    if in_channels is not None and channels != in_channels:
+        raise DataError(
+            f"{source}: the data has {channels} channel(s) "
+            f"but in_channels={in_channels} was requested"
+        )
+    if raw.x_test is not None and raw.x_test.shape[1] != channels:
+        raise DataError(
+            f"{source}: train has {channels} channel(s) but test has {raw.x_test.shape[1]}"
+        )
+    if len(raw.classes) < 2:
+        raise DataError(f"{source}: found {len(raw.classes)} class(es); at least 2 are needed")
+    size = input_size or (int(raw.x_train.shape[2]), int(raw.x_train.shape[3]))
+    x_train = resize(raw.x_train, size)
+    if raw.x_test is None or raw.y_test is None:
+        train_idx, test_idx = split_indices(raw.y_train, test_fraction, seed, source)
+        x_test, y_test = x_train[test_idx], raw.y_train[test_idx]
+        x_train, y_train = x_train[train_idx], raw.y_train[train_idx]
+    else:
+        x_test, y_test = resize(raw.x_test, size), raw.y_test
+        y_train = raw.y_train
+    _check_splits(y_train, y_test, raw.classes, source)
+    mean, std = channel_stats(x_train)
+    return TaskData(
+        x_train=normalise_(x_train, mean, std),
+        y_train=y_train,
+        x_test=normalise_(x_test, mean, std),
+        y_test=y_test,
+        classes=list(raw.classes),
+        input_shape=(channels, size[0], size[1]),
+        mean=mean.tolist(),
+        std=std.tolist(),
+        source=source,
+    )
+
+
+def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear, antialiased resize of (N, C, H, W) floats; a no-op when the size matches."""
+    if tuple(x.shape[2:]) == tuple(size):
+        return x
+    if min(size) < 1:
+        raise DataError(f"input_size must be positive, got {size}")
+    chunks = [
+        F.interpolate(
+            x[i : i + _RESIZE_CHUNK],
+            size=size,
+            mode="bilinear",
+            antialias=True,
+            align_corners=False,
+        )
+        for i in range(0, x.shape[0], _RESIZE_CHUNK)
+    ]
+    return torch.cat(chunks) if chunks else x.new_zeros((0, x.shape[1], *size))
+
+
+def split_indices(
+    y: torch.Tensor, test_fraction: float, seed: int, source: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Deterministic stratified split: each class sends round(fraction·n) samples to test but
+    keeps at least one for training; if that leaves the test set empty, one sample of the
+    largest class with two or more goes to test."""
+    generator = torch.Generator().manual_seed(seed)
+    train: list[torch.Tensor] = []
+    test: list[torch.Tensor] = []
+    for label in torch.unique(y).tolist():
+        members = torch.nonzero(y == label).flatten()
+        members = members[torch.randperm(len(members), generator=generator)]
+        n_test = min(int(test_fraction * len(members) + 0.5), len(members) - 1)
+        test.append(members[:n_test])
+        train.append(members[n_test:])
+    if sum(len(t) for t in test) == 0:
+        largest = max(range(len(train)), key=lambda i: len(train[i]))
+        if len(train[largest]) < 2:
+            raise DataError(f"{source}: too few samples to hold out a test set ({len(y)} samples)")
+        test[largest], train[largest] = train[largest][:1], train[largest][1:]
+    return torch.sort(torch.cat(train)).values, torch.sort(torch.cat(test)).values
+
+
+def _check_splits(
+    y_train: torch.Tensor, y_test: torch.Tensor, classes: list[str], source: str
+) -> None:
+    if len(y_test) == 0:
+        raise DataError(f"{source}: the test split is empty")
+    present = set(torch.unique(y_train).tolist())
+    absent = [name for i, name in enumerate(classes) if i not in present]
+    if absent:
+        raise DataError(f"{source}: class(es) {', '.join(absent[:5])} have no training sample")
+
+
+def channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std over (N, H, W); a constant channel gets std 1.
+
+    Accumulated in float64 over chunks, so CIFAR-sized data needs no full-size copy.
+    """
+    total = torch.zeros(x.shape[1], dtype=torch.float64)
+    squares = torch.zeros_like(total)
+    for start in range(0, x.shape[0], _RESIZE_CHUNK):
+        block = x[start : start + _RESIZE_CHUNK].double()
+        total += block.sum(dim=(0, 2, 3))
+        squares += block.square().sum(dim=(0, 2, 3))
+    count = max(x.shape[0] * x.shape[2] * x.shape[3], 1)
+    mean = total / count
+    std = (squares / count - mean.square()).clamp_min(0).sqrt()
+    std = torch.where(std > 1e-6, std, torch.ones_like(std))
+    return mean.float(), std.float()
+
+
+def normalise_(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """In place: the loaders own their tensors, and a second CIFAR-sized copy is 600 MB."""
+    return x.sub_(mean[None, :, None, None]).div_(std[None, :, None, None])
+
+
+def labels_to_indices(
+    y_train: torch.Tensor, y_test: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor | None, list[str]]:
+    """Map arbitrary integer labels to 0..K-1 in sorted order; class names are the labels."""
+    values = torch.unique(y_train if y_test is None else torch.cat([y_train, y_test]))
+    classes = [str(v) for v in values.tolist()]
+    train = torch.searchsorted(values, y_train)
+    test = torch.searchsorted(values, y_test) if y_test is not None else None
+    return train, test, classes

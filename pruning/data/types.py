@@ -1,0 +1,48 @@
+"""The in-memory form of an edge task's data, and the error every loader raises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+class DataError(ValueError):
+    """The dataset cannot be used as given (one-line reason naming the offending part)."""
+
+
+@dataclass
+class TaskData:
+    """Train and test splits as tensors, normalised with the train split's statistics.
+
+    x_*: float32 (N, C, H, W), normalised per channel; y_*: int64 class indices into `classes`.
+    """
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    classes: list[str]
+    input_shape: tuple[int, int, int]
+    mean: list[float]
+    std: list[float]
+    source: str
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+@dataclass
+class RawData:
+    """What a source reader produces before the shared checks, resize, split and normalisation.
+
+    x_*: float32 (N, C, H, W) in the source's own scale (uint8 sources divided by 255);
+    y_*: int64 indices into `classes`. The test split is optional.
+    """
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    classes: list[str]
+    x_test: torch.Tensor | None = None
+    y_test: torch.Tensor | None = None

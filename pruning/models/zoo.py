@@ -1,0 +1,5 @@
+"""Imports every model module so that their `@register_model` decorators run."""
+
+from pruning.models import mobilenet, mobilenet_v2, resnet_cifar, resnet_imagenet, vgg
+
+__all__ = ["mobilenet", "mobilenet_v2", "resnet_cifar", "resnet_imagenet", "vgg"]
