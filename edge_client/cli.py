@@ -1,0 +1,305 @@
+"""`edge-client`: the device side of EdgePrune on the command line.
+
+Errors print one line on stderr and exit with the code of their class (see errors.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from dataclasses import asdict, replace
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .api import ApiClient
+from .backoff import Stopper
+from .bench import BenchConfig, BenchResult, LatencyStats, run_benchmark
+from .errors import ConfigError, EdgeError, NothingToRollBack
+from .runner import RunConfig, Runner
+from .state import DeviceConfig, StateDir
+
+EXIT_CODES = """Exit codes: 0 ok, 1 other error, 2 bad usage, 3 not registered / bad local
+config, 4 server unreachable or 5xx, 5 token refused (401/403), 6 not found (404),
+7 download failed size/sha256 check, 8 onnxruntime refused the model, 9 request
+rejected (other 4xx), 10 nothing to roll back, 11 labelled data does not fit the model,
+130 interrupted."""
+
+app = typer.Typer(
+    help="EdgePrune edge client: poll, verify, swap, benchmark and report.",
+    epilog=EXIT_CODES,
+    no_args_is_help=True,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+log = logging.getLogger("edge_client")
+
+
+def _default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "edge-client"
+
+
+StateDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir",
+        envvar="EDGE_CLIENT_STATE_DIR",
+        help="Local state folder (default: $XDG_STATE_HOME/edge-client).",
+    ),
+]
+
+
+def _state(path: Path | None) -> StateDir:
+    return StateDir(path or _default_state_dir())
+
+
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    """Typed errors become one line on stderr and their exit code; bugs keep a traceback."""
+    try:
+        yield
+    except EdgeError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+@app.command()
+def register(
+    server: Annotated[str, typer.Option(help="Service URL, e.g. https://edgeprune.example")],
+    deployment: Annotated[str, typer.Option(help="Deployment this device runs.")],
+    name: Annotated[str, typer.Option(help="This device's name, e.g. cam-17.")],
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="EDGEPRUNE_TOKEN", help="Admin or enrolment token (not stored)."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing registration.")] = False,
+    state_dir: StateDirOpt = None,
+) -> None:
+    """Register this device; stores its id and its own token (mode 0600) in the state folder."""
+    with _errors():
+        state = _state(state_dir)
+        if state.config_path.exists() and not force:
+            raise ConfigError(f"already registered ({state.config_path}); use --force to replace")
+        if not token:
+            raise ConfigError("an admin or enrolment token is needed: --token or EDGEPRUNE_TOKEN")
+        with ApiClient(server, token) as api:
+            registration = api.register_device(name, deployment)
+        state.save_config(
+            DeviceConfig(
+                server=server,
+                deployment=deployment,
+                device_id=registration.device_id,
+                name=name,
+                token=registration.token,
+            )
+        )
+        out.print(f"registered {name} as {registration.device_id} for {deployment}")
+
+
+def _install_signal_handlers(stopper: Stopper) -> None:
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if stopper.stopped and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: the user does not want to wait
+        log.info("got %s: stopping", signal.Signals(signum).name)
+        stopper.stop()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+
+
+@app.command()
+def run(
+    once: Annotated[bool, typer.Option(help="One poll-update-benchmark cycle, then exit.")] = False,
+    interval: Annotated[float, typer.Option(min=1.0, help="Seconds between polls.")] = 300.0,
+    threads: Annotated[int, typer.Option(min=1, help="Benchmark intra-op threads.")] = 1,
+    runs: Annotated[int, typer.Option(min=1, help="Timed benchmark runs.")] = 50,
+    warmup: Annotated[int, typer.Option(min=0, help="Untimed warm-up runs.")] = 5,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    state_dir: StateDirOpt = None,
+) -> None:
+    """Poll for new models, install them safely, benchmark and report; stops on SIGINT/SIGTERM."""
+    _setup_logging(verbose)
+    with _errors():
+        state = _state(state_dir)
+        device = state.load_config()
+        stopper = Stopper()
+        _install_signal_handlers(stopper)
+        config = RunConfig(
+            interval=interval, bench=BenchConfig(threads=threads, runs=runs, warmup=warmup)
+        )
+        with ApiClient(device.server, device.token, stopper=stopper, retries=2) as api:
+            runner = Runner(api, state, device, config, stopper)
+            if not once:
+                runner.run()
+                return
+            result = runner.cycle()
+        current = state.current()
+        version = current.manifest.version if current else None
+        reported = "reported" if result.report is not None else "nothing to report"
+        out.print(f"{result.update.outcome.value}: current version {version}; {reported}")
+
+
+@app.command()
+def bench(
+    model: Annotated[
+        Path | None, typer.Option(help="ONNX model (default: current/model.onnx).")
+    ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(help="Baseline to compare with (default: current/baseline.onnx)."),
+    ] = None,
+    no_baseline: Annotated[
+        bool, typer.Option("--no-baseline", help="Skip the baseline even if present.")
+    ] = False,
+    threads: Annotated[int, typer.Option(min=1, help="Intra-op threads (fixed).")] = 1,
+    runs: Annotated[int, typer.Option(min=1, help="Timed runs per model.")] = 50,
+    warmup: Annotated[int, typer.Option(min=0, help="Untimed warm-up runs per model.")] = 5,
+    batch: Annotated[int, typer.Option(min=1, help="Samples per inference call.")] = 1,
+    input_shape: Annotated[
+        str | None,
+        typer.Option(help="Sample shape for models with dynamic dims, e.g. 3,32,32."),
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Labelled .npz (x float32 in model layout, y) for accuracy.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    state_dir: StateDirOpt = None,
+) -> None:
+    """Benchmark a model on this CPU: p50/p95/p99 latency, throughput, peak RSS, speedup."""
+    with _errors():
+        shape: list[int] | None = None
+        if input_shape:
+            try:
+                shape = [int(d) for d in input_shape.split(",")]
+            except ValueError as exc:
+                raise ConfigError(f"--input-shape must be integers like 3,32,32: {exc}") from exc
+        if model is None:
+            installed = _state(state_dir).current()
+            if installed is None:
+                raise ConfigError("no model in current/: pass --model or run `edge-client run`")
+            model = installed.model_path
+            if baseline is None:
+                baseline = installed.baseline_path
+            shape = shape or (list(installed.manifest.input_shape or []) or None)
+        for path in (model, baseline):
+            if path is not None and not path.is_file():
+                raise ConfigError(f"no such model file: {path}")
+        result = run_benchmark(
+            model,
+            baseline=None if no_baseline else baseline,
+            config=BenchConfig(threads=threads, runs=runs, warmup=warmup, batch=batch),
+            input_shape=shape,
+            data=data,
+        )
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        _print_bench(result)
+
+
+def _fmt(value: float | None, unit: str = "") -> str:
+    return "-" if value is None else f"{value:,.3f}{unit}"
+
+
+def _print_bench(result: BenchResult) -> None:
+    has_base = result.baseline_latency_ms is not None
+    table = Table(title=f"{Path(result.model).name} on {result.cpu['model']}")
+    table.add_column("")
+    table.add_column("model", justify="right")
+    if has_base:
+        table.add_column("baseline", justify="right")
+
+    def row(label: str, mine: str, theirs: str) -> None:
+        table.add_row(label, mine, *([theirs] if has_base else []))
+
+    base: LatencyStats | None = result.baseline_latency_ms
+    for key in ("p50", "p95", "p99"):
+        row(
+            f"latency {key} (ms)",
+            _fmt(getattr(result.latency_ms, key)),
+            _fmt(getattr(base, key) if base else None),
+        )
+    row("throughput (samples/s)", _fmt(result.throughput), _fmt(result.baseline_throughput))
+    if result.accuracy is not None:
+        row("accuracy", _fmt(result.accuracy), _fmt(result.baseline_accuracy))
+    out.print(table)
+    if result.speedup is not None:
+        out.print(f"speedup vs baseline (p50): [bold]{result.speedup:.2f}x[/]")
+    out.print(
+        f"threads {result.threads}, batch {result.batch}, {result.runs} runs after "
+        f"{result.warmup} warm-up, peak RSS {result.peak_rss_mb:.1f} MB, "
+        f"onnxruntime {result.onnxruntime_version}",
+        highlight=False,
+    )
+
+
+@app.command()
+def rollback(state_dir: StateDirOpt = None) -> None:
+    """Restore previous/ as current/; the version left is held back until a newer promotion."""
+    with _errors():
+        state = _state(state_dir)
+        if not state.root.exists():
+            raise NothingToRollBack(f"no state folder at {state.root}")
+        with state.lock():
+            restored = state.rollback()
+        out.print(f"rolled back to version {restored.manifest.version}")
+
+
+def _status(state: StateDir) -> dict[str, Any]:
+    info: dict[str, Any] = {"state_dir": str(state.root), "registered": False}
+    if state.config_path.exists():
+        device = state.load_config()
+        info.update(asdict(replace(device, token="***")), registered=True)
+    for label, installed in (("current", state.current()), ("previous", state.previous())):
+        info[label] = (
+            None
+            if installed is None
+            else {
+                "version": installed.manifest.version,
+                "job_id": installed.manifest.job_id,
+                "sha256": installed.manifest.sha256,
+                "baseline": installed.baseline_path is not None,
+            }
+        )
+    info["poll"] = asdict(state.load_poll())
+    return info
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    state_dir: StateDirOpt = None,
+) -> None:
+    """Show the registration, current/ and previous/ versions, and the poll state."""
+    with _errors():
+        state = _state(state_dir)
+        if not state.root.exists():
+            info: dict[str, Any] = {"state_dir": str(state.root), "registered": False}
+        else:
+            with state.lock():
+                info = _status(state)
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+        return
+    for key, value in info.items():
+        out.print(f"{key}: {value}", highlight=False)
