@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 from pruning import cli as pruning_cli
@@ -18,3 +21,33 @@ app = typer.Typer(
 pruning_cli.register(app)
 service_cli.register(app)
 worker_cli.register(app)
+
+
+@app.command("demo")
+def demo(
+    data_dir: Annotated[Path, typer.Option(help="Where the demo's service keeps its data.")] = Path(
+        "edgeprune-demo"
+    ),
+    port: Annotated[int | None, typer.Option(help="API port (default: a free one).")] = None,
+    arch: str = "vgg11",
+    width_mult: Annotated[float, typer.Option(help="Width of the demo model.")] = 0.25,
+    pretrain_epochs: int = 3,
+    structure_epochs: int = 2,
+    finetune_epochs: int = 2,
+    keep_running: Annotated[
+        bool, typer.Option(help="Leave the service running for the dashboard.")
+    ] = False,
+) -> None:
+    """Everything end to end on this machine: train, serve, compress, publish, pull, benchmark."""
+    from edgeprune.demo import run_demo
+
+    run_demo(
+        data_dir,
+        port,
+        arch,
+        width_mult,
+        pretrain_epochs,
+        structure_epochs,
+        finetune_epochs,
+        keep_running,
+    )

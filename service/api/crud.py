@@ -1,0 +1,236 @@
+"""Query-side helpers of the API: listings and lookups that raise our 404s.
+
+State transitions of jobs (events, cancel, promotion) live in `service.store.jobs`, shared
+with the worker; this module only reads, plus the inserts that only the API makes (uploaded
+models and datasets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, aliased
+
+from service.api.errors import (
+    DatasetNotFound,
+    DeploymentNotFound,
+    DeviceNotFound,
+    JobNotFound,
+    ModelNotFound,
+)
+from service.store.models import (
+    Dataset,
+    Deployment,
+    DeploymentVersion,
+    Device,
+    DeviceReport,
+    Job,
+    JobArtifact,
+    Model,
+)
+
+MODEL_ARTIFACT = "model.onnx"
+BASELINE_ARTIFACT = "baseline.onnx"
+
+
+def page(
+    session: Session, stmt: Any, count_stmt: Any, *, limit: int, offset: int
+) -> tuple[list[Any], int]:
+    rows = list(session.scalars(stmt.limit(limit).offset(offset)))
+    return rows, int(session.scalar(count_stmt) or 0)
+
+
+def get_model(session: Session, model_id: str) -> Model:
+    model = session.get(Model, model_id)
+    if model is None:
+        raise ModelNotFound(f"no model with id {model_id!r}")
+    return model
+
+
+def list_models(session: Session, *, limit: int, offset: int) -> tuple[list[Model], int]:
+    return page(
+        session,
+        select(Model).order_by(Model.created_at.desc(), Model.id),
+        select(func.count()).select_from(Model),
+        limit=limit,
+        offset=offset,
+    )
+
+
+def get_dataset(session: Session, dataset_id: str) -> Dataset:
+    dataset = session.get(Dataset, dataset_id)
+    if dataset is None:
+        raise DatasetNotFound(f"no dataset with id {dataset_id!r}")
+    return dataset
+
+
+def list_datasets(session: Session, *, limit: int, offset: int) -> tuple[list[Dataset], int]:
+    return page(
+        session,
+        select(Dataset).order_by(Dataset.created_at.desc(), Dataset.id),
+        select(func.count()).select_from(Dataset),
+        limit=limit,
+        offset=offset,
+    )
+
+
+def get_job(session: Session, job_id: str) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise JobNotFound(f"no job with id {job_id!r}")
+    return job
+
+
+def list_jobs(
+    session: Session, *, state: str | None, limit: int, offset: int
+) -> tuple[list[Job], int]:
+    stmt = select(Job).order_by(Job.created_at.desc(), Job.id)
+    count = select(func.count()).select_from(Job)
+    if state is not None:
+        stmt = stmt.where(Job.state == state)
+        count = count.where(Job.state == state)
+    return page(session, stmt, count, limit=limit, offset=offset)
+
+
+def job_counts_by_state(session: Session) -> dict[str, int]:
+    rows = session.execute(select(Job.state, func.count()).group_by(Job.state))
+    return {state: int(n) for state, n in rows}
+
+
+def get_job_artifact(session: Session, job_id: str, name: str) -> JobArtifact | None:
+    return session.get(JobArtifact, (job_id, name))
+
+
+def list_job_artifacts(session: Session, job_id: str) -> Sequence[JobArtifact]:
+    return session.scalars(
+        select(JobArtifact).where(JobArtifact.job_id == job_id).order_by(JobArtifact.name)
+    ).all()
+
+
+def get_deployment(session: Session, name: str) -> Deployment:
+    deployment = session.get(Deployment, name)
+    if deployment is None:
+        raise DeploymentNotFound(f"no deployment named {name!r}")
+    return deployment
+
+
+def list_deployments(session: Session, *, limit: int, offset: int) -> tuple[list[Deployment], int]:
+    return page(
+        session,
+        select(Deployment).order_by(Deployment.name),
+        select(func.count()).select_from(Deployment),
+        limit=limit,
+        offset=offset,
+    )
+
+
+def list_devices(
+    session: Session, *, deployment: str | None, limit: int, offset: int
+) -> tuple[list[Device], int]:
+    stmt = select(Device).order_by(Device.created_at.desc(), Device.id)
+    count = select(func.count()).select_from(Device)
+    if deployment is not None:
+        stmt = stmt.where(Device.deployment == deployment)
+        count = count.where(Device.deployment == deployment)
+    return page(session, stmt, count, limit=limit, offset=offset)
+
+
+def get_device(session: Session, device_id: str) -> Device:
+    device = session.get(Device, device_id)
+    if device is None:
+        raise DeviceNotFound(f"no device with id {device_id!r}")
+    return device
+
+
+def list_device_reports(
+    session: Session, device_id: str, *, limit: int, offset: int
+) -> tuple[list[DeviceReport], int]:
+    return page(
+        session,
+        select(DeviceReport)
+        .where(DeviceReport.device_id == device_id)
+        .order_by(DeviceReport.id.desc()),
+        select(func.count()).select_from(DeviceReport).where(DeviceReport.device_id == device_id),
+        limit=limit,
+        offset=offset,
+    )
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    deployment: str
+    version: int
+    job_id: str
+    summary: dict[str, Any] | None
+    input_shape: list[int]
+    classes: list[str]
+    model_sha256: str
+    model_size: int
+    baseline_sha256: str | None
+
+
+def manifest_row(session: Session, name: str) -> ManifestRow | None:
+    """The current version of a deployment with all its manifest needs, in one query.
+
+    Key joins only (deployment → current version → job → model, dataset, artifacts): this
+    is the fleet's hottest read. None when the deployment does not exist, has no version, or
+    its job has no published model.onnx.
+    """
+    onnx = aliased(JobArtifact)
+    baseline = aliased(JobArtifact)
+    stmt = (
+        select(
+            Deployment.name,
+            DeploymentVersion.version,
+            Job.id,
+            Job.summary,
+            Model.input_shape,
+            Dataset.classes,
+            onnx.sha256,
+            onnx.size,
+            baseline.sha256,
+        )
+        .join(
+            DeploymentVersion,
+            (DeploymentVersion.deployment == Deployment.name)
+            & (DeploymentVersion.version == Deployment.current_version),
+        )
+        .join(Job, Job.id == DeploymentVersion.job_id)
+        .join(Model, Model.id == Job.model_id)
+        .join(Dataset, Dataset.id == Job.dataset_id)
+        .join(onnx, (onnx.job_id == Job.id) & (onnx.name == MODEL_ARTIFACT))
+        .outerjoin(baseline, (baseline.job_id == Job.id) & (baseline.name == BASELINE_ARTIFACT))
+        .where(Deployment.name == name)
+    )
+    row = session.execute(stmt).one_or_none()
+    if row is None:
+        return None
+    return ManifestRow(
+        deployment=row[0],
+        version=row[1],
+        job_id=row[2],
+        summary=row[3],
+        input_shape=[int(d) for d in row[4]],
+        classes=[str(c) for c in row[5]],
+        model_sha256=row[6],
+        model_size=int(row[7]),
+        baseline_sha256=row[8],
+    )
+
+
+def deployment_serves_artifact(session: Session, deployment: str, sha256: str) -> bool:
+    """Whether any version of `deployment` published an artifact with this sha256.
+
+    Any version, not only the current one: a device rolling back or resuming a download of
+    the version it was told about must still be able to read it.
+    """
+    stmt = (
+        select(JobArtifact.sha256)
+        .join(DeploymentVersion, DeploymentVersion.job_id == JobArtifact.job_id)
+        .where(DeploymentVersion.deployment == deployment, JobArtifact.sha256 == sha256)
+        .limit(1)
+    )
+    return session.execute(stmt).first() is not None

@@ -1,0 +1,130 @@
+"""Dependencies of the routes, as `Annotated` aliases.
+
+Everything heavy (engine, storage, queue) is made in the app's lifespan and reached through
+`request.app.state`; nothing here is created at import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterator
+from typing import Annotated, Protocol
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.api.errors import Forbidden, TooManyRequests, Unauthorized
+from service.api.metrics import ApiMetrics
+from service.api.ratelimit import FailedAuthLimiter
+from service.settings import Settings
+from service.storage import ArtifactStore
+from service.store.models import Token
+from service.store.tokens import lookup_token
+
+# auto_error=False: a missing header becomes our 401 problem, not FastAPI's plain 403.
+_bearer = HTTPBearer(auto_error=False, description="An admin or device token.")
+
+
+def get_app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+def get_session_factory(request: Request) -> sessionmaker[Session]:
+    factory: sessionmaker[Session] = request.app.state.sessions
+    return factory
+
+
+SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
+
+
+def get_session(factory: SessionFactoryDep) -> Iterator[Session]:
+    # Closed when the route function returns (scope="function"), before a streamed body is
+    # sent: a long SSE stream or download must not hold a pooled connection.
+    with factory() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_storage(request: Request) -> ArtifactStore:
+    storage: ArtifactStore = request.app.state.storage
+    return storage
+
+
+StorageDep = Annotated[ArtifactStore, Depends(get_storage)]
+
+
+class TaskQueue(Protocol):
+    """What the API needs from the queue client made in the lifespan (tasks sent by name)."""
+
+    def enqueue_job(self, job_id: str) -> None: ...
+
+    def enqueue_inspect(self, model_id: str) -> None: ...
+
+    def ping(self) -> None: ...
+
+
+def get_queue(request: Request) -> TaskQueue:
+    queue: TaskQueue = request.app.state.queue
+    return queue
+
+
+QueueDep = Annotated[TaskQueue, Depends(get_queue)]
+
+
+def get_metrics(request: Request) -> ApiMetrics:
+    metrics: ApiMetrics = request.app.state.metrics
+    return metrics
+
+
+MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
+
+
+def _refuse(request: Request, detail: str) -> Unauthorized | TooManyRequests:
+    limiter: FailedAuthLimiter = request.app.state.auth_limiter
+    client = request.client.host if request.client else "unknown"
+    wait = limiter.record_failure(client)
+    if wait is not None:
+        return TooManyRequests(
+            f"too many failed authentications from this address; retry in {wait:.0f} s",
+            retry_after_s=wait,
+        )
+    return Unauthorized(detail)
+
+
+def current_token(
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Token:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise _refuse(request, "send an 'Authorization: Bearer <token>' header")
+    secret = credentials.credentials
+    token = lookup_token(session, secret)
+    # The lookup is by hash; comparing the hashes again in constant time keeps the check
+    # correct even if a backend's index lookup were ever case- or collation-insensitive.
+    digest = hashlib.sha256(secret.encode("utf-8")).hexdigest()
+    if token is None or token.revoked_at is not None:
+        raise _refuse(request, "the bearer token is unknown or revoked")
+    if not hmac.compare_digest(token.token_hash, digest):
+        raise _refuse(request, "the bearer token is unknown or revoked")
+    return token
+
+
+CurrentToken = Annotated[Token, Depends(current_token)]
+
+
+def admin_token(token: CurrentToken) -> Token:
+    if token.kind != "admin":
+        raise Forbidden("this route needs an admin token")
+    return token
+
+
+AdminToken = Annotated[Token, Depends(admin_token)]

@@ -1,0 +1,62 @@
+"""The job event stream behind `GET /v1/jobs/{id}/events` (Server-Sent Events).
+
+Events are read from the job_events table, never from process memory, so any API replica
+can serve any job's stream and a reconnecting client resumes exactly where it stopped
+(`Last-Event-ID` = the last `seq` it saw). The table is polled; the stream ends after the
+job's terminal `state` event.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import anyio
+import anyio.to_thread
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from sse_starlette import ServerSentEvent
+
+from service.store import jobs as job_store
+from service.store.models import Job, JobEvent
+
+POLL_INTERVAL_S = 0.5
+BATCH = 500
+
+
+def _read(factory: sessionmaker[Session], job_id: str, after: int) -> tuple[str, list[JobEvent]]:
+    with factory() as session:
+        # State first, events second: if the job was terminal before the events were read,
+        # its terminal event is in this batch (the store commits the two together).
+        state = session.scalar(select(Job.state).where(Job.id == job_id)) or job_store.FAILED
+        return state, job_store.events_after(session, job_id, after, BATCH)
+
+
+def is_terminal_event(event: JobEvent) -> bool:
+    return event.kind == "state" and event.data.get("state") in job_store.TERMINAL_STATES
+
+
+async def job_event_stream(
+    factory: sessionmaker[Session],
+    job_id: str,
+    after: int,
+    *,
+    poll_interval_s: float = POLL_INTERVAL_S,
+) -> AsyncIterator[ServerSentEvent]:
+    cursor = after
+    while True:
+        state, events = await anyio.to_thread.run_sync(_read, factory, job_id, cursor)
+        for event in events:
+            cursor = event.seq
+            yield ServerSentEvent(
+                data=json.dumps(event.data, separators=(",", ":")),
+                event=event.kind,
+                id=str(event.seq),
+            )
+            if is_terminal_event(event):
+                return
+        if len(events) == BATCH:
+            continue  # more to replay: no pause
+        if state in job_store.TERMINAL_STATES:
+            return  # the client had everything, terminal event included
+        await anyio.sleep(poll_interval_s)

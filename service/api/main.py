@@ -1,0 +1,94 @@
+"""Builds the FastAPI app: `create_app(settings=None)`.
+
+Nothing heavy happens at import or in `create_app`: the database engine (after applying
+migrations), the artifact store, the queue client and the reconciler are made in the
+lifespan and torn down with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import FastAPI
+
+from service.api.errors import install_error_handlers
+from service.api.limits import BodySizeLimitMiddleware
+from service.api.metrics import ApiMetrics, MetricsMiddleware
+from service.api.ratelimit import FailedAuthLimiter
+from service.api.routes import artifacts, datasets, deployments, devices, health, jobs, models
+from service.dashboard import mount_dashboard
+from service.settings import Settings, get_settings
+
+log = logging.getLogger("edgeprune.api")
+
+DESCRIPTION = """
+Compress CNNs for edge devices. Upload a checkpoint and the edge task's data, submit a job
+with a compression target, follow its events, and promote the result to a deployment that
+devices poll.
+
+Every route but `/healthz` and `/readyz` needs `Authorization: Bearer <token>` (for
+`/metrics`, set `authorization` in Prometheus' scrape config).
+Errors are RFC 9457 `application/problem+json`.
+"""
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # Imported here so importing the API module stays light (Celery and fsspec are not).
+    from service.queue import JobQueue
+    from service.reconciler import Reconciler
+    from service.storage import ArtifactStore
+    from service.store.db import make_engine, make_session_factory
+    from service.store.migrate import upgrade_database
+
+    settings: Settings = app.state.settings
+    database_url = settings.resolved_database_url()
+    await anyio.to_thread.run_sync(upgrade_database, database_url)
+    engine = make_engine(database_url)
+    app.state.sessions = make_session_factory(engine)
+    app.state.storage = await anyio.to_thread.run_sync(
+        ArtifactStore, settings.resolved_artifacts_url()
+    )
+    queue = JobQueue(settings)
+    app.state.queue = queue
+    reconciler = Reconciler(app.state.sessions, queue, settings)
+    reconciler.start()
+    log.info("EdgePrune API ready (database %s)", engine.url.render_as_string(hide_password=True))
+    try:
+        yield
+    finally:
+        reconciler.stop()
+        queue.close()
+        engine.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="EdgePrune",
+        version="1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics = ApiMetrics()
+    app.state.auth_limiter = FailedAuthLimiter(settings.unauthenticated_rate_limit_per_minute)
+
+    install_error_handlers(app)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_request_bytes=settings.max_request_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
+    # Added last = outermost: it times the whole request, size-limit refusals included.
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+
+    for module in (health, models, datasets, jobs, deployments, artifacts, devices):
+        app.include_router(module.router)
+    mount_dashboard(app)
+    return app

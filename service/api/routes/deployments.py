@@ -1,0 +1,200 @@
+"""`/v1/deployments`: named pointers at a succeeded job's model, with history and rollback,
+and the manifest devices poll.
+
+The manifest is the fleet's hottest route: one indexed query (plus the token lookup), a
+strong ETag `"<version>-<sha256[:16]>"`, and 304 when the device already has it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from service.api import access, crud
+from service.api.deps import (
+    AdminToken,
+    CurrentToken,
+    MetricsDep,
+    SessionDep,
+    SettingsDep,
+    admin_token,
+)
+from service.api.errors import (
+    DeploymentNotFound,
+    InvalidReference,
+    JobNotFound,
+    JobNotSucceeded,
+    NothingToRollBack,
+)
+from service.api.json_body import require_json
+from service.api.schemas.common import DEPLOYMENT_NAME_PATTERN
+from service.api.schemas.deployments import (
+    DeploymentPromote,
+    DeploymentPublic,
+    DeploymentRollback,
+    DeploymentsPublic,
+    DeploymentVersionPublic,
+    Manifest,
+)
+from service.store import deployments as deployment_store
+from service.store import jobs as job_store
+from service.store.models import Deployment
+
+router = APIRouter(prefix="/v1/deployments", tags=["deployments"])
+NewName = Annotated[str, Path(pattern=DEPLOYMENT_NAME_PATTERN, max_length=100)]
+
+
+def _public(session: Session, deployment: Deployment) -> DeploymentPublic:
+    history = deployment_store.history(session, deployment.name)
+    current = next((v for v in history if v.version == deployment.current_version), None)
+    return DeploymentPublic(
+        name=deployment.name,
+        current_version=deployment.current_version,
+        current_job_id=current.job_id if current else None,
+        created_at=deployment.created_at,
+        updated_at=deployment.updated_at,
+        history=[DeploymentVersionPublic.model_validate(v) for v in history],
+    )
+
+
+@router.put(
+    "/{name}",
+    response_model=DeploymentPublic,
+    dependencies=[Depends(admin_token), Depends(require_json)],
+    responses={
+        201: {"model": DeploymentPublic, "description": "Deployment created."},
+        409: {"description": "The job has not succeeded (or published no model)."},
+    },
+)
+def promote(
+    name: NewName,
+    body: DeploymentPromote,
+    response: Response,
+    session: SessionDep,
+    _token: AdminToken,
+) -> DeploymentPublic:
+    """Point the deployment at a succeeded job's model as a new version (history kept)."""
+    try:
+        job = crud.get_job(session, body.job_id)
+    except JobNotFound as exc:
+        raise InvalidReference(exc.detail, loc=["body", "job_id"]) from None
+    if job.state != job_store.SUCCEEDED:
+        raise JobNotSucceeded(f"job {job.id} is {job.state}; only succeeded jobs can be promoted")
+    if crud.get_job_artifact(session, job.id, crud.MODEL_ARTIFACT) is None:
+        raise JobNotSucceeded(f"job {job.id} published no {crud.MODEL_ARTIFACT}")
+    created = session.get(Deployment, name) is None
+    deployment_store.promote(session, name, job.id)
+    session.commit()
+    if created:
+        response.status_code = status.HTTP_201_CREATED
+    response.headers["Location"] = f"/v1/deployments/{name}"
+    return _public(session, crud.get_deployment(session, name))
+
+
+@router.get("", response_model=DeploymentsPublic)
+def list_deployments(
+    session: SessionDep,
+    _token: AdminToken,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> DeploymentsPublic:
+    rows, count = crud.list_deployments(session, limit=limit, offset=offset)
+    return DeploymentsPublic(data=[_public(session, d) for d in rows], count=count)
+
+
+@router.get("/{name}", response_model=DeploymentPublic)
+def get_deployment(name: str, session: SessionDep, _token: AdminToken) -> DeploymentPublic:
+    """The deployment with its history, newest version first."""
+    return _public(session, crud.get_deployment(session, name))
+
+
+@router.post(
+    "/{name}/rollback",
+    response_model=DeploymentPublic,
+    responses={409: {"description": "No earlier version."}},
+)
+def rollback(
+    name: str,
+    session: SessionDep,
+    _token: AdminToken,
+    body: DeploymentRollback | None = None,
+) -> DeploymentPublic:
+    """Re-point the deployment at an earlier version (default: the one before the current)."""
+    deployment = crud.get_deployment(session, name)
+    version = body.version if body else None
+    try:
+        deployment_store.rollback(session, name, version)
+    except deployment_store.VersionNotFound:
+        if version is None:
+            raise NothingToRollBack(
+                f"deployment {name!r} has no version before the current one"
+            ) from None
+        raise InvalidReference(
+            f"deployment {name!r} has no version {version}", loc=["body", "version"]
+        ) from None
+    session.commit()
+    session.refresh(deployment)
+    return _public(session, deployment)
+
+
+def _headline(summary: dict[str, Any] | None, key: str) -> int | None:
+    """FLOPs/params of the pruned model from the job summary the worker wrote on success
+    (`flops_after`/`params_after`, see worker.run_job.summarize)."""
+    value = (summary or {}).get(f"{key}_after")
+    return int(value) if isinstance(value, int | float) else None
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    candidates = {t.strip() for t in if_none_match.split(",")}
+    return "*" in candidates or etag in candidates
+
+
+@router.get(
+    "/{name}/manifest",
+    response_model=Manifest,
+    responses={304: {"description": "The device already has this version (If-None-Match)."}},
+)
+def manifest(
+    name: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+    token: CurrentToken,
+) -> Response:
+    """What a device needs to fetch, verify and run the deployment's current model."""
+    device = access.require_deployment(session, token, name)
+    if device is not None:
+        access.touch_device(session, device)
+    row = crud.manifest_row(session, name)
+    if row is None:
+        crud.get_deployment(session, name)  # 404 for an unknown name
+        raise DeploymentNotFound(f"deployment {name!r} has no published version yet")
+    etag = f'"{row.version}-{row.model_sha256[:16]}"'
+    # no-cache: caches may store it but must revalidate, which is exactly the poll.
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if _matches(request.headers.get("if-none-match"), etag):
+        metrics.record_manifest(304)
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    base = (settings.public_url or str(request.base_url)).rstrip("/")
+    body = Manifest(
+        deployment=row.deployment,
+        version=row.version,
+        job_id=row.job_id,
+        sha256=row.model_sha256,
+        size=row.model_size,
+        url=f"{base}/v1/artifacts/{row.model_sha256}",
+        baseline_url=f"{base}/v1/artifacts/{row.baseline_sha256}" if row.baseline_sha256 else None,
+        baseline_sha256=row.baseline_sha256,
+        input_shape=row.input_shape,
+        classes=row.classes,
+        flops=_headline(row.summary, "flops"),
+        params=_headline(row.summary, "params"),
+    )
+    metrics.record_manifest(200)
+    return JSONResponse(body.model_dump(mode="json"), headers=headers)

@@ -1,0 +1,253 @@
+"""`/v1/jobs`: submit, list, inspect and cancel compression jobs; their reports and artifacts.
+
+The database is the source of truth: a job is created `queued` with its first `state`
+event in one transaction, and only then is the broker told (by task name). If that send
+fails the job stays queued and the reconciler sends it again, so the client still gets 202.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from sqlalchemy.orm import Session
+from sse_starlette import EventSourceResponse
+
+from service.api import crud
+from service.api.blobs import blob_response
+from service.api.deps import (
+    AdminToken,
+    QueueDep,
+    SessionDep,
+    SessionFactoryDep,
+    StorageDep,
+    admin_token,
+)
+from service.api.errors import (
+    ArtifactNotFound,
+    ArtifactNotReady,
+    Conflict,
+    DatasetNotFound,
+    InvalidInput,
+    InvalidReference,
+    ModelNotFound,
+)
+from service.api.events import job_event_stream
+from service.api.json_body import require_json
+from service.api.schemas.jobs import (
+    ArtifactPublic,
+    JobCreate,
+    JobPublic,
+    JobsPublic,
+    JobState,
+)
+from service.store import jobs as job_store
+from service.store.models import Job
+
+log = logging.getLogger("edgeprune.api")
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+# Proxies close idle connections; a comment line every so often keeps the stream open.
+KEEPALIVE_S = 15
+CONTENT_TYPES = {".onnx": "application/octet-stream", ".pt": "application/octet-stream"}
+
+
+def _check_references(session: Session, body: JobCreate) -> None:
+    try:
+        model = crud.get_model(session, body.model_id)
+    except ModelNotFound as exc:
+        raise InvalidReference(exc.detail, loc=["body", "model_id"]) from None
+    if model.status == "invalid":
+        raise InvalidReference(
+            f"model {model.id} is invalid: {model.error or 'it does not load'}",
+            loc=["body", "model_id"],
+        )
+    if model.status != "ready":
+        raise Conflict(f"model {model.id} is still being inspected; retry when it is ready")
+    try:
+        crud.get_dataset(session, body.dataset_id)
+    except DatasetNotFound as exc:
+        raise InvalidReference(exc.detail, loc=["body", "dataset_id"]) from None
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobPublic,
+    # Auth first, then the media type: a client without a token learns nothing else.
+    dependencies=[Depends(admin_token), Depends(require_json)],
+    responses={422: {"description": "Bad target or bounds, unknown or invalid model/dataset."}},
+)
+def create_job(
+    body: JobCreate,
+    response: Response,
+    session: SessionDep,
+    queue: QueueDep,
+    _token: AdminToken,
+) -> Job:
+    """Queue a compression job; follow it at `Location` or its `/events` stream."""
+    _check_references(session, body)
+    config: dict[str, Any] = body.model_dump(
+        mode="json", exclude={"model_id", "dataset_id", "deployment"}
+    )
+    job = Job(
+        model_id=body.model_id,
+        dataset_id=body.dataset_id,
+        state=job_store.QUEUED,
+        config=config,
+        deployment=body.deployment,
+        metrics={},
+    )
+    session.add(job)
+    session.flush()
+    job_store.append_event(session, job.id, "state", {"state": job_store.QUEUED})
+    session.commit()
+    try:
+        queue.enqueue_job(job.id)
+    except Exception:
+        # Still 202: the job is safely queued in the database and the reconciler re-sends it.
+        log.warning("could not send job %s; the reconciler will", job.id, exc_info=True)
+    else:
+        job_store.mark_enqueued(session, job.id)
+        session.commit()
+    session.refresh(job)
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    return job
+
+
+@router.get("", response_model=JobsPublic)
+def list_jobs(
+    session: SessionDep,
+    _token: AdminToken,
+    state: JobState | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JobsPublic:
+    """Jobs newest first, optionally only those in one state."""
+    rows, count = crud.list_jobs(session, state=state, limit=limit, offset=offset)
+    return JobsPublic(data=[JobPublic.model_validate(r) for r in rows], count=count)
+
+
+@router.get("/{job_id}", response_model=JobPublic)
+def get_job(job_id: str, session: SessionDep, _token: AdminToken) -> Job:
+    return crud.get_job(session, job_id)
+
+
+def _resume_point(last_event_id: str | None, after: int | None) -> int:
+    # The header wins: it is what a reconnecting EventSource sends by itself.
+    if last_event_id is not None:
+        try:
+            return max(int(last_event_id.strip()), 0)
+        except ValueError:
+            raise InvalidInput(
+                "Last-Event-ID must be an event id (an integer)", loc=["header", "Last-Event-ID"]
+            ) from None
+    return after or 0
+
+
+@router.get(
+    "/{job_id}/events",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+def job_events(
+    job_id: str,
+    session: SessionDep,
+    factory: SessionFactoryDep,
+    _token: AdminToken,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    after: Annotated[int | None, Query(ge=0, description="Replay events after this id")] = None,
+) -> EventSourceResponse:
+    """Every event of the job as SSE (`id:` seq, `event:` kind, JSON `data:`); replays from
+    `Last-Event-ID` (or `?after=`), follows live events, and ends after the terminal state."""
+    crud.get_job(session, job_id)  # 404 before the stream starts
+    start = _resume_point(last_event_id, after)
+    return EventSourceResponse(
+        job_event_stream(factory, job_id, start),
+        ping=KEEPALIVE_S,
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobPublic,
+    responses={
+        202: {"model": JobPublic, "description": "Running: the worker stops within one step."},
+        409: {"description": "The job already succeeded or failed."},
+    },
+)
+def cancel_job(job_id: str, response: Response, session: SessionDep, _token: AdminToken) -> Job:
+    """Cancel a job: a queued one at once (200), a running one cooperatively (202)."""
+    job = crud.get_job(session, job_id)
+    # The store decides atomically, so a job that finishes meanwhile is answered as such.
+    state = job_store.request_cancel(session, job_id)
+    session.commit()
+    if state in (job_store.SUCCEEDED, job_store.FAILED):
+        raise Conflict(f"job {job_id} already {state}; nothing to cancel")
+    if state == job_store.RUNNING:
+        response.status_code = status.HTTP_202_ACCEPTED
+    session.refresh(job)
+    return job
+
+
+def _artifact_or_problem(session: Session, job_id: str, name: str) -> tuple[Job, Any]:
+    job = crud.get_job(session, job_id)
+    artifact = crud.get_job_artifact(session, job_id, name)
+    if artifact is None:
+        if job.state in (job_store.QUEUED, job_store.RUNNING):
+            raise ArtifactNotReady(f"job {job_id} is {job.state}; {name} exists once it succeeds")
+        raise ArtifactNotFound(f"job {job_id} ({job.state}) has no artifact {name!r}")
+    return job, artifact
+
+
+@router.get("/{job_id}/report", responses={409: {"description": "Job not finished yet."}})
+def get_report(
+    job_id: str, session: SessionDep, storage: StorageDep, _token: AdminToken
+) -> Response:
+    """The job's report.json (see ALGORITHM.md, 'The report')."""
+    _, artifact = _artifact_or_problem(session, job_id, "report.json")
+    return Response(content=storage.read_range(artifact.sha256, 0), media_type="application/json")
+
+
+@router.get("/{job_id}/artifacts", response_model=list[ArtifactPublic])
+def list_artifacts(job_id: str, session: SessionDep, _token: AdminToken) -> list[Any]:
+    crud.get_job(session, job_id)
+    return list(crud.list_job_artifacts(session, job_id))
+
+
+@router.get(
+    "/{job_id}/artifacts/{name}",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/octet-stream": {}}},
+        206: {"description": "Partial content for a Range request."},
+        409: {"description": "Job not finished yet."},
+        416: {"description": "Range outside the artifact."},
+    },
+)
+def get_artifact(
+    job_id: str,
+    name: str,
+    request: Request,
+    session: SessionDep,
+    storage: StorageDep,
+    _token: AdminToken,
+) -> Response:
+    """One of the job's artifacts: model.onnx, baseline.onnx, pruned.pt, report.json, plots."""
+    _, artifact = _artifact_or_problem(session, job_id, name)
+    content_type = artifact.content_type or (
+        CONTENT_TYPES.get(name[name.rfind(".") :])
+        or mimetypes.guess_type(name)[0]
+        or "application/octet-stream"
+    )
+    return blob_response(
+        request,
+        storage,
+        sha256=artifact.sha256,
+        size=storage.size(artifact.sha256),
+        content_type=content_type,
+        filename=name,
+    )

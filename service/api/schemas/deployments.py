@@ -1,0 +1,60 @@
+"""Schemas of deployments (`/v1/deployments`): named pointers at a succeeded job's model."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from service.api.schemas.common import UtcDatetime
+
+
+class DeploymentPromote(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    job_id: str
+
+
+class DeploymentVersionPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    version: int
+    job_id: str
+    created_at: UtcDatetime
+
+
+class DeploymentPublic(BaseModel):
+    name: str
+    current_version: int | None
+    current_job_id: str | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    # Newest first.
+    history: list[DeploymentVersionPublic]
+
+
+class DeploymentsPublic(BaseModel):
+    data: list[DeploymentPublic]
+    count: int
+
+
+class Manifest(BaseModel):
+    """What a device polls: enough to download, verify and run the current model."""
+
+    deployment: str
+    version: int
+    job_id: str
+    sha256: str
+    size: int
+    url: str
+    baseline_url: str | None
+    baseline_sha256: str | None
+    input_shape: list[int]
+    classes: list[str]
+    flops: int | None
+    params: int | None
+
+
+class DeploymentRollback(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    # Default: the version before the current one.
+    version: int | None = None

@@ -1,0 +1,84 @@
+"""Schemas of compression jobs (`/v1/jobs`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.api.schemas.common import DeploymentName, UtcDatetime
+
+JobState = Literal["queued", "running", "succeeded", "failed", "canceled"]
+TERMINAL_STATES: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
+Phase = Literal["calibrating", "structure_learning", "pruning", "weight_learning", "exporting"]
+
+# Strict, closed bodies: "0.5" (a string) is not a reduction and a misspelt field name is an
+# error rather than a silently applied default.
+_STRICT = ConfigDict(strict=True, extra="forbid")
+
+
+class Target(BaseModel):
+    model_config = _STRICT
+
+    metric: Literal["flops", "params", "channels"]
+    # Fraction of the metric to remove: strictly between 0 and 1 (0 is no compression, 1 is
+    # an empty network); NaN and infinities are refused.
+    reduction: Annotated[float, Field(gt=0.0, lt=1.0, allow_inf_nan=False)]
+
+
+class JobCreate(BaseModel):
+    """A compression request.
+
+    `structure_epochs` may be 0: the engine then prunes once from the calibration saliencies
+    (ALGORITHM.md step 0) without structure learning. `finetune_epochs` must be at least 1:
+    a pruned network (possibly with a re-initialised head) is never published untrained.
+    """
+
+    model_config = _STRICT
+
+    model_id: Annotated[str, Field(min_length=1, max_length=32)]
+    dataset_id: Annotated[str, Field(min_length=1, max_length=32)]
+    target: Target
+    structure_epochs: Annotated[int, Field(ge=0, le=1000)] = 10
+    finetune_epochs: Annotated[int, Field(ge=1, le=1000)] = 10
+    batch_size: Annotated[int, Field(ge=1, le=4096)] = 64
+    lr: Annotated[float, Field(gt=0.0, le=10.0, allow_inf_nan=False)] = 0.01
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+    # Promote the job's model to this deployment automatically when it succeeds.
+    deployment: DeploymentName | None = None
+
+
+class JobPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    model_id: str
+    dataset_id: str
+    state: JobState
+    phase: Phase | None
+    progress: float
+    config: dict[str, Any]
+    deployment: str | None
+    metrics: dict[str, Any]
+    summary: dict[str, Any] | None
+    error_type: str | None
+    error_message: str | None
+    cancel_requested: bool
+    attempts: int
+    created_at: UtcDatetime
+    started_at: UtcDatetime | None
+    finished_at: UtcDatetime | None
+
+
+class JobsPublic(BaseModel):
+    data: list[JobPublic]
+    count: int
+
+
+class ArtifactPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    sha256: str
+    size: int
+    content_type: str

@@ -1,0 +1,1 @@
+"""Cheap, torch-free checks of uploaded files, run in the API process before storing them."""

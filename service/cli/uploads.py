@@ -1,0 +1,116 @@
+"""`edgeprune models upload|list` and `edgeprune datasets upload|list`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from service.cli.options import DEFAULT_SERVER, EXIT_CODES, JsonOutput, Server, Token
+
+models_app = typer.Typer(help="Upload and list checkpoints.", epilog=EXIT_CODES)
+datasets_app = typer.Typer(help="Upload and list edge datasets.", epilog=EXIT_CODES)
+
+ExistingFile = Annotated[
+    Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="File to upload.")
+]
+# An upload may wait for the server to inspect it (inspect_wait_s, 60 s by default).
+UPLOAD_TIMEOUT_S = 600.0
+
+
+def _upload(server: str, token: str | None, path: Path, route: str, fields: dict[str, str]) -> Any:
+    from service.cli.client import api_client, check
+
+    with api_client(server, token, timeout=UPLOAD_TIMEOUT_S) as client, path.open("rb") as fh:
+        # httpx streams the file from disk; it is never read into memory whole.
+        return check(client.post(route, files={"file": (path.name, fh)}, data=fields))
+
+
+def _show(body: Any, as_json: bool, line: str) -> None:
+    typer.echo(json.dumps(body, indent=2) if as_json else line)
+
+
+@models_app.command("upload")
+def upload_model(
+    file: ExistingFile,
+    arch: Annotated[str, typer.Option(help="Architecture of the model zoo, e.g. vgg11.")],
+    num_classes: Annotated[int, typer.Option(min=2, help="Classes of the checkpoint's head.")],
+    input_shape: Annotated[str, typer.Option(help="C,H,W of one input, e.g. 1,32,32.")],
+    name: Annotated[str | None, typer.Option(help="Display name (default: file name).")] = None,
+    server: Server = DEFAULT_SERVER,
+    token: Token = None,
+    as_json: JsonOutput = False,
+) -> None:
+    """Upload a .pt/.pth/.safetensors checkpoint; prints its id once a worker has checked it."""
+    from service.cli.client import run
+
+    fields = {"arch": arch, "num_classes": str(num_classes), "input_shape": input_shape}
+    if name:
+        fields["name"] = name
+    body = run(lambda: _upload(server, token, file, "/v1/models", fields))
+    if body["status"] == "pending":
+        line = f"{body['id']}  pending (not inspected yet; see `edgeprune models list`)"
+    else:
+        line = f"{body['id']}  {body['arch']}  params={body['params']:,}  flops={body['flops']:,}"
+    _show(body, as_json, line)
+
+
+@models_app.command("list")
+def list_models(
+    server: Server = DEFAULT_SERVER, token: Token = None, as_json: JsonOutput = False
+) -> None:
+    """List uploaded checkpoints, newest first."""
+    from service.cli.client import api_client, check, run
+
+    def fetch() -> Any:
+        with api_client(server, token) as client:
+            return check(client.get("/v1/models"))
+
+    body = run(fetch)
+    if as_json:
+        typer.echo(json.dumps(body, indent=2))
+        return
+    for m in body["data"]:
+        typer.echo(f"{m['id']}  {m['status']:<7}  {m['arch']:<12}  {m['name']}")
+
+
+@datasets_app.command("upload")
+def upload_dataset(
+    file: ExistingFile,
+    name: Annotated[str | None, typer.Option(help="Display name (default: file name).")] = None,
+    server: Server = DEFAULT_SERVER,
+    token: Token = None,
+    as_json: JsonOutput = False,
+) -> None:
+    """Upload a .npz (x, y) or a .zip/.tar.gz ImageFolder tree; prints its id."""
+    from service.cli.client import run
+
+    body = run(lambda: _upload(server, token, file, "/v1/datasets", {"name": name} if name else {}))
+    classes = len(body["classes"])
+    shape = "x".join(str(d) for d in body["input_shape"])
+    _show(
+        body, as_json, f"{body['id']}  samples={body['samples']}  classes={classes}  input={shape}"
+    )
+
+
+@datasets_app.command("list")
+def list_datasets(
+    server: Server = DEFAULT_SERVER, token: Token = None, as_json: JsonOutput = False
+) -> None:
+    """List uploaded datasets, newest first."""
+    from service.cli.client import api_client, check, run
+
+    def fetch() -> Any:
+        with api_client(server, token) as client:
+            return check(client.get("/v1/datasets"))
+
+    body = run(fetch)
+    if as_json:
+        typer.echo(json.dumps(body, indent=2))
+        return
+    for d in body["data"]:
+        typer.echo(
+            f"{d['id']}  samples={d['samples']:<7}  classes={len(d['classes']):<4}  {d['name']}"
+        )

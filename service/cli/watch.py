@@ -1,0 +1,169 @@
+"""`edgeprune jobs watch`: a rich progress bar driven by the job's SSE stream.
+
+Reconnects with `Last-Event-ID` when the connection drops (an API restart, a proxy timeout),
+so no event is missed or shown twice; gives up after a few failed attempts in a row.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+from service.cli.client import EXIT_UNREACHABLE, CliError, api_client, check
+
+TERMINAL = {"succeeded", "failed", "canceled"}
+MAX_RECONNECTS = 5
+
+
+@dataclass
+class SseEvent:
+    id: str | None = None
+    event: str = "message"
+    data: list[str] = field(default_factory=list)
+
+    def json(self) -> Any:
+        return json.loads("\n".join(self.data)) if self.data else {}
+
+
+def parse_sse(lines: Iterator[str]) -> Iterator[SseEvent]:
+    """Events of a text/event-stream (comments, i.e. keepalive pings, are skipped)."""
+    current = SseEvent()
+    for line in lines:
+        if not line:
+            if current.data or current.id is not None:
+                yield current
+            current = SseEvent()
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "id":
+            current.id = value
+        elif name == "event":
+            current.event = value
+        elif name == "data":
+            current.data.append(value)
+    if current.data:
+        yield current
+
+
+def _describe(event: SseEvent, data: dict[str, Any]) -> str | None:
+    if event.event == "state":
+        return f"state: {data.get('state')}"
+    if event.event in ("progress", "epoch"):
+        phase = str(data.get("phase") or "").replace("_", " ")
+        epoch, epochs = data.get("epoch"), data.get("epochs")
+        where = f" epoch {epoch}/{epochs}" if epoch is not None and epochs else ""
+        metrics = data.get("metrics") or {}
+        shown = "  ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, int | float))
+        return f"{phase}{where}  {shown}".rstrip()
+    return None
+
+
+class _Bar:
+    """The rich progress bar of one job, updated from its events."""
+
+    def __init__(self, progress: Progress, job: dict[str, Any]) -> None:
+        self.progress = progress
+        self.task = progress.add_task(
+            job["id"],
+            total=1.0,
+            completed=job["progress"],
+            phase=job["phase"] or job["state"],
+            note="",
+        )
+
+    def show(self, event: SseEvent, data: dict[str, Any]) -> None:
+        if isinstance(data.get("progress"), int | float):
+            self.progress.update(self.task, completed=float(data["progress"]))
+        if data.get("phase"):
+            self.progress.update(self.task, phase=str(data["phase"]))
+        note = _describe(event, data)
+        if note:
+            self.progress.update(self.task, note=note)
+
+    def done(self) -> None:
+        self.progress.update(self.task, completed=1.0)
+
+
+def _follow(
+    client: httpx.Client, job_id: str, last_id: str | None, bar: _Bar
+) -> tuple[str | None, int]:
+    """Read the stream until the server ends it; returns the last event id and the count."""
+    headers = {"Last-Event-ID": last_id} if last_id else {}
+    seen = 0
+    with client.stream("GET", f"/v1/jobs/{job_id}/events", headers=headers) as response:
+        if response.status_code >= 400:
+            response.read()
+            check(response)
+        for event in parse_sse(response.iter_lines()):
+            last_id = event.id or last_id
+            seen += 1
+            data = event.json()
+            if isinstance(data, dict):
+                bar.show(event, data)
+    return last_id, seen
+
+
+def watch_job(server: str, token: str | None, job_id: str) -> dict[str, Any]:
+    """Show the job's progress until its terminal state; returns the final job."""
+    console = Console(stderr=True)
+    columns = (
+        TextColumn("[bold]{task.fields[phase]:<18}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[note]}"),
+    )
+    last_id: str | None = None
+    failures = 0
+    # Streams are long-lived; the read timeout only has to outlast the server's keepalive.
+    with api_client(server, token, timeout=60.0) as client:
+        job = check(client.get(f"/v1/jobs/{job_id}"))
+        with Progress(*columns, console=console) as progress:
+            bar = _Bar(progress, job)
+            while True:
+                try:
+                    last_id, seen = _follow(client, job_id, last_id, bar)
+                    problem: Exception | None = None
+                except (httpx.TransportError, httpx.StreamError) as exc:
+                    seen, problem = 0, exc
+                if problem is None:
+                    # The server ends the stream after the terminal state event.
+                    job = check(client.get(f"/v1/jobs/{job_id}"))
+                    if job["state"] in TERMINAL:
+                        if job["state"] == "succeeded":
+                            bar.done()
+                        break
+                # Dropped or ended early: resume from Last-Event-ID, backing off while
+                # reconnects bring nothing new.
+                failures = 0 if seen else failures + 1
+                if failures > MAX_RECONNECTS:
+                    raise CliError(f"lost the event stream: {problem}", EXIT_UNREACHABLE)
+                time.sleep(min(2.0**failures, 15.0) if failures else 0.5)
+    _summary(console, job)
+    return job
+
+
+def _summary(console: Console, job: dict[str, Any]) -> None:
+    state = job["state"]
+    if state == "succeeded":
+        summary = job.get("summary") or {}
+        console.print(
+            f"[green]succeeded[/green] {job['id']}  "
+            + "  ".join(f"{k}={v}" for k, v in summary.items() if not isinstance(v, dict))
+        )
+    elif state == "failed":
+        console.print(
+            f"[red]failed[/red] {job['id']}: {job.get('error_type')}: {job.get('error_message')}"
+        )
+    else:
+        console.print(f"[yellow]{state}[/yellow] {job['id']}")

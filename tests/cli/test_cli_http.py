@@ -1,0 +1,176 @@
+"""The operator CLI's HTTP commands against the real API on loopback."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from edgeprune.cli import app
+from service.store import jobs as job_store
+from tests.api.api_helpers import finish_job, seed_dataset, seed_model
+from tests.cli.live_server import LiveServer
+
+runner = CliRunner()
+
+
+def cli(server: LiveServer, *args: str, token: str | None = None) -> Any:
+    return runner.invoke(
+        app, [*args, "--server", server.url, "--token", token or server.admin_token]
+    )
+
+
+def submit(server: LiveServer, *extra: str) -> str:
+    result = cli(
+        server, "jobs", "submit", "--model", seed_model(server), "--dataset",
+        seed_dataset(server), "--target", "flops=0.5", "--structure-epochs", "1",
+        "--finetune-epochs", "1", *extra,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    job_id: str = result.stdout.strip()
+    assert job_id.startswith("job_")
+    return job_id
+
+
+def test_models_upload_prints_the_id(live_server: LiveServer, tmp_path: Path) -> None:
+    path = tmp_path / "net.pt"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("net/data.pkl", b"\x80\x02}q\x00.")
+    path.write_bytes(buffer.getvalue())
+    result = cli(
+        live_server, "models", "upload", str(path), "--arch", "vgg11", "--num-classes", "10",
+        "--input-shape", "1,32,32",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("mdl_") and "pending" in result.stdout
+    listing = cli(live_server, "models", "list")
+    assert result.stdout.split()[0] in listing.stdout
+
+
+def test_datasets_upload_and_list(live_server: LiveServer, tmp_path: Path) -> None:
+    path = tmp_path / "digits.npz"
+    np.savez(path, x=np.zeros((6, 1, 8, 8), dtype=np.float32), y=np.array([0, 1, 2] * 2))
+    result = cli(live_server, "datasets", "upload", str(path), "--json")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["samples"] == 6 and body["classes"] == ["0", "1", "2"]
+    assert body["id"] in cli(live_server, "datasets", "list").stdout
+
+
+def test_jobs_submit_list_and_show(live_server: LiveServer) -> None:
+    job_id = submit(live_server, "--deployment", "cams")
+    listing = cli(live_server, "jobs", "list")
+    assert listing.exit_code == 0
+    assert job_id in listing.stdout and "queued" in listing.stdout and "flops=0.5" in listing.stdout
+    shown = json.loads(cli(live_server, "jobs", "show", job_id).stdout)
+    assert shown["deployment"] == "cams"
+
+
+def test_bad_target_is_a_one_line_error_with_exit_6(live_server: LiveServer) -> None:
+    result = cli(
+        live_server, "jobs", "submit", "--model", seed_model(live_server), "--dataset",
+        seed_dataset(live_server), "--target", "flops=1.5",
+    )  # fmt: skip
+    assert result.exit_code == 6
+    assert result.stderr.startswith("error: 422 Request validation failed: body.target.reduction")
+    assert result.stderr.count("\n") == 1
+
+
+def test_unparseable_target_is_a_usage_error(live_server: LiveServer) -> None:
+    result = cli(live_server, "jobs", "submit", "--model", "m", "--dataset", "d", "--target", "x")
+    assert result.exit_code == 2
+
+
+def test_exit_codes_for_auth_not_found_and_unreachable(live_server: LiveServer) -> None:
+    assert cli(live_server, "jobs", "list", token="ep_wrong").exit_code == 4
+    missing = cli(live_server, "jobs", "show", "job_nope")
+    assert missing.exit_code == 5 and "404" in missing.stderr
+    down = runner.invoke(app, ["jobs", "list", "--server", "http://127.0.0.1:9", "--token", "x"])
+    assert down.exit_code == 3 and "cannot reach" in down.stderr
+
+
+def test_token_comes_from_the_env_or_the_serve_token_file(
+    live_server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = ["jobs", "list", "--server", live_server.url]
+    monkeypatch.setenv("EDGEPRUNE_DATA_DIR", str(tmp_path / "empty"))
+    missing = runner.invoke(app, args)
+    assert missing.exit_code == 4 and "no token" in missing.stderr
+
+    (tmp_path / "admin-token").write_text(live_server.admin_token + "\n")
+    monkeypatch.setenv("EDGEPRUNE_DATA_DIR", str(tmp_path))
+    assert runner.invoke(app, args).exit_code == 0
+
+    monkeypatch.setenv("EDGEPRUNE_TOKEN", live_server.admin_token)
+    monkeypatch.setenv("EDGEPRUNE_DATA_DIR", str(tmp_path / "empty"))
+    assert runner.invoke(app, args).exit_code == 0
+
+
+def test_watch_follows_the_stream_and_exits_0_on_success(live_server: LiveServer) -> None:
+    job_id = submit(live_server)
+
+    def worker() -> None:
+        time.sleep(0.5)
+        finish_job(live_server, job_id)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        result = cli(live_server, "jobs", "watch", job_id)
+    finally:
+        thread.join()
+    assert result.exit_code == 0, result.output
+    assert "succeeded" in result.stderr and "flops_after=2500" in result.stderr
+
+
+def test_watch_exits_1_when_the_job_fails(live_server: LiveServer) -> None:
+    job_id = submit(live_server)
+    with live_server.sessions() as session:
+        claim = job_store.mark_running(session, job_id, "w")
+        job_store.mark_failed(session, job_id, claim.lease, "CheckpointError", "bad weights")
+        session.commit()
+    result = cli(live_server, "jobs", "watch", job_id)
+    assert result.exit_code == 1
+    assert "failed" in result.stderr and "bad weights" in result.stderr
+
+
+def test_cancel(live_server: LiveServer) -> None:
+    job_id = submit(live_server)
+    result = cli(live_server, "jobs", "cancel", job_id)
+    assert result.exit_code == 0 and "canceled" in result.stdout
+
+
+def test_deployments_promote_show_rollback(live_server: LiveServer) -> None:
+    first, second = submit(live_server), submit(live_server)
+    digests = finish_job(live_server, first, onnx=b"one" * 40)
+    finish_job(live_server, second, onnx=b"two" * 40)
+    assert cli(live_server, "deployments", "promote", "cams", first).exit_code == 0
+    promoted = cli(live_server, "deployments", "promote", "cams", second)
+    assert promoted.exit_code == 0 and "version 2" in promoted.stdout
+
+    shown = cli(live_server, "deployments", "show", "cams", "--json")
+    body = json.loads(shown.stdout)
+    assert body["current_version"] == 2 and body["manifest"]["version"] == 2
+
+    rolled = cli(live_server, "deployments", "rollback", "cams")
+    assert rolled.exit_code == 0 and f"job {first}" in rolled.stdout
+    text = cli(live_server, "deployments", "show", "cams").stdout
+    assert digests["model.onnx"] in text
+    assert "cams" in cli(live_server, "deployments", "list").stdout
+
+    refused = cli(live_server, "deployments", "promote", "cams", submit(live_server))
+    assert refused.exit_code == 6 and "409" in refused.stderr
+
+
+def test_watch_unknown_job_is_exit_5(live_server: LiveServer) -> None:
+    result = cli(live_server, "jobs", "watch", "job_nope")
+    assert result.exit_code == 5 and "404" in result.stderr

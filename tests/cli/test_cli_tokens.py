@@ -1,0 +1,53 @@
+"""`edgeprune token create|list|revoke` straight against a database named by settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from edgeprune.cli import app
+from service.settings import get_settings
+from service.store.db import make_engine, make_session_factory
+from service.store.tokens import lookup_token
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    url = f"sqlite:///{tmp_path / 'tokens.db'}"
+    monkeypatch.setenv("EDGEPRUNE_DATABASE_URL", url)
+    get_settings.cache_clear()
+    yield url
+    get_settings.cache_clear()
+
+
+def test_create_list_revoke(database: str) -> None:
+    created = runner.invoke(app, ["token", "create", "--name", "ci pipeline"])
+    assert created.exit_code == 0, created.output
+    secret = created.stdout.strip()
+    assert secret.startswith("ep_") and "\n" not in secret
+
+    engine = make_engine(database)
+    try:
+        with make_session_factory(engine)() as session:
+            token = lookup_token(session, secret)
+            assert token is not None and token.kind == "admin" and token.name == "ci pipeline"
+            token_id = token.id
+            # Only the hash is stored.
+            assert secret not in token.token_hash
+    finally:
+        engine.dispose()
+
+    listing = runner.invoke(app, ["token", "list"])
+    assert token_id in listing.stdout and "ci pipeline" in listing.stdout
+    assert secret not in listing.stdout
+
+    assert runner.invoke(app, ["token", "revoke", token_id]).exit_code == 0
+    assert token_id not in runner.invoke(app, ["token", "list"]).stdout
+    assert "revoked" in runner.invoke(app, ["token", "list", "--all"]).stdout
+    again = runner.invoke(app, ["token", "revoke", token_id])
+    assert again.exit_code == 5

@@ -1,0 +1,107 @@
+"""`edgeprune compress` / `edgeprune pretrain` end to end, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import onnx
+import pytest
+
+
+def edgeprune(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "edgeprune", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"OMP_NUM_THREADS": "2", "PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_pretrain_then_compress_on_digits(tmp_path: Path) -> None:
+    ck = tmp_path / "ck.pt"
+    done = edgeprune(
+        "pretrain",
+        "--arch",
+        "vgg11",
+        "--width-mult",
+        "0.25",
+        "--epochs",
+        "1",
+        "--out",
+        str(ck),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert ck.is_file()
+
+    out = tmp_path / "out"
+    done = edgeprune(
+        "compress",
+        "--arch",
+        "vgg11",
+        "--checkpoint",
+        str(ck),
+        "--data",
+        "builtin:digits",
+        "--target",
+        "flops=0.5",
+        "--structure-epochs",
+        "1",
+        "--finetune-epochs",
+        "1",
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    for name in [
+        "model.onnx",
+        "baseline.onnx",
+        "pruned.pt",
+        "structure.json",
+        "report.json",
+        "channels.png",
+        "history.png",
+    ]:
+        assert (out / name).is_file(), name
+    report = json.loads((out / "report.json").read_text())
+    assert abs(report["achieved"]["flops"] - 0.5) <= 0.01
+    assert report["target"] == {"metric": "flops", "reduction": 0.5}
+    assert report["config"]["head_reinitialised"] is False
+    # The checkpoint was trained: the baseline is far above chance (10 classes).
+    assert report["baseline"]["accuracy"] > 0.3
+    assert [h["phase"] for h in report["history"]] == ["structure_learning", "weight_learning"]
+    assert report["checks"]["masked_vs_pruned_max_abs_diff"] <= 1e-4
+    assert report["checks"]["onnx_vs_torch_max_abs_diff"] <= 1e-4
+    assert {u["name"] for u in report["units"]} == set(report["history"][0]["active"])
+    graph = onnx.load(str(out / "model.onnx")).graph
+    assert [i.name for i in graph.input] == ["input"]
+    assert [o.name for o in graph.output] == ["logits"]
+    assert graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    assert (out / "channels.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--arch", "vgg99"], "unknown arch"),
+        (["--arch", "vgg11", "--target", "flops=1.5"], "target reduction must be in (0, 1)"),
+        (["--arch", "vgg11", "--target", "latency=0.5"], "unknown target metric"),
+        (["--arch", "vgg11", "--data", "/nonexistent/data.npz"], "data.npz' does not exist"),
+        (["--arch", "vgg11", "--checkpoint", "/nonexistent/ck.pt"], "does not exist"),
+    ],
+)
+def test_bad_arguments_exit_nonzero_with_one_line(
+    tmp_path: Path, args: list[str], reason: str
+) -> None:
+    done = edgeprune("compress", *args, "--out", str(tmp_path / "o"), cwd=tmp_path)
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: ") and reason in lines[0]
+    assert "Traceback" not in done.stderr
