@@ -1,0 +1,297 @@
+"""Job-state transitions and the event log, shared by the API, the worker and the reconciler.
+
+Every transition is a compare-and-set UPDATE keyed by job id, so two processes racing on the
+same job (a redelivered message, two API replicas reconciling) cannot both win, and replaying
+a transition that already happened changes nothing.
+
+The worker that runs a job holds a *lease*: the value of `Job.attempts` that its
+`mark_running` produced. Its heartbeats and its final transition are conditioned on that
+lease; once the reconciler has handed the job to another delivery, a late writer from the old
+run matches no row and learns (return value False) that it must stop.
+
+The functions flush but never commit: callers own the transaction, so a transition and its
+event land together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from service.store.models import Job, JobEvent, utcnow
+
+QUEUED = "queued"
+RUNNING = "running"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+CANCELED = "canceled"
+TERMINAL_STATES = frozenset({SUCCEEDED, FAILED, CANCELED})
+STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED)
+
+
+class JobNotFound(LookupError):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id} not found")
+        self.job_id = job_id
+
+
+def _returning_one(session: Session, stmt: Any) -> Any:
+    # ORM-enabled UPDATE ... RETURNING: synchronize_session=False because the statement
+    # already says what changed and loaded rows are refreshed by the caller if needed.
+    return session.execute(stmt.execution_options(synchronize_session=False)).first()
+
+
+def append_event(session: Session, job_id: str, kind: str, data: dict[str, Any]) -> int:
+    """Append an event to the job's log and return its seq (1, 2, 3 ... per job).
+
+    The UPDATE of `jobs.last_event_seq` comes first: it takes the job row's lock (PostgreSQL)
+    or the database write lock (SQLite) until commit, so concurrent appends are serialised,
+    seqs have no gaps, and seq n+1 can never become visible before seq n (SSE readers that
+    resume from Last-Event-ID never skip an event).
+    """
+    row = _returning_one(
+        session,
+        update(Job)
+        .where(Job.id == job_id)
+        .values(last_event_seq=Job.last_event_seq + 1)
+        .returning(Job.last_event_seq),
+    )
+    if row is None:
+        raise JobNotFound(job_id)
+    seq = int(row[0])
+    session.add(JobEvent(job_id=job_id, seq=seq, kind=kind, data=data))
+    session.flush()
+    return seq
+
+
+def events_after(
+    session: Session, job_id: str, after_seq: int = 0, limit: int = 500
+) -> list[JobEvent]:
+    """Events with seq > after_seq, oldest first (SSE replay from Last-Event-ID)."""
+    stmt = (
+        select(JobEvent)
+        .where(JobEvent.job_id == job_id, JobEvent.seq > after_seq)
+        .order_by(JobEvent.seq)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def get_job(session: Session, job_id: str) -> Job:
+    job = session.get(Job, job_id, populate_existing=True)
+    if job is None:
+        raise JobNotFound(job_id)
+    return job
+
+
+def mark_enqueued(session: Session, job_id: str, at: datetime | None = None) -> bool:
+    """Record when the job's message was last sent (the reconciler's grace period starts here)."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state == QUEUED)
+        .values(enqueued_at=at or utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What `mark_running` decided. `lease` is set only when this delivery owns the run."""
+
+    state: str
+    lease: int | None = None
+
+
+def mark_running(session: Session, job_id: str, worker: str) -> Claim:
+    """Claim a queued job for this delivery: attempts+1 (the new lease), worker, heartbeat.
+
+    A job that is running already (another delivery holds it) or terminal is left alone; the
+    returned Claim has no lease then and the caller must not run the job.
+    """
+    now = utcnow()
+    row = _returning_one(
+        session,
+        update(Job)
+        .where(Job.id == job_id, Job.state == QUEUED)
+        .values(
+            state=RUNNING,
+            attempts=Job.attempts + 1,
+            worker=worker,
+            heartbeat_at=now,
+            started_at=func.coalesce(Job.started_at, now),
+            error_type=None,
+            error_message=None,
+        )
+        .returning(Job.attempts),
+    )
+    if row is None:
+        state = session.scalar(select(Job.state).where(Job.id == job_id))
+        if state is None:
+            raise JobNotFound(job_id)
+        return Claim(state=state)
+    lease = int(row[0])
+    append_event(session, job_id, "state", {"state": RUNNING, "attempt": lease, "worker": worker})
+    return Claim(state=RUNNING, lease=lease)
+
+
+def heartbeat(session: Session, job_id: str, lease: int) -> bool:
+    """Refresh the heartbeat; False when this run no longer owns the job (it must stop)."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state == RUNNING, Job.attempts == lease)
+        .values(heartbeat_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def update_progress(
+    session: Session,
+    job_id: str,
+    lease: int,
+    *,
+    phase: str | None,
+    progress: float,
+    metrics: dict[str, Any] | None = None,
+) -> bool:
+    values: dict[str, Any] = {"phase": phase, "progress": progress}
+    if metrics is not None:
+        values["metrics"] = metrics
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state == RUNNING, Job.attempts == lease)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _finish(
+    session: Session,
+    job_id: str,
+    lease: int | None,
+    state: str,
+    extra: dict[str, Any],
+    event: dict[str, Any],
+    from_states: tuple[str, ...] = (RUNNING,),
+) -> bool:
+    conditions = [Job.id == job_id, Job.state.in_(from_states)]
+    if lease is not None:
+        conditions.append(Job.attempts == lease)
+    result = session.execute(
+        update(Job)
+        .where(*conditions)
+        .values(state=state, finished_at=utcnow(), **extra)
+        .execution_options(synchronize_session=False)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    append_event(session, job_id, "state", {"state": state, **event})
+    return True
+
+
+def mark_succeeded(
+    session: Session, job_id: str, lease: int | None, summary: dict[str, Any]
+) -> bool:
+    return _finish(
+        session,
+        job_id,
+        lease,
+        SUCCEEDED,
+        {"summary": summary, "progress": 1.0, "error_type": None, "error_message": None},
+        {"summary": summary},
+    )
+
+
+def mark_failed(
+    session: Session,
+    job_id: str,
+    lease: int | None,
+    error_type: str,
+    error_message: str,
+    *,
+    from_states: tuple[str, ...] = (RUNNING,),
+) -> bool:
+    """Fail the job. `error_message` is shown to clients: one line, never a traceback."""
+    message = " ".join(error_message.split())[:2000] or error_type
+    return _finish(
+        session,
+        job_id,
+        lease,
+        FAILED,
+        {"error_type": error_type, "error_message": message},
+        {"error_type": error_type, "error_message": message},
+        from_states,
+    )
+
+
+def mark_canceled(
+    session: Session,
+    job_id: str,
+    lease: int | None = None,
+    *,
+    from_states: tuple[str, ...] = (RUNNING,),
+) -> bool:
+    """End a job as canceled: its worker honouring `cancel_requested` (with its lease), or
+    `request_cancel` on a job no worker holds yet."""
+    return _finish(session, job_id, lease, CANCELED, {}, {}, from_states)
+
+
+def request_cancel(session: Session, job_id: str) -> str:
+    """Cancel a job and return its state afterwards.
+
+    A queued job is canceled at once (no worker will run it: the task sees a terminal job and
+    returns). A running job gets `cancel_requested`; its worker notices within one training
+    step and marks it canceled. A terminal job is left as it is (the API answers 409).
+    """
+    if mark_canceled(session, job_id, from_states=(QUEUED,)):
+        return CANCELED
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state == RUNNING, Job.cancel_requested.is_(False))
+        .values(cancel_requested=True)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount:  # type: ignore[attr-defined]
+        append_event(session, job_id, "log", {"message": "cancel requested"})
+    state = session.scalar(select(Job.state).where(Job.id == job_id))
+    if state is None:
+        raise JobNotFound(job_id)
+    return state
+
+
+def cancel_requested(session: Session, job_id: str) -> bool:
+    return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
+
+
+def requeue_stale(session: Session, job_id: str, lease: int, stale_before: datetime) -> bool:
+    """Hand a running job whose worker went silent back to the queue (reconciler).
+
+    Conditioned on the lease and on the heartbeat still being stale, so a worker that woke up
+    and beat in the meantime keeps its job, and two reconcilers cannot both requeue it.
+    """
+    result = session.execute(
+        update(Job)
+        .where(
+            Job.id == job_id,
+            Job.state == RUNNING,
+            Job.attempts == lease,
+            func.coalesce(Job.heartbeat_at, Job.started_at) < stale_before,
+        )
+        .values(state=QUEUED, worker=None, heartbeat_at=None, enqueued_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    append_event(
+        session,
+        job_id,
+        "state",
+        {"state": QUEUED, "reason": "worker stopped sending heartbeats", "attempt": lease},
+    )
+    return True

@@ -1,0 +1,65 @@
+"""Shared fixtures for the real backing services: PostgreSQL and Redis on 127.0.0.1.
+
+Every test session gets its own PostgreSQL database (dropped at the end) and its own queue
+names, so engineers running suites in parallel on one machine never see each other's rows or
+messages.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+PG_ADMIN_URL = os.environ.get("EDGEPRUNE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("EDGEPRUNE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def _admin_connect() -> Any:
+    import psycopg
+
+    return psycopg.connect(PG_ADMIN_URL, autocommit=True)
+
+
+def create_pg_database(prefix: str = "edgeprune_test") -> str:
+    """A new, empty PostgreSQL database; returns its SQLAlchemy URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with _admin_connect() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    return f"{base.replace('postgresql://', 'postgresql+psycopg://', 1)}/{name}"
+
+
+def drop_pg_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    with _admin_connect() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL database for this test session, migrated to head."""
+    from service.store.migrate import upgrade_database
+
+    url = create_pg_database()
+    try:
+        upgrade_database(url)
+        yield url
+    finally:
+        drop_pg_database(url)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).ping()
+    return REDIS_URL
+
+
+@pytest.fixture
+def unique_suffix() -> str:
+    return uuid.uuid4().hex[:10]

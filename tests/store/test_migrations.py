@@ -1,0 +1,60 @@
+"""Migrations build the schema on empty databases and match the ORM models exactly."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+
+from service.store.db import make_engine
+from service.store.migrate import upgrade_database
+from service.store.models import Base
+from tests.conftest import create_pg_database, drop_pg_database
+
+EXPECTED_TABLES = {
+    "tokens", "models", "datasets", "jobs", "job_events", "job_artifacts", "deployments",
+    "deployment_versions", "devices", "device_reports", "alembic_version",
+}  # fmt: skip
+
+
+def _check_schema(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        assert set(inspect(engine).get_table_names()) >= EXPECTED_TABLES
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        assert diff == [], f"models and migrations differ: {diff}"
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_on_empty_sqlite_twice(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'sub' / 'fresh.db'}"
+    upgrade_database(url)
+    upgrade_database(url)  # a restart: nothing to do
+    _check_schema(url)
+
+
+def test_upgrade_on_empty_postgres_from_several_processes_at_once() -> None:
+    url = create_pg_database("edgeprune_migrate")
+    try:
+        errors: list[BaseException] = []
+
+        def upgrade() -> None:
+            try:
+                upgrade_database(url.replace("postgresql+psycopg://", "postgresql://"))
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=upgrade) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert not errors, errors
+        _check_schema(url)
+    finally:
+        drop_pg_database(url)

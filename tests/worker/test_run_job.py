@@ -1,0 +1,213 @@
+"""One delivery of a real tiny job, in process (no Celery): success, failure, cancel, fencing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from service.store import deployments, jobs
+from service.store.models import JobArtifact, utcnow
+from tests.worker.tinyjob import add_tiny_job
+from worker.context import WorkerContext
+from worker.hooks import checkpoint_key
+from worker.run_job import JobRun
+
+ARTIFACTS = {
+    "model.onnx", "baseline.onnx", "pruned.pt", "structure.json", "report.json",
+    "channels.png", "history.png",
+}  # fmt: skip
+
+
+def _events(ctx: WorkerContext, job_id: str) -> list[tuple[int, str, dict[str, Any]]]:
+    with ctx.sessions() as session:
+        return [(e.seq, e.kind, e.data) for e in jobs.events_after(session, job_id, 0, 10_000)]
+
+
+def test_job_succeeds_publishes_artifacts_and_promotes(ctx: WorkerContext, tmp_path: Path) -> None:
+    job_id = add_tiny_job(ctx.sessions, ctx.storage, tmp_path / "in", deployment="cam")
+    assert JobRun(ctx, job_id, "test:1").execute() == "succeeded"
+
+    with ctx.sessions() as session:
+        job = jobs.get_job(session, job_id)
+        rows = {
+            a.name: a
+            for a in session.scalars(select(JobArtifact).where(JobArtifact.job_id == job_id))
+        }
+        current = deployments.current(session, "cam")
+    assert (job.state, job.progress, job.attempts, job.error_type) == ("succeeded", 1.0, 1, None)
+    assert job.summary is not None and 0.3 < job.summary["achieved"]["flops"] < 0.8
+    assert job.summary["flops_after"] < job.summary["flops_before"]
+    assert set(rows) == ARTIFACTS
+    for row in rows.values():
+        with ctx.storage.open(row.sha256) as handle:
+            data = handle.read()
+        assert hashlib.sha256(data).hexdigest() == row.sha256 and len(data) == row.size
+    report = json.loads(ctx.storage.read_range(rows["report.json"].sha256, 0))
+    assert report["achieved"] == job.summary["achieved"]
+    assert rows["report.json"].content_type == "application/json"
+    assert current is not None and current.job_id == job_id and current.version == 1
+    assert not ctx.storage.key_exists(checkpoint_key(job_id))  # nothing left to resume
+
+    events = _events(ctx, job_id)
+    assert [seq for seq, _, _ in events] == list(range(1, len(events) + 1))
+    phases = [d["phase"] for _, kind, d in events if kind in ("progress", "epoch")]
+    firsts = [p for i, p in enumerate(phases) if i == 0 or phases[i - 1] != p]
+    assert firsts == [
+        "calibrating",
+        "structure_learning",
+        "pruning",
+        "weight_learning",
+        "exporting",
+    ]
+    progress = [d["progress"] for _, kind, d in events if kind == "progress"]
+    assert progress == sorted(progress)
+    assert sum(kind == "epoch" for _, kind, _ in events) == 2
+    states = [d["state"] for _, kind, d in events if kind == "state"]
+    assert states == ["running", "succeeded"]
+
+    # A redelivery of the same message: nothing runs, nothing is added.
+    assert JobRun(ctx, job_id, "test:2").execute() == "succeeded"
+    assert len(_events(ctx, job_id)) == len(events)
+    with ctx.sessions() as session:
+        assert (
+            len(list(session.scalars(select(JobArtifact).where(JobArtifact.job_id == job_id)))) == 7
+        )
+        assert len(deployments.history(session, "cam")) == 1
+
+
+def test_bad_data_fails_with_a_one_line_message(ctx: WorkerContext, tmp_path: Path) -> None:
+    job_id = add_tiny_job(ctx.sessions, ctx.storage, tmp_path / "in", data_bytes=b"not an npz")
+    assert JobRun(ctx, job_id, "test:1").execute() == "failed"
+    with ctx.sessions() as session:
+        job = jobs.get_job(session, job_id)
+    assert job.state == "failed" and job.error_type == "DataError"
+    assert (
+        job.error_message and "\n" not in job.error_message and "Traceback" not in job.error_message
+    )
+
+
+def test_invalid_target_fails_cleanly(ctx: WorkerContext, tmp_path: Path) -> None:
+    job_id = add_tiny_job(
+        ctx.sessions, ctx.storage, tmp_path / "in", target={"metric": "flops", "reduction": 1.5}
+    )
+    assert JobRun(ctx, job_id, "test:1").execute() == "failed"
+    with ctx.sessions() as session:
+        job = jobs.get_job(session, job_id)
+    assert (job.error_type, job.state) == ("InvalidTarget", "failed")
+
+
+def _run_in_thread(ctx: WorkerContext, job_id: str) -> tuple[threading.Thread, list[str]]:
+    outcome: list[str] = []
+    thread = threading.Thread(target=lambda: outcome.append(JobRun(ctx, job_id, "t:1").execute()))
+    thread.start()
+    return thread, outcome
+
+
+def _wait_for_step_events(ctx: WorkerContext, job_id: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not any(d.get("step") for _, kind, d in _events(ctx, job_id) if kind == "progress"):
+        assert time.monotonic() < deadline, "the job never reported a training step"
+        time.sleep(0.1)
+
+
+def test_cancel_is_honoured_within_a_step(ctx: WorkerContext, tmp_path: Path) -> None:
+    job_id = add_tiny_job(
+        ctx.sessions,
+        ctx.storage,
+        tmp_path / "in",
+        structure_epochs=20,
+        finetune_epochs=20,
+        batch_size=8,
+    )
+    thread, outcome = _run_in_thread(ctx, job_id)
+    _wait_for_step_events(ctx, job_id)
+    with ctx.sessions.begin() as session:
+        assert jobs.request_cancel(session, job_id) == "running"
+    asked = time.monotonic()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert time.monotonic() - asked < 5
+    assert outcome == ["canceled"]
+    with ctx.sessions() as session:
+        assert jobs.get_job(session, job_id).state == "canceled"
+
+
+def test_superseded_run_stops_without_writing(ctx: WorkerContext, tmp_path: Path) -> None:
+    job_id = add_tiny_job(
+        ctx.sessions,
+        ctx.storage,
+        tmp_path / "in",
+        structure_epochs=20,
+        finetune_epochs=20,
+        batch_size=8,
+    )
+    thread, outcome = _run_in_thread(ctx, job_id)
+    _wait_for_step_events(ctx, job_id)
+    # The reconciler decides this run's worker is gone and hands the job to a new delivery.
+    with ctx.sessions.begin() as session:
+        assert jobs.requeue_stale(session, job_id, 1, utcnow() + timedelta(seconds=1))
+    thread.join(timeout=30)
+    assert outcome == ["superseded"]
+    with ctx.sessions() as session:
+        job = jobs.get_job(session, job_id)
+    assert (job.state, job.attempts, job.finished_at) == ("queued", 1, None)
+
+
+def test_next_delivery_resumes_from_the_epoch_checkpoint(
+    ctx: WorkerContext, tmp_path: Path
+) -> None:
+    job_id = add_tiny_job(
+        ctx.sessions,
+        ctx.storage,
+        tmp_path / "in",
+        structure_epochs=4,
+        finetune_epochs=1,
+        batch_size=8,
+    )
+    thread, outcome = _run_in_thread(ctx, job_id)
+    deadline = time.monotonic() + 90
+    while not any("checkpoint" in d for _, kind, d in _events(ctx, job_id) if kind == "log"):
+        assert time.monotonic() < deadline, "no checkpoint was saved"
+        time.sleep(0.1)
+    # The first delivery's worker "dies": the reconciler hands the job on.
+    with ctx.sessions.begin() as session:
+        assert jobs.requeue_stale(session, job_id, 1, utcnow() + timedelta(seconds=1))
+    thread.join(timeout=30)
+    assert outcome == ["superseded"]
+    assert ctx.storage.key_exists(checkpoint_key(job_id))
+    before = len(_events(ctx, job_id))
+
+    assert JobRun(ctx, job_id, "t:2").execute() == "succeeded"
+    second = _events(ctx, job_id)[before:]
+    resumed = [d["resumed"] for _, kind, d in second if kind == "log" and "resumed" in d]
+    assert len(resumed) == 1 and resumed[0]["phase"] == "structure_learning"
+    done_epoch = resumed[0]["epoch"]
+    assert done_epoch >= 1
+    epochs = [(d["phase"], d["epoch"]) for _, kind, d in second if kind == "epoch"]
+    # Only the epochs after the checkpoint are trained again.
+    assert epochs[0] == ("structure_learning", done_epoch + 1)
+    assert not any(kind == "progress" and d["phase"] == "calibrating" for _, kind, d in second)
+    with ctx.sessions() as session:
+        job = jobs.get_job(session, job_id)
+    assert (job.state, job.attempts) == ("succeeded", 2)
+
+
+def test_unexpected_error_fails_the_job_with_type_and_message(
+    ctx: WorkerContext, tmp_path: Path
+) -> None:
+    job_id = add_tiny_job(ctx.sessions, ctx.storage, tmp_path / "in", data_bytes=b"lost bytes")
+    lost = ctx.storage.local_path(hashlib.sha256(b"lost bytes").hexdigest())
+    assert lost is not None
+    lost.unlink()  # the dataset's blob vanished from the store
+    assert JobRun(ctx, job_id, "test:1").execute() == "failed"
+    with ctx.sessions() as session:
+        job = jobs.get_job(session, job_id)
+    assert job.error_type == "ArtifactNotFound"
+    assert job.error_message and "Traceback" not in job.error_message

@@ -1,0 +1,90 @@
+"""A real, tiny compression job: vgg11 at width 0.125 on scikit-learn's digits (8×8 → 32×32).
+
+Builds the checkpoint and the .npz with the engine's own code, stores them in the artifact
+store and inserts the model, dataset and job rows the API would have inserted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.datasets import load_digits
+from sqlalchemy.orm import Session, sessionmaker
+
+from pruning.checkpoints import save_checkpoint
+from pruning.models.registry import ModelSpec, build_model
+from service.storage import ArtifactStore
+from service.store.models import Dataset, Job, Model
+
+
+def write_inputs(folder: Path, samples: int = 600) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    digits = load_digits()
+    x = (digits.images[:samples] / 16.0).astype(np.float32)[:, None]
+    y = digits.target[:samples].astype(np.int64)
+    data = folder / "digits.npz"
+    np.savez(data, x=x, y=y)
+    spec = ModelSpec("vgg11", in_channels=1, num_classes=10, width_mult=0.125)
+    checkpoint = folder / "vgg11-tiny.pt"
+    save_checkpoint(checkpoint, build_model(spec), spec)
+    return checkpoint, data
+
+
+def job_config(**overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "target": {"metric": "flops", "reduction": 0.5},
+        "structure_epochs": 1,
+        "finetune_epochs": 1,
+        "batch_size": 32,
+        "lr": 0.01,
+        "seed": 0,
+        "calibration_batches": 3,
+    }
+    config.update(overrides)
+    return config
+
+
+def add_tiny_job(
+    sessions: sessionmaker[Session],
+    storage: ArtifactStore,
+    folder: Path,
+    *,
+    deployment: str | None = None,
+    data_bytes: bytes | None = None,
+    **config: Any,
+) -> str:
+    checkpoint, data = write_inputs(folder)
+    model_sha, model_size = storage.put_file(checkpoint)
+    if data_bytes is not None:
+        data_sha, data_size = storage.put_bytes(data_bytes)
+    else:
+        data_sha, data_size = storage.put_file(data)
+    with sessions.begin() as session:
+        model = Model(
+            name="tiny",
+            arch="vgg11",
+            num_classes=10,
+            input_shape=[1, 32, 32],
+            filename="vgg11-tiny.pt",
+            format="pt",
+            sha256=model_sha,
+            size=model_size,
+            status="ready",
+        )
+        dataset = Dataset(
+            name="digits", filename="digits.npz", format="npz", sha256=data_sha, size=data_size,
+            samples=600, classes=[str(i) for i in range(10)], input_shape=[1, 8, 8],
+        )  # fmt: skip
+        session.add_all([model, dataset])
+        session.flush()
+        job = Job(
+            model_id=model.id,
+            dataset_id=dataset.id,
+            config=job_config(**config),
+            deployment=deployment,
+        )
+        session.add(job)
+        session.flush()
+        return job.id

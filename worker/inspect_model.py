@@ -1,0 +1,70 @@
+"""Inspect an uploaded checkpoint: does it load into its architecture, and how big is it?
+
+The API stores the upload with status `pending` and waits (briefly) for this task to set
+`ready` with params and FLOPs, or `invalid` with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+from sqlalchemy import update
+
+from pruning.checkpoints import CheckpointError
+from pruning.pipeline import inspect_model
+from service.store.models import Model
+from worker.context import WorkerContext
+from worker.run_job import one_line
+
+log = logging.getLogger(__name__)
+
+PENDING, READY, INVALID = "pending", "ready", "invalid"
+
+
+def _set_status(ctx: WorkerContext, model_id: str, **values: object) -> None:
+    with ctx.sessions.begin() as session:
+        # Only a pending model changes: a duplicate delivery finds nothing to do.
+        session.execute(
+            update(Model)
+            .where(Model.id == model_id, Model.status == PENDING)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def inspect_uploaded_model(ctx: WorkerContext, model_id: str) -> str:
+    with ctx.sessions() as session:
+        model = session.get(Model, model_id)
+    if model is None:
+        log.warning("model %s does not exist", model_id)
+        return "missing"
+    if model.status != PENDING:
+        return model.status
+    with tempfile.TemporaryDirectory(prefix=f"edgeprune-{model_id}-") as tmp:
+        suffix = Path(model.filename).suffix or f".{model.format}"
+        path = ctx.storage.get_to_path(model.sha256, Path(tmp) / f"model{suffix}")
+        shape = tuple(int(v) for v in model.input_shape)
+        try:
+            if len(shape) != 3:
+                raise CheckpointError(f"input_shape must be [C, H, W], got {list(shape)}")
+            counts = inspect_model(
+                path,
+                arch=model.arch,
+                num_classes=model.num_classes,
+                input_shape=shape,
+            )
+        except (CheckpointError, ValueError) as exc:
+            _set_status(ctx, model_id, status=INVALID, error=one_line(exc))
+            return INVALID
+        except Exception as exc:
+            log.exception("inspecting model %s failed", model_id)
+            _set_status(
+                ctx, model_id, status=INVALID, error=f"{type(exc).__name__}: {one_line(exc)}"
+            )
+            return INVALID
+    _set_status(
+        ctx, model_id, status=READY, params=counts["params"], flops=counts["flops"], error=None
+    )
+    return READY

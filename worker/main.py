@@ -1,0 +1,40 @@
+"""Start a Celery worker process for EdgePrune (what `edgeprune worker` runs)."""
+
+from __future__ import annotations
+
+import socket
+
+from service.settings import get_settings
+from service.store.migrate import upgrade_database
+
+
+def worker_argv(queues: list[str], concurrency: int, name: str | None, loglevel: str) -> list[str]:
+    settings = get_settings()
+    # The settings name the real queues (tests and multi-tenant brokers rename them).
+    aliases = {"gpu": settings.queue_name, "inspect": settings.inspect_queue_name}
+    resolved = [aliases.get(q, q) for q in queues] or [settings.queue_name]
+    node = name or f"{queues[0] if queues else 'gpu'}@{socket.gethostname()}"
+    return [
+        "worker",
+        f"--queues={','.join(resolved)}",
+        f"--concurrency={concurrency}",
+        f"--hostname={node}",
+        f"--loglevel={loglevel}",
+        # Prefork: time limits and max-tasks-per-child need it. No gossip/mingle/heartbeat
+        # chatter between nodes: jobs are coordinated through the database.
+        "--pool=prefork",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+
+
+def run_worker(queues: list[str], concurrency: int, name: str | None, loglevel: str) -> None:
+    settings = get_settings()
+    upgrade_database(settings.resolved_database_url())
+    # Importing the tasks in this (parent) process loads torch and the engine once; the pool
+    # processes forked per job then start in milliseconds. No CUDA context exists yet: that
+    # is created in the child, so forking stays safe.
+    import worker.tasks  # noqa: F401
+    from worker.app import app
+
+    app.worker_main(argv=worker_argv(queues, concurrency, name, loglevel))

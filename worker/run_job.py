@@ -1,0 +1,211 @@
+"""One delivery of a compression job: claim it, run the engine, publish or record the failure.
+
+Safe to run any number of times for the same job id: a terminal or already-claimed job is
+left alone, every write is conditioned on this delivery's lease, artifacts are
+content-addressed (the same bytes land on the same key) and their rows are keyed by
+(job id, name).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+from sqlalchemy.orm import Session
+
+from pruning.checkpoints import CheckpointError
+from pruning.config import Cancelled, CompressConfig, InvalidTarget, Target
+from pruning.data import DataError
+from pruning.pipeline import CompressRequest, CompressResult, run_compression
+from service.store import deployments, jobs
+from service.store.models import Dataset, Job, JobArtifact, Model
+from worker.context import WorkerContext
+from worker.hooks import Checkpoints, Heartbeat, Lease, json_safe, run_hooks
+
+log = logging.getLogger(__name__)
+
+# Errors a user causes with their files or parameters: recorded with their one-line message.
+KNOWN_ERRORS: tuple[type[Exception], ...] = (InvalidTarget, DataError, CheckpointError, ValueError)
+
+CONTENT_TYPES = {
+    ".onnx": "application/octet-stream",
+    ".pt": "application/octet-stream",
+    ".json": "application/json",
+    ".png": "image/png",
+}
+DATASET_SUFFIXES = {"npz": ".npz", "zip": ".zip", "tar.gz": ".tar.gz", "tgz": ".tgz"}
+# The engine picks the device; everything else a job may set is a CompressConfig field.
+_CONFIG_FIELDS = {f.name for f in dataclasses.fields(CompressConfig)} - {"target", "device"}
+
+
+class LeaseLost(Exception):
+    """Another delivery owns the job now; this one stops without writing."""
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def build_config(raw: dict[str, Any]) -> CompressConfig:
+    """The job's accepted request (`Job.config`) as the engine's frozen config."""
+    target = raw.get("target")
+    if not isinstance(target, dict):
+        raise InvalidTarget("the job has no target {metric, reduction}")
+    kwargs = {k: v for k, v in raw.items() if k in _CONFIG_FIELDS}
+    return CompressConfig(
+        target=Target(metric=target.get("metric"), reduction=target.get("reduction")),  # type: ignore[arg-type]
+        **kwargs,
+    )
+
+
+def dataset_suffix(dataset: Dataset) -> str:
+    # The loader recognises the data by its name: keep .npz / .zip / .tar.gz.
+    if dataset.format in DATASET_SUFFIXES:
+        return DATASET_SUFFIXES[dataset.format]
+    name = dataset.filename.lower()
+    for suffix in (".tar.gz", ".tgz", ".zip", ".npz"):
+        if name.endswith(suffix):
+            return suffix
+    return Path(name).suffix
+
+
+def summarize(report: dict[str, Any]) -> dict[str, Any]:
+    """The headline numbers of a report, for job listings and the dashboard."""
+    baseline, pruned = report.get("baseline", {}), report.get("pruned", {})
+    return json_safe(
+        {
+            "target": report.get("target"),
+            "achieved": report.get("achieved"),
+            "accuracy_before": baseline.get("accuracy"),
+            "accuracy_after": pruned.get("accuracy"),
+            "flops_before": baseline.get("flops"),
+            "flops_after": pruned.get("flops"),
+            "params_before": baseline.get("params"),
+            "params_after": pruned.get("params"),
+        }
+    )
+
+
+class JobRun:
+    def __init__(self, ctx: WorkerContext, job_id: str, worker: str) -> None:
+        self.ctx = ctx
+        self.job_id = job_id
+        self.worker = worker
+
+    def execute(self) -> str:
+        """Run the job; returns the state it ended in (or the state that made us skip it)."""
+        with self.ctx.sessions.begin() as session:
+            claim = jobs.mark_running(session, self.job_id, self.worker)
+        if claim.lease is None:
+            log.info("job %s is %s: nothing to do", self.job_id, claim.state)
+            return claim.state
+        lease = Lease(self.job_id, claim.lease)
+        with self.ctx.sessions() as session:
+            job = jobs.get_job(session, self.job_id)
+            model = session.get(Model, job.model_id)
+            dataset = session.get(Dataset, job.dataset_id)
+        with (
+            Heartbeat(self.ctx.sessions, lease, self.ctx.settings.heartbeat_interval_s),
+            tempfile.TemporaryDirectory(prefix=f"edgeprune-{self.job_id}-") as tmp,
+        ):
+            return self._run(job, model, dataset, lease, Path(tmp))
+
+    def _run(
+        self, job: Job, model: Model | None, dataset: Dataset | None, lease: Lease, tmp: Path
+    ) -> str:
+        hooks, checkpoints = run_hooks(self.ctx.sessions, self.ctx.storage, lease, tmp)
+        try:
+            if model is None or dataset is None:
+                raise ValueError("the job's model or dataset no longer exists")
+            request = self._request(job, model, dataset, tmp)
+            result = run_compression(request, tmp / "out", hooks)
+            if lease.lost.is_set():
+                raise LeaseLost()
+            self._publish(job, lease, result)
+        except LeaseLost:
+            return "superseded"
+        except Cancelled:
+            if lease.lost.is_set():
+                return "superseded"
+            return self._finish(lease, jobs.CANCELED, checkpoints)
+        except SoftTimeLimitExceeded:
+            limit = self.ctx.settings.job_time_limit_s
+            message = f"the job ran longer than {limit} s"
+            return self._finish(lease, jobs.FAILED, checkpoints, "TimeLimitExceeded", message)
+        except KNOWN_ERRORS as exc:
+            return self._finish(lease, jobs.FAILED, checkpoints, type(exc).__name__, one_line(exc))
+        except Exception as exc:
+            # Unexpected: the operator gets the traceback in the worker log, the client a
+            # one-line message; the worker process carries on with the next job.
+            log.exception("job %s failed", self.job_id)
+            return self._finish(lease, jobs.FAILED, checkpoints, type(exc).__name__, one_line(exc))
+        checkpoints.discard()
+        return jobs.SUCCEEDED
+
+    def _request(self, job: Job, model: Model, dataset: Dataset, tmp: Path) -> CompressRequest:
+        config = build_config(job.config)
+        storage = self.ctx.storage
+        model_suffix = Path(model.filename).suffix or f".{model.format}"
+        checkpoint = storage.get_to_path(model.sha256, tmp / f"model{model_suffix}")
+        data = storage.get_to_path(dataset.sha256, tmp / f"dataset{dataset_suffix(dataset)}")
+        shape = [int(v) for v in model.input_shape]
+        return CompressRequest(
+            arch=model.arch,
+            data=str(data),
+            checkpoint=checkpoint,
+            config=config,
+            num_classes=model.num_classes,
+            input_size=(shape[1], shape[2]) if len(shape) == 3 else None,
+        )
+
+    def _publish(self, job: Job, lease: Lease, result: CompressResult) -> None:
+        stored = {name: self.ctx.storage.put_file(path) for name, path in result.artifacts.items()}
+        with self.ctx.sessions.begin() as session:
+            if not jobs.mark_succeeded(session, self.job_id, lease.value, summarize(result.report)):
+                lease.lost.set()
+                raise LeaseLost()
+            self._record_artifacts(session, stored, result)
+            if job.deployment:
+                deployments.promote(session, job.deployment, self.job_id)
+
+    def _record_artifacts(
+        self, session: Session, stored: dict[str, tuple[str, int]], result: CompressResult
+    ) -> None:
+        for name, (sha256, size) in stored.items():
+            content_type = CONTENT_TYPES.get(
+                result.artifacts[name].suffix, "application/octet-stream"
+            )
+            # merge: keyed by (job id, name), so a second run replaces instead of duplicating.
+            session.merge(
+                JobArtifact(
+                    job_id=self.job_id,
+                    name=name,
+                    sha256=sha256,
+                    size=size,
+                    content_type=content_type,
+                )
+            )
+
+    def _finish(
+        self,
+        lease: Lease,
+        state: str,
+        checkpoints: Checkpoints,
+        error_type: str = "",
+        message: str = "",
+    ) -> str:
+        """Record a canceled or failed end; the checkpoint goes (nothing will resume it)."""
+        with self.ctx.sessions.begin() as session:
+            if state == jobs.CANCELED:
+                done = jobs.mark_canceled(session, self.job_id, lease.value)
+            else:
+                done = jobs.mark_failed(session, self.job_id, lease.value, error_type, message)
+        if not done:
+            return "superseded"
+        checkpoints.discard()
+        return state

@@ -1,0 +1,26 @@
+"""The Celery tasks: parse the id, hand over to the code that does the work, report.
+
+Registered by *name*; the API sends them with `send_task` without importing this module.
+"""
+
+from __future__ import annotations
+
+from celery import Task
+
+from service.queue import INSPECT_MODEL_TASK, RUN_JOB_TASK
+from worker.app import app
+from worker.context import get_context, worker_name
+from worker.inspect_model import inspect_uploaded_model
+from worker.run_job import JobRun
+
+
+@app.task(name=RUN_JOB_TASK, bind=True)
+def run_job(self: Task, job_id: str) -> str:
+    """Run compression job `job_id` to a terminal state (idempotent; see worker/run_job.py)."""
+    return JobRun(get_context(), str(job_id), worker_name(self.request.hostname)).execute()
+
+
+@app.task(name=INSPECT_MODEL_TASK)
+def inspect_model(model_id: str) -> str:
+    """Check an uploaded checkpoint and record its params/FLOPs (or why it is invalid)."""
+    return inspect_uploaded_model(get_context(), str(model_id))
