@@ -51,17 +51,13 @@ class StructureLearner:
         if self._calibration_sum is not None:
             self.saliency = [s / self._calibration_batches for s in self._calibration_sum]
         self.active = initial_allocation(
-            self.capacity, self.config.target, self.cost_model, self.config.min_channels
-        )
-        self.active = adjust_to_target(
-            self.active,
-            self.saliency,
-            self.cost_model,
+            self.capacity,
             self.config.target,
-            min_channels=self.config.min_channels,
-            tolerance=self.config.tolerance,
+            self.cost_model,
+            self.config.min_channels,
+            self.config.channel_multiple,
         )
-        self._apply_masks()
+        self._meet_target()
 
     # -- step 1: every mini-batch ---------------------------------------------------------
     def after_backward(self) -> None:
@@ -72,13 +68,21 @@ class StructureLearner:
     # -- step 2: end of every epoch -------------------------------------------------------
     def redistribute(self) -> None:
         xi = layer_significance([f.tolist() for f in self.saliency], self.active)
-        self.active = redistribute(
-            self.active,
-            self.capacity,
+        m = self.config.channel_multiple
+        # Redistribution moves whole blocks of `m` channels (single channels when m = 1).
+        blocks = [-(-a // m) for a in self.active]
+        block_capacity = [-(-c // m) for c in self.capacity]
+        blocks = redistribute(
+            blocks,
+            block_capacity,
             xi,
             release=self.config.release,
-            min_channels=self.config.min_channels,
+            min_channels=-(-self.config.min_channels // m),
         )
+        self.active = [min(c, m * b) for c, b in zip(self.capacity, blocks, strict=True)]
+        self._meet_target()
+
+    def _meet_target(self) -> None:
         self.active = adjust_to_target(
             self.active,
             self.saliency,
@@ -86,6 +90,7 @@ class StructureLearner:
             self.config.target,
             min_channels=self.config.min_channels,
             tolerance=self.config.tolerance,
+            multiple=self.config.channel_multiple,
         )
         self._apply_masks()
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from pruning.config import CompressConfig, InvalidTarget, Target
 from pruning.engine import compress_model
 from pruning.metrics import count_model
-from pruning.models.registry import build_model
+from pruning.models.registry import ModelSpec, build_model
 from tests.pruning.engine_helpers import random_task, tiny_model, tiny_spec
 
 CASES = [
@@ -68,3 +69,23 @@ def test_target_parse() -> None:
     for text in ["flops", "latency=0.5", "flops=abc"]:
         with pytest.raises(InvalidTarget):
             Target.parse(text)
+
+
+@pytest.mark.parametrize("multiple", [8, 16])
+def test_channel_multiple_keeps_widths_aligned(multiple: int) -> None:
+    # Full-width VGG-11: blocks of 8/16 channels are small next to the whole network.
+    spec = ModelSpec(arch="vgg11", in_channels=1, num_classes=4)
+    torch.manual_seed(0)
+    config = CompressConfig(
+        target=Target("flops", 0.5),
+        structure_epochs=1,
+        finetune_epochs=0,
+        batch_size=16,
+        calibration_batches=1,
+        channel_multiple=multiple,
+    )
+    result = compress_model(build_model(spec), spec, random_task(n_train=16, n_test=4), config)
+    assert all(u["channels_after"] % multiple == 0 for u in result.units)
+    before = count_model(build_model(spec), (1, 32, 32))
+    achieved = 1 - result.pruned["flops"] / before.flops
+    assert 0.5 <= achieved <= 0.51

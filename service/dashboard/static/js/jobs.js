@@ -1,0 +1,148 @@
+// Jobs list: GET /v1/jobs (newest first, optional ?state=), refreshed in place every few
+// seconds while the tab is visible. The state filter lives in the URL (?state=...).
+import { getJson, requireLogin, wireLogout } from "./api.js";
+import {
+  age,
+  el,
+  isNumber,
+  METRIC_LABELS,
+  PHASE_LABELS,
+  percent,
+  progressBar,
+  reduction,
+  showError,
+  stateBadge,
+  targetText,
+} from "./format.js";
+
+const REFRESH_MS = 2000;
+const HIDDEN_REFRESH_MS = 15000;
+const STATES = ["queued", "running", "succeeded", "failed", "canceled"];
+
+const body = document.getElementById("jobs-body");
+const filter = document.getElementById("state-filter");
+const errorBox = document.getElementById("jobs-error");
+const countLine = document.getElementById("jobs-count");
+let models = new Map();
+let timer = null;
+
+function currentState() {
+  const state = new URLSearchParams(location.search).get("state");
+  return STATES.includes(state) ? state : "";
+}
+
+function achievedCell(job) {
+  const achieved = job.summary && job.summary.achieved;
+  if (!achieved) return el("td", { class: "muted" }, "–");
+  const parts = ["flops", "params"]
+    .filter((key) => isNumber(achieved[key]))
+    .map((key) => el("span", { class: "chip" }, `${METRIC_LABELS[key]} ${reduction(achieved[key])}`));
+  return el("td", {}, parts.length ? parts : "–");
+}
+
+function accuracyCell(job) {
+  const s = job.summary || {};
+  if (!isNumber(s.accuracy_before) && !isNumber(s.accuracy_after)) {
+    return el("td", { class: "muted" }, "–");
+  }
+  return el("td", { class: "nowrap" }, `${percent(s.accuracy_before)} → ${percent(s.accuracy_after)}`);
+}
+
+function epochLine(job) {
+  const m = job.metrics || {};
+  if (job.state !== "running" || !isNumber(m.epoch)) return null;
+  return el("div", { class: "muted small" }, `epoch ${m.epoch}${isNumber(m.epochs) ? ` / ${m.epochs}` : ""}`);
+}
+
+function modelLabel(job) {
+  const model = models.get(job.model_id);
+  return model ? `${model.arch} · ${model.name}` : job.model_id;
+}
+
+function row(job) {
+  const progress = job.state === "succeeded" ? 1 : job.progress;
+  let phase = PHASE_LABELS[job.phase] || "–";
+  if (job.state === "succeeded") phase = "Done";
+  else if (job.state !== "running" && job.state !== "queued" && job.phase) phase = `Stopped in ${phase.toLowerCase()}`;
+  return el(
+    "tr",
+    { "data-job-id": job.id, "data-state": job.state },
+    el(
+      "td",
+      {},
+      el("a", { href: `/jobs/${encodeURIComponent(job.id)}`, class: "job-link" }, job.id),
+      el("div", { class: "muted small" }, modelLabel(job)),
+    ),
+    el("td", {}, stateBadge(job.state)),
+    el("td", { class: phase === "–" ? "muted" : "" }, phase, epochLine(job)),
+    el(
+      "td",
+      { class: "col-progress" },
+      el(
+        "div",
+        { class: "progress-line" },
+        progressBar(progress, job.state, `Progress of ${job.id}`),
+        el("span", { class: "progress-pct" }, `${Math.round((progress || 0) * 100)} %`),
+      ),
+    ),
+    el("td", { class: "nowrap" }, targetText(job.config && job.config.target)),
+    achievedCell(job),
+    accuracyCell(job),
+    el("td", { class: "nowrap", title: job.created_at }, age(job.created_at)),
+  );
+}
+
+function render(page) {
+  body.setAttribute("aria-busy", "false");
+  if (!page.data.length) {
+    const state = currentState();
+    const text = state ? `No ${state} jobs.` : "No jobs yet. Submit one with “New job”.";
+    body.replaceChildren(el("tr", { class: "placeholder-row" }, el("td", { colspan: 8 }, text)));
+  } else {
+    body.replaceChildren(...page.data.map(row));
+  }
+  const shown = page.data.length;
+  countLine.textContent = shown < page.count ? `Showing the newest ${shown} of ${page.count} jobs.` : `${page.count} job${page.count === 1 ? "" : "s"}.`;
+}
+
+async function loadModels() {
+  try {
+    const page = await getJson("/v1/models?limit=500");
+    models = new Map(page.data.map((m) => [m.id, m]));
+  } catch {
+    // Cosmetic only: rows fall back to the model id.
+  }
+}
+
+async function refresh() {
+  clearTimeout(timer);
+  const state = currentState();
+  const query = new URLSearchParams({ limit: "100" });
+  if (state) query.set("state", state);
+  try {
+    const page = await getJson(`/v1/jobs?${query}`);
+    if (page.data.some((job) => !models.has(job.model_id))) await loadModels();
+    render(page);
+    showError(errorBox, "");
+  } catch (err) {
+    showError(errorBox, `Could not load jobs: ${err.message}`);
+  }
+  timer = setTimeout(refresh, document.hidden ? HIDDEN_REFRESH_MS : REFRESH_MS);
+}
+
+if (requireLogin()) {
+  wireLogout();
+  filter.value = currentState();
+  filter.addEventListener("change", () => {
+    const url = new URL(location.href);
+    if (filter.value) url.searchParams.set("state", filter.value);
+    else url.searchParams.delete("state");
+    history.replaceState(null, "", url);
+    body.setAttribute("aria-busy", "true");
+    refresh();
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) refresh();
+  });
+  refresh();
+}
