@@ -144,7 +144,8 @@ def run_demo(
         job_id = _run(
             [*edgeprune, "jobs", "submit", "--model", model["id"], "--dataset", data["id"],
              "--target", "flops=0.5", "--structure-epochs", str(structure_epochs),
-             "--finetune-epochs", str(finetune_epochs), "--deployment", DEPLOYMENT],
+             "--finetune-epochs", str(finetune_epochs), "--channel-multiple", "8",
+             "--deployment", DEPLOYMENT],
             env,
             capture=True,
         ).strip()  # fmt: skip

@@ -49,6 +49,9 @@ def compress(
     lr: Annotated[float, typer.Option(help="Weight-learning learning rate.")] = 0.01,
     structure_lr: Annotated[float, typer.Option(help="Structure-learning learning rate.")] = 0.01,
     calibration_batches: Annotated[int, typer.Option(min=1)] = 50,
+    channel_multiple: Annotated[
+        int, typer.Option(min=1, help="Keep widths multiples of this (8 or 16 suit CPUs).")
+    ] = 1,
     width_mult: Annotated[float, typer.Option(help="Width multiplier without a checkpoint.")] = 1.0,
     input_size: Annotated[str | None, typer.Option(help="Resize images, e.g. 32x32.")] = None,
     seed: int = 0,
@@ -71,6 +74,7 @@ def compress(
             lr=lr,
             structure_lr=structure_lr,
             calibration_batches=calibration_batches,
+            channel_multiple=channel_multiple,
             seed=seed,
             device=device,
         )

@@ -49,6 +49,8 @@ class CompressRequest:
     data: str
     config: CompressConfig
     checkpoint: Path | None = None
+    # Classes of the checkpoint's head (read from the file when it records them). The task's
+    # classes come from the data; when they differ the head is re-initialised for the task.
     num_classes: int | None = None
     width_mult: float = 1.0
     input_size: tuple[int, int] | None = None
@@ -71,7 +73,9 @@ def _read_checkpoint(request: CompressRequest) -> _Loaded | None:
     state, stored = read_checkpoint(request.checkpoint)
     if stored is not None and stored.arch != request.arch:
         raise CheckpointMismatch(f"the checkpoint holds a {stored.arch}, not a {request.arch}")
-    return state, stored or infer_spec(state, request.arch, width_mult=request.width_mult)
+    return state, stored or infer_spec(
+        state, request.arch, num_classes=request.num_classes, width_mult=request.width_mult
+    )
 
 
 def _baseline_model(
@@ -108,10 +112,6 @@ def run_compression(
         in_channels=loaded[1].in_channels if loaded else None,
         seed=request.config.seed,
     )
-    if request.num_classes is not None and request.num_classes != data.num_classes:
-        raise CheckpointMismatch(
-            f"num_classes={request.num_classes} but the data has {data.num_classes} classes"
-        )
     model, spec, head_reinitialised = _baseline_model(request, data, loaded)
     baseline_state = {k: v.clone() for k, v in model.state_dict().items()}
     load_seconds = time.perf_counter() - started

@@ -53,6 +53,9 @@ def submit(
     batch_size: Annotated[int | None, typer.Option(help="Default: the server's.")] = None,
     lr: Annotated[float | None, typer.Option(help="Default: the server's.")] = None,
     seed: Annotated[int | None, typer.Option()] = None,
+    channel_multiple: Annotated[
+        int | None, typer.Option(help="Keep widths multiples of this (e.g. 8 for CPUs).")
+    ] = None,
     deployment: Annotated[
         str | None, typer.Option(help="Promote the result to this deployment on success.")
     ] = None,
@@ -68,7 +71,13 @@ def submit(
         "structure_epochs": structure_epochs,
         "finetune_epochs": finetune_epochs,
     }
-    optional = {"batch_size": batch_size, "lr": lr, "seed": seed, "deployment": deployment}
+    optional = {
+        "batch_size": batch_size,
+        "lr": lr,
+        "seed": seed,
+        "channel_multiple": channel_multiple,
+        "deployment": deployment,
+    }
     body.update({k: v for k, v in optional.items() if v is not None})
     job = _request(server, token, "POST", "/v1/jobs", json=body)
     typer.echo(json.dumps(job, indent=2) if as_json else job["id"])

@@ -44,6 +44,9 @@ class JobCreate(BaseModel):
     batch_size: Annotated[int, Field(ge=1, le=4096)] = 64
     lr: Annotated[float, Field(gt=0.0, le=10.0, allow_inf_nan=False)] = 0.01
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+    # Keep unit widths multiples of this (1 = the paper's per-channel allocation; 8 or 16
+    # fill CPU SIMD blocks and give more real speedup per FLOP removed).
+    channel_multiple: Annotated[int, Field(ge=1, le=64)] = 1
     # Promote the job's model to this deployment automatically when it succeeds.
     deployment: DeploymentName | None = None
 

@@ -1,0 +1,61 @@
+"""run_compression from files: transfer to a task with other classes, inspect_model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+
+from pruning.checkpoints import CheckpointError, save_checkpoint
+from pruning.config import CompressConfig, Target
+from pruning.models.registry import ModelSpec, build_model
+from pruning.pipeline import CompressRequest, inspect_model, run_compression
+
+
+def _three_digit_task(path: Path) -> None:
+    digits = load_digits()
+    keep = digits.target < 3
+    x = (digits.images[keep] * 16).clip(0, 255).astype(np.uint8)
+    x = np.kron(x, np.ones((1, 4, 4), dtype=np.uint8))  # 8×8 → 32×32
+    np.savez(path, x=x, y=digits.target[keep])
+
+
+def test_transfer_to_a_task_with_other_classes_reinitialises_the_head(tmp_path: Path) -> None:
+    spec = ModelSpec(arch="resnet20", in_channels=1, num_classes=10, width_mult=0.25)
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "ck.pt", build_model(spec), spec)
+    _three_digit_task(tmp_path / "task.npz")
+    request = CompressRequest(
+        arch="resnet20",
+        data=str(tmp_path / "task.npz"),
+        checkpoint=tmp_path / "ck.pt",
+        num_classes=10,
+        config=CompressConfig(
+            target=Target("params", 0.5), structure_epochs=1, finetune_epochs=1, batch_size=64
+        ),
+    )
+    result = run_compression(request, tmp_path / "out")
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["config"]["head_reinitialised"] is True
+    assert report["structure"]["num_classes"] == 3
+    assert report["config"]["classes"] == ["0", "1", "2"]
+    assert abs(result.report["achieved"]["params"] - 0.5) <= 0.01
+
+
+def test_inspect_model_counts_and_refuses(tmp_path: Path) -> None:
+    spec = ModelSpec(arch="vgg11", in_channels=3, num_classes=10, width_mult=0.25)
+    model = build_model(spec)
+    save_checkpoint(tmp_path / "ck.safetensors", model, spec)
+    counted = inspect_model(
+        tmp_path / "ck.safetensors", arch="vgg11", num_classes=10, input_shape=(3, 32, 32)
+    )
+    assert counted["params"] == sum(p.numel() for p in model.parameters())
+    assert counted["flops"] > 0
+    with pytest.raises(CheckpointError):
+        inspect_model(
+            tmp_path / "ck.safetensors", arch="resnet20", num_classes=10, input_shape=(3, 32, 32)
+        )
