@@ -35,6 +35,8 @@ def environment() -> dict[str, Any]:
         "onnxruntime": onnxruntime.__version__,
         "numpy": numpy.__version__,
         "cuda": torch.cuda.is_available(),
+        # The CPU may be shared (other jobs, other engineers): timings need this context.
+        "load_avg_1m_at_start": round(os.getloadavg()[0], 2),
     }
 
 

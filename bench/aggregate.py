@@ -1,0 +1,147 @@
+"""Seeds → mean ± std, and the comparisons the headline is made of. No formatting here."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+# Methods in the order tables list them; the pruned ones are those ours is compared with.
+METHOD_ORDER = ("ours", "pfec", "tp_taylor", "scratch", "unpruned")
+PRUNED_BASELINES = ("pfec", "tp_taylor", "scratch")
+TIE_POINTS = 0.01  # accuracy gaps below this many points are ties
+METHOD_LABELS = {
+    "ours": "ours (structure + weight learning)",
+    "pfec": "PFEC: uniform L1 + fine-tune",
+    "tp_taylor": "torch-pruning Taylor, global + fine-tune",
+    "scratch": "ours' structure from scratch",
+    "unpruned": "unpruned, fine-tuned",
+}
+
+
+@dataclass(frozen=True)
+class Stat:
+    mean: float
+    std: float  # sample std over seeds; 0 for a single seed
+    n: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Stat:
+        if not values:
+            raise ValueError("no values")
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        return cls(statistics.fmean(values), std, len(values))
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One method at one target on one (dataset, arch), over its seeds."""
+
+    dataset: str
+    arch: str
+    width_mult: float
+    target: float | None  # None: the unpruned reference
+    method: str
+    accuracy: Stat
+    flops_reduction: Stat
+    params_reduction: Stat
+    seconds: Stat
+    epochs: int
+
+
+def _method_rank(method: str) -> int:
+    return METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER)
+
+
+def quality_cells(runs: Iterable[dict[str, Any]]) -> list[Cell]:
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    for run in runs:
+        key = (
+            run["dataset"],
+            run["arch"],
+            float(run["width_mult"]),
+            run.get("target_flops_reduction"),
+            run["method"],
+        )
+        groups[key].append(run)
+    cells = [
+        Cell(
+            dataset=key[0],
+            arch=key[1],
+            width_mult=key[2],
+            target=key[3],
+            method=key[4],
+            accuracy=Stat.of([r["accuracy"] for r in rows]),
+            flops_reduction=Stat.of([r["flops_reduction"] for r in rows]),
+            params_reduction=Stat.of([r["params_reduction"] for r in rows]),
+            seconds=Stat.of([r["seconds"] for r in rows]),
+            epochs=int(rows[0].get("epochs", 0)),
+        )
+        for key, rows in groups.items()
+    ]
+    cells.sort(
+        key=lambda c: (
+            c.dataset,
+            c.arch,
+            -1.0 if c.target is None else c.target,
+            _method_rank(c.method),
+        )
+    )
+    return cells
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Ours vs one baseline at one target: the accuracy gap in points (ours − baseline)."""
+
+    dataset: str
+    arch: str
+    target: float
+    baseline: str
+    gap: float
+    noise: float  # the larger of the two seed stds, in points
+
+    @property
+    def outcome(self) -> str:
+        """ "win", "tie" or "loss": equal means (to 0.01 points) are a tie, not a loss."""
+        if abs(self.gap) < TIE_POINTS:
+            return "tie"
+        return "win" if self.gap > 0 else "loss"
+
+
+def comparisons(cells: Sequence[Cell]) -> list[Comparison]:
+    index = {(c.dataset, c.arch, c.target, c.method): c for c in cells}
+    found = []
+    for cell in cells:
+        if cell.method != "ours" or cell.target is None:
+            continue
+        for baseline in PRUNED_BASELINES:
+            other = index.get((cell.dataset, cell.arch, cell.target, baseline))
+            if other is None:
+                continue
+            found.append(
+                Comparison(
+                    dataset=cell.dataset,
+                    arch=cell.arch,
+                    target=cell.target,
+                    baseline=baseline,
+                    gap=100 * (cell.accuracy.mean - other.accuracy.mean),
+                    noise=100 * max(cell.accuracy.std, other.accuracy.std),
+                )
+            )
+    return found
+
+
+def drops_from_unpruned(cells: Sequence[Cell]) -> dict[tuple[str, str, float], float]:
+    """Ours' accuracy minus the unpruned model's (same budget), in points."""
+    unpruned = {(c.dataset, c.arch): c for c in cells if c.method == "unpruned"}
+    drops = {}
+    for cell in cells:
+        reference = unpruned.get((cell.dataset, cell.arch))
+        if cell.method == "ours" and cell.target is not None and reference is not None:
+            drops[(cell.dataset, cell.arch, cell.target)] = 100 * (
+                cell.accuracy.mean - reference.accuracy.mean
+            )
+    return drops

@@ -1,0 +1,344 @@
+"""Render bench/RESULTS.md (tables, plots, environments, headline) from bench/results/*.json.
+
+Every number in the markdown is read from the JSON files; nothing is typed in by hand.
+
+    python -m bench.report [--results DIR] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.aggregate import (
+    METHOD_LABELS,
+    Cell,
+    Comparison,
+    Stat,
+    comparisons,
+    drops_from_unpruned,
+    quality_cells,
+)
+from bench.common import RESULTS
+from bench.plots import accuracy_vs_flops, speedup_vs_flops_ratio
+
+
+def load_results(directory: Path) -> dict[str, dict[str, Any]]:
+    """Every results file that holds a JSON object, by name."""
+    found = {}
+    for path in sorted(directory.glob("*.json")):
+        payload = json.loads(path.read_text())
+        if isinstance(payload, dict):
+            found[path.stem] = payload
+    return found
+
+
+def _pct(stat: Stat) -> str:
+    return f"{100 * stat.mean:.2f} ± {100 * stat.std:.2f}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _dataset_name(source: str) -> str:
+    return source if source.startswith("builtin:") else Path(source).name
+
+
+def quality_section(payload: dict[str, Any], plot: Path | None, out_dir: Path) -> list[str]:
+    cells = quality_cells(payload["runs"])
+    settings = payload.get("settings", {})
+    lines = ["## Compression quality vs baselines", ""]
+    lines.append(
+        f"Every method starts from the same pretrained checkpoint per seed and gets "
+        f"{settings.get('structure_epochs', '?')} + {settings.get('finetune_epochs', '?')} = "
+        f"{cells[0].epochs if cells else '?'} epochs after it (ours: structure + weight "
+        f"learning; the others: prune once, then fine-tune; scratch: re-initialised). "
+        f"Accuracy, FLOPs (MACs of conv/linear) and params reductions are mean ± std over "
+        f"seeds {settings.get('seeds', '?')}, counted on the pruned networks. Wall time "
+        f"covers pruning and training (for ours also calibration and the per-epoch test "
+        f"evaluation the engine reports), not pretraining."
+    )
+    if payload.get("quick"):
+        widths = ", ".join(f"{a} ×{w}" for a, w in settings.get("archs", []))
+        lines += [
+            "",
+            f"**Quick mode** (2-CPU smoke run): width multipliers {widths}, "
+            f"{settings.get('pretrain_epochs', '?')} pretraining epochs and "
+            f"{settings.get('structure_epochs', '?')} structure-learning epoch(s): not the "
+            f"paper's settings, so read the gaps as a smoke comparison.",
+        ]
+    pretrained: dict[tuple[str, str], list[float]] = {}
+    for info in payload.get("pretrained", []):
+        pretrained.setdefault((info["dataset"], info["arch"]), []).append(info["accuracy"])
+    for dataset, arch in sorted({(c.dataset, c.arch) for c in cells}):
+        mine = [c for c in cells if (c.dataset, c.arch) == (dataset, arch)]
+        lines += ["", f"### {arch} (×{mine[0].width_mult:g}) on {_dataset_name(dataset)}", ""]
+        if (dataset, arch) in pretrained:
+            lines.append(
+                f"Pretrained checkpoint accuracy: {_pct(Stat.of(pretrained[(dataset, arch)]))} %."
+            )
+            lines.append("")
+        lines += _table(
+            [
+                "target FLOPs red.",
+                "method",
+                "accuracy %",
+                "FLOPs red. %",
+                "params red. %",
+                "wall time s",
+                "seeds",
+            ],
+            [
+                [
+                    "—" if c.target is None else f"{100 * c.target:.0f} %",
+                    METHOD_LABELS.get(c.method, c.method),
+                    _pct(c.accuracy),
+                    _pct(c.flops_reduction),
+                    _pct(c.params_reduction),
+                    f"{c.seconds.mean:.1f} ± {c.seconds.std:.1f}",
+                    str(c.accuracy.n),
+                ]
+                for c in mine
+            ],
+        )
+    if plot is not None:
+        lines += ["", f"![accuracy vs FLOPs reduction]({os.path.relpath(plot, out_dir)})"]
+    return lines
+
+
+def speedup_section(payload: dict[str, Any], plot: Path | None, out_dir: Path) -> list[str]:
+    rows = payload["results"]
+    lines = [
+        "## Edge speedup (ONNX Runtime, CPU)",
+        "",
+        "Median latency of alternating runs of the baseline and the pruned network.",
+        "",
+    ]
+    lines += _table(
+        [
+            "arch",
+            "FLOPs red. %",
+            "FLOPs ratio",
+            "batch",
+            "threads",
+            "baseline ms",
+            "pruned ms",
+            "speedup",
+            "speedup / FLOPs ratio",
+        ],
+        [
+            [
+                str(r["arch"]),
+                f"{100 * r['achieved_flops_reduction']:.1f}",
+                f"{r['flops_ratio']:.2f}",
+                str(r["batch"]),
+                str(r["threads"]),
+                f"{r['baseline_p50_ms']:.2f}",
+                f"{r['pruned_p50_ms']:.2f}",
+                f"{r['speedup']:.2f}",
+                f"{r['speedup_over_flops_ratio']:.2f}",
+            ]
+            for r in rows
+        ],
+    )
+    if plot is not None:
+        lines += ["", f"![ONNX speedup vs FLOPs ratio]({os.path.relpath(plot, out_dir)})"]
+    return lines
+
+
+def overhead_section(payload: dict[str, Any]) -> list[str]:
+    lines = ["## Structure-learning overhead", "", "Median step time, alternating steps.", ""]
+    lines += _table(
+        ["arch", "width", "batch", "plain step ms", "structure step ms", "ratio"],
+        [
+            [
+                str(r["arch"]),
+                f"{r['width_mult']:g}",
+                str(r["batch"]),
+                f"{r['plain_step_ms_median']:.1f}",
+                f"{r['structure_step_ms_median']:.1f}",
+                f"{r['ratio']:.2f}",
+            ]
+            for r in payload["results"]
+        ],
+    )
+    return lines
+
+
+def environment_section(results: dict[str, dict[str, Any]]) -> list[str]:
+    keys = [
+        "date",
+        "cpu",
+        "cpu_count",
+        "torch_threads",
+        "load_avg_1m_at_start",
+        "python",
+        "torch",
+        "onnxruntime",
+        "cuda",
+    ]
+    rows = []
+    for name, payload in results.items():
+        env = payload.get("environment", {})
+        rows.append([name, str(payload.get("quick", "?"))] + [str(env.get(k, "?")) for k in keys])
+    return ["## Environment of each run", "", *_table(["results", "quick", *keys], rows)]
+
+
+def _speedup_headline(payload: dict[str, Any]) -> list[str]:
+    rows = payload["results"]
+    if not rows:
+        return []
+    said = []
+    # One thread is the setting least disturbed by other jobs on a shared CPU.
+    single = [r for r in rows if r["threads"] == 1] or rows
+    efficiency = sorted(r["speedup_over_flops_ratio"] for r in single)
+    parts = []
+    for arch in dict.fromkeys(r["arch"] for r in single):
+        mine = [r for r in single if r["arch"] == arch and r["batch"] == 1] or [
+            r for r in single if r["arch"] == arch
+        ]
+        top = max(mine, key=lambda r: r["flops_ratio"])
+        parts.append(
+            f"{arch} {top['speedup']:.2f}× at FLOPs ratio {top['flops_ratio']:.2f} "
+            f"(batch {top['batch']})"
+        )
+    said.append(
+        "Edge speedup (ONNX Runtime, 1 thread): "
+        + "; ".join(parts)
+        + f". Across batch sizes the pruned nets realise "
+        f"{efficiency[0]:.0%}–{efficiency[-1]:.0%} of the FLOPs ratio "
+        f"(median {statistics.median(efficiency):.0%})."
+    )
+    slower = [r for r in rows if r["speedup"] < 1.0]
+    if slower:
+        said.append(
+            "The pruned network was *slower* than the baseline in "
+            + "; ".join(
+                f"{r['arch']} at {100 * r['achieved_flops_reduction']:.0f} %, batch "
+                f"{r['batch']}, {r['threads']} thread(s) ({r['speedup']:.2f}×)"
+                for r in slower
+            )
+            + "."
+        )
+    load = payload.get("environment", {}).get("load_avg_1m_at_start")
+    if load is not None:
+        said.append(
+            f"These timings ran on a shared CPU (1-minute load average {load} at start on "
+            f"{payload.get('environment', {}).get('cpu_count', '?')} cores), so the 2-thread "
+            f"rows in particular scatter."
+        )
+    return said
+
+
+def _quality_tally(found: Sequence[Comparison], *, quick: bool) -> str:
+    per_baseline = []
+    for baseline in dict.fromkeys(c.baseline for c in found):
+        mine = [c for c in found if c.baseline == baseline]
+        counts = {k: sum(c.outcome == k for c in mine) for k in ("win", "tie", "loss")}
+        per_baseline.append(
+            f"vs {baseline}: {counts['win']} better, {counts['tie']} tied, {counts['loss']} worse"
+        )
+    clear = [c for c in found if abs(c.gap) > c.noise]
+    return (
+        f"Quality ({'quick mode, ' if quick else ''}mean over seeds, equal epochs), ours "
+        + "; ".join(per_baseline)
+        + f" (cells of arch × target × dataset); {len(clear)} of the {len(found)} gaps "
+        f"exceed the larger seed std of the two methods."
+    )
+
+
+def headline(results: dict[str, dict[str, Any]]) -> list[str]:
+    """Plain sentences computed from the numbers, losses included."""
+    said: list[str] = []
+    if "quality" in results:
+        payload = results["quality"]
+        cells = quality_cells(payload["runs"])
+        found = comparisons(cells)
+        if found:
+            said.append(_quality_tally(found, quick=bool(payload.get("quick"))))
+            losses = sorted((c for c in found if c.outcome == "loss"), key=lambda c: c.gap)
+            if losses:
+                said.append(
+                    "Where we lose: "
+                    + "; ".join(
+                        f"{c.arch} at {100 * c.target:.0f} % on {_dataset_name(c.dataset)} vs "
+                        f"{c.baseline} by {-c.gap:.2f} points (seed std up to {c.noise:.2f})"
+                        for c in losses
+                    )
+                    + "."
+                )
+            else:
+                said.append("Ours is not behind any pruned baseline in any cell.")
+        drops = drops_from_unpruned(cells)
+        if drops:
+            worst = min(drops.items(), key=lambda kv: kv[1])
+            best = max(drops.items(), key=lambda kv: kv[1])
+            said.append(
+                f"Against the unpruned network fine-tuned with the same budget, ours changes "
+                f"accuracy by {worst[1]:+.2f} points at worst ({worst[0][1]}, "
+                f"{100 * worst[0][2]:.0f} %) and {best[1]:+.2f} at best ({best[0][1]}, "
+                f"{100 * best[0][2]:.0f} %)."
+            )
+    if "onnx_speedup" in results:
+        said += _speedup_headline(results["onnx_speedup"])
+    if "structure_overhead" in results:
+        rows = results["structure_overhead"]["results"]
+        if rows:
+            ratios = [r["ratio"] for r in rows]
+            load = (
+                results["structure_overhead"]
+                .get("environment", {})
+                .get("load_avg_1m_at_start", "?")
+            )
+            said.append(
+                f"Structure learning costs {min(ratios):.2f}–{max(ratios):.2f}× a plain "
+                f"training step (median step times; load average {load} at start)."
+            )
+    return ["## Headline", "", *(said or ["No results yet."])]
+
+
+def render(results_dir: Path, out: Path) -> str:
+    results = load_results(results_dir)
+    out_dir = out.parent
+    lines = [
+        "# EdgePrune benchmark results",
+        "",
+        "Generated by `python -m bench.report` from `bench/results/*.json`; do not edit.",
+        "",
+        *headline(results),
+    ]
+    if "quality" in results:
+        cells: list[Cell] = quality_cells(results["quality"]["runs"])
+        plot = accuracy_vs_flops(cells, results_dir / "quality_accuracy_vs_flops.png")
+        lines += ["", *quality_section(results["quality"], plot, out_dir)]
+    if "onnx_speedup" in results:
+        rows = results["onnx_speedup"]["results"]
+        plot = speedup_vs_flops_ratio(rows, results_dir / "onnx_speedup.png")
+        lines += ["", *speedup_section(results["onnx_speedup"], plot, out_dir)]
+    if "structure_overhead" in results:
+        lines += ["", *overhead_section(results["structure_overhead"])]
+    lines += ["", *environment_section(results), ""]
+    text = "\n".join(lines)
+    out.write_text(text)
+    return text
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=RESULTS.parent / "RESULTS.md")
+    args = parser.parse_args(argv)
+    render(args.results, args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
