@@ -61,14 +61,18 @@ def speedup_vs_flops_ratio(rows: Sequence[dict[str, Any]], out: Path) -> Path | 
     if not rows:
         return None
     fig, ax = plt.subplots(figsize=(5.2, 4.2))
-    series = sorted({(r["arch"], r["batch"], r["threads"]) for r in rows})
-    for arch, batch, threads in series:
-        mine = [r for r in rows if (r["arch"], r["batch"], r["threads"]) == (arch, batch, threads)]
+
+    def key(r: dict[str, Any]) -> tuple[str, int, int, int]:
+        return (r["arch"], r.get("channel_multiple", 1), r["batch"], r["threads"])
+
+    series = sorted({key(r) for r in rows if r["threads"] == 1})
+    for arch, multiple, batch, threads in series:
+        mine = [r for r in rows if key(r) == (arch, multiple, batch, threads)]
         ax.scatter(
             [r["flops_ratio"] for r in mine],
             [r["speedup"] for r in mine],
             marker="o" if batch == 1 else "s",
-            label=f"{arch}, batch {batch}, {threads} thr",
+            label=f"{arch} ×{multiple}, batch {batch}",
         )
     top = max(max(r["flops_ratio"] for r in rows), max(r["speedup"] for r in rows)) * 1.1
     ax.plot(
