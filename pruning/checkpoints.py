@@ -112,7 +112,7 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], ModelSpec | 
         except ValueError:
             raise CheckpointError(f"{path.name}: the structure metadata is not JSON") from None
         spec = _parse_structure(data, path)
-    return _check_state(state, path), spec
+    return _checked(state, spec, path)
 
 
 def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], ModelSpec | None]:
@@ -138,7 +138,19 @@ def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], ModelSpec | None]:
         if obj.get("structure") is not None:
             spec = _parse_structure(obj["structure"], path)
         obj = obj["state_dict"]
-    return _check_state(obj, path), spec
+    return _checked(obj, spec, path)
+
+
+def _checked(
+    obj: dict[Any, Any], spec: ModelSpec | None, path: Path
+) -> tuple[dict[str, torch.Tensor], ModelSpec | None]:
+    state = _check_state(obj, path)
+    if spec is not None:
+        # The structure record decides the size of the model built from it: a record that
+        # does not describe these very tensors (say widths of a million) is refused before
+        # anything is allocated for it.
+        check_fits(spec, state)
+    return state, spec
 
 
 def _check_state(obj: dict[Any, Any], path: Path) -> dict[str, torch.Tensor]:
@@ -151,11 +163,24 @@ def _check_state(obj: dict[Any, Any], path: Path) -> dict[str, torch.Tensor]:
             raise CheckpointError(
                 f"{path.name}: {key!r} holds a {type(value).__name__}, not a tensor"
             )
+        _check_tensor(key, value, path)
     state: dict[str, torch.Tensor] = dict(obj)
     # Checkpoints saved from DataParallel/DDP wrappers prefix every key with "module.".
     if all(k.startswith("module.") for k in state):
         state = {k.removeprefix("module."): v for k, v in state.items()}
     return state
+
+
+def _check_tensor(key: str, value: torch.Tensor, path: Path) -> None:
+    # A model's weights are dense real numbers. Sparse, quantised or complex tensors would be
+    # silently converted (or fail deep inside training), and NaN/inf weights make every
+    # saliency NaN: refuse them here, with the key named.
+    if value.layout != torch.strided or value.is_quantized:
+        raise CheckpointError(f"{path.name}: {key!r} is not a dense tensor ({value.layout})")
+    if value.is_complex():
+        raise CheckpointError(f"{path.name}: {key!r} holds complex numbers ({value.dtype})")
+    if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+        raise CheckpointError(f"{path.name}: {key!r} contains NaN or infinite values")
 
 
 def _parse_structure(data: Any, path: Path) -> ModelSpec:
@@ -187,6 +212,20 @@ def load_into(
     BN `num_batches_tracked` counters may be absent (checkpoints from PyTorch < 0.4.1, such
     as torchvision's original ResNet weights): they are bookkeeping, and keep the model's value.
     """
+    skipped = _fit(model, state_dict, reinit_head_for_classes=reinit_head_for_classes)
+    kept = {k: v for k, v in state_dict.items() if k not in skipped}
+    # Every key and shape was checked by _fit; strict=False only lets the skipped head keys
+    # and absent BN counters keep the model's own values.
+    model.load_state_dict(kept, strict=False)
+    return LoadReport(
+        loaded_keys=len(kept), head_reinitialised=bool(skipped), skipped_keys=tuple(skipped)
+    )
+
+
+def _fit(
+    model: nn.Module, state_dict: dict[str, torch.Tensor], *, reinit_head_for_classes: bool
+) -> list[str]:
+    """The head keys to skip, or CheckpointMismatch; reads only shapes (meta models work)."""
     own = model.state_dict()
     missing = [k for k in own if k not in state_dict and not k.endswith(_BN_COUNTER)]
     unexpected = [k for k in state_dict if k not in own]
@@ -201,13 +240,25 @@ def load_into(
         raise CheckpointMismatch(
             _mismatch_message(model, own, state_dict, missing, unexpected, misshaped)
         )
-    kept = {k: v for k, v in state_dict.items() if k not in skipped}
-    # Every key and shape was checked above; strict=False only lets the skipped head keys and
-    # absent BN counters keep the model's own values.
-    model.load_state_dict(kept, strict=False)
-    return LoadReport(
-        loaded_keys=len(kept), head_reinitialised=bool(skipped), skipped_keys=tuple(skipped)
-    )
+    return skipped
+
+
+def _skeleton(spec: ModelSpec) -> nn.Module:
+    """`spec` built on the meta device: shapes without storage, so no structure, however
+    large it claims to be, allocates memory. An unbuildable spec is a CheckpointMismatch."""
+    try:
+        with torch.device("meta"):
+            return build_model(spec)
+    except (ValueError, TypeError, RuntimeError) as exc:  # unknown arch, bad widths or sizes
+        raise CheckpointMismatch(
+            f"no {spec.arch} can hold this checkpoint: {_first_line(exc)}"
+        ) from None
+
+
+def check_fits(spec: ModelSpec, state_dict: dict[str, torch.Tensor]) -> None:
+    """CheckpointMismatch unless `state_dict` loads into a model built from `spec` (a head
+    for another class count is allowed, as in `load_into`); allocates nothing."""
+    _fit(_skeleton(spec), state_dict, reinit_head_for_classes=True)
 
 
 def _is_class_dim_change(key: str, head: str, own: torch.Tensor, theirs: torch.Tensor) -> bool:
@@ -292,22 +343,26 @@ def infer_spec(
     """A spec for a plain state dict of `arch`, with what the arguments leave open read from
     the weights. Falls back to the defaults where a shape is absent; `load_into` then reports
     any mismatch."""
-    reference = build_model(ModelSpec(arch))
+    reference = _skeleton(ModelSpec(arch))
     own = reference.state_dict()
     first_conv = next((n for n, m in reference.named_modules() if isinstance(m, nn.Conv2d)), None)
     stem = state.get(f"{first_conv}.weight") if first_conv else None
+    # Only well-formed shapes are read; anything else keeps the default and is then
+    # reported by the fit check below, key by key.
+    stem_ok = stem is not None and stem.dim() == 4 and min(stem.shape[:2]) >= 1
     if in_channels is None:
-        in_channels = int(stem.shape[1]) if stem is not None and stem.dim() == 4 else 3
+        in_channels = int(stem.shape[1]) if stem is not None and stem_ok else 3
     if width_mult is None:
         width_mult = 1.0
-        if stem is not None and first_conv is not None and stem.dim() == 4:
+        if stem is not None and stem_ok and first_conv is not None:
             width_mult = int(stem.shape[0]) / int(own[f"{first_conv}.weight"].shape[0])
     head = getattr(reference, "head_name", None)
     head_weight = state.get(f"{head}.weight") if head else None
     if num_classes is None:
-        num_classes = int(head_weight.shape[0]) if head_weight is not None else 10
+        head_ok = head_weight is not None and head_weight.dim() >= 1 and head_weight.shape[0] >= 1
+        num_classes = int(head_weight.shape[0]) if head_weight is not None and head_ok else 10
     spec = ModelSpec(arch, in_channels=in_channels, num_classes=num_classes, width_mult=width_mult)
-    model = build_model(spec)
+    model = _skeleton(spec)
     units = model.prunable_units() if isinstance(model, PrunableModel) else []
     shapes = [state.get(f"{u.conv}.weight") for u in units]
     if units and all(s is not None and s.dim() >= 1 for s in shapes):
@@ -315,4 +370,5 @@ def infer_spec(
         default = tuple(model.state_dict()[f"{u.conv}.weight"].shape[0] for u in units)
         if widths != default:
             spec = ModelSpec(arch, in_channels, num_classes, width_mult, widths)
+    check_fits(spec, state)
     return spec

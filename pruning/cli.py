@@ -52,6 +52,9 @@ def compress(
     channel_multiple: Annotated[
         int, typer.Option(min=1, help="Keep widths multiples of this (8 or 16 suit CPUs).")
     ] = 1,
+    augment: Annotated[
+        bool, typer.Option(help="Shift-and-mirror augmentation (off for digits or text).")
+    ] = True,
     width_mult: Annotated[float, typer.Option(help="Width multiplier without a checkpoint.")] = 1.0,
     input_size: Annotated[str | None, typer.Option(help="Resize images, e.g. 32x32.")] = None,
     seed: int = 0,
@@ -75,6 +78,7 @@ def compress(
             structure_lr=structure_lr,
             calibration_batches=calibration_batches,
             channel_multiple=channel_multiple,
+            augment=augment,
             seed=seed,
             device=device,
         )
@@ -116,6 +120,9 @@ def pretrain(
     width_mult: float = 1.0,
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
     lr: float = 0.05,
+    augment: Annotated[
+        bool, typer.Option(help="Shift-and-mirror augmentation (off for digits or text).")
+    ] = True,
     seed: int = 0,
     device: str = "auto",
 ) -> None:
@@ -139,6 +146,7 @@ def pretrain(
             width_mult=width_mult,
             batch_size=batch_size,
             lr=lr,
+            augment=augment,
             seed=seed,
             device=device,
             on_epoch=on_epoch,

@@ -31,6 +31,7 @@ def pretrain(
     width_mult: float = 1.0,
     batch_size: int = 64,
     lr: float = 0.05,
+    augment: bool = True,
     seed: int = 0,
     device: str = "auto",
     input_size: tuple[int, int] | None = None,
@@ -60,7 +61,7 @@ def pretrain(
             optimizer=optimizer,
             batch_size=batch_size,
             generator=torch.Generator().manual_seed(seed * 7919 + epoch),
-            augment=True,
+            augment=augment,
             device=dev,
             scheduler=scheduler,
         )

@@ -53,7 +53,7 @@ def _safe_target(dest: Path, member: str, archive: str) -> Path:
     return target
 
 
-def _check_totals(count: int, total: int, compressed: int, archive: str) -> None:
+def check_totals(count: int, total: int, compressed: int, archive: str) -> None:
     if count > MAX_MEMBERS:
         raise DataError(f"{archive}: more than {MAX_MEMBERS} members")
     if total > MAX_TOTAL_BYTES:
@@ -81,7 +81,7 @@ def _extract_zip(path: Path, dest: Path) -> None:
     with zipfile.ZipFile(path) as zf:
         infos = zf.infolist()
         total = sum(i.file_size for i in infos)
-        _check_totals(len(infos), total, sum(i.compress_size for i in infos), path.name)
+        check_totals(len(infos), total, sum(i.compress_size for i in infos), path.name)
         plan = []
         for info in infos:
             mode = info.external_attr >> 16
@@ -104,7 +104,7 @@ def _extract_tar(path: Path, dest: Path) -> None:
             if len(members) > MAX_MEMBERS:
                 raise DataError(f"{path.name}: more than {MAX_MEMBERS} members")
         total = sum(m.size for m in members if m.isfile())
-        _check_totals(len(members), total, path.stat().st_size, path.name)
+        check_totals(len(members), total, path.stat().st_size, path.name)
         plan = []
         for member in members:
             if not (member.isfile() or member.isdir()):

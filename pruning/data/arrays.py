@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import zipfile
+from pathlib import Path
+
 import numpy as np
 import torch
 
+from pruning.data.archives import check_totals
 from pruning.data.prepare import labels_to_indices
 from pruning.data.types import DataError, RawData
 
@@ -74,7 +78,20 @@ def arrays_to_raw(
     return RawData(x_train=xt, y_train=y_train, classes=classes, x_test=xv, y_test=y_eval)
 
 
+def _check_npz_expansion(path: str, source: str) -> None:
+    # An .npz is a zip of .npy members: np.savez_compressed turns 300 MB of zeros into 300 kB,
+    # and numpy would allocate all of it. Bound the declared sizes as for any archive.
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DataError(f"{source}: not a readable .npz file ({exc})") from None
+    total = sum(i.file_size for i in infos)
+    check_totals(len(infos), total, Path(path).stat().st_size, source)
+
+
 def load_npz(path: str, source: str) -> RawData:
+    _check_npz_expansion(path, source)
     try:
         with np.load(path, allow_pickle=False) as archive:
             names = set(archive.files)

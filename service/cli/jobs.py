@@ -56,6 +56,9 @@ def submit(
     channel_multiple: Annotated[
         int | None, typer.Option(help="Keep widths multiples of this (e.g. 8 for CPUs).")
     ] = None,
+    augment: Annotated[
+        bool | None, typer.Option(help="Shift-and-mirror augmentation (default: on).")
+    ] = None,
     deployment: Annotated[
         str | None, typer.Option(help="Promote the result to this deployment on success.")
     ] = None,
@@ -76,6 +79,7 @@ def submit(
         "lr": lr,
         "seed": seed,
         "channel_multiple": channel_multiple,
+        "augment": augment,
         "deployment": deployment,
     }
     body.update({k: v for k, v in optional.items() if v is not None})

@@ -47,6 +47,9 @@ class JobCreate(BaseModel):
     # Keep unit widths multiples of this (1 = the paper's per-channel allocation; 8 or 16
     # fill CPU SIMD blocks and give more real speedup per FLOP removed).
     channel_multiple: Annotated[int, Field(ge=1, le=64)] = 1
+    # The paper's shift-and-mirror augmentation; turn it off for data where a mirrored image
+    # is another class (digits, text).
+    augment: bool = True
     # Promote the job's model to this deployment automatically when it succeeds.
     deployment: DeploymentName | None = None
 
