@@ -147,13 +147,22 @@ class CancelCheck:
             return True
         now = time.monotonic()
         if now - self._checked_at >= CANCEL_CHECK_INTERVAL_S:
-            self._checked_at = now
-            try:
-                with self.sessions() as session:
-                    self._requested = jobs.cancel_requested(session, self.lease.job_id)
-            except OperationalError as exc:
-                log.warning("cancel check of %s failed: %s", self.lease.job_id, exc)
+            self._read(now)
         return self._requested
+
+    def now(self) -> bool:
+        """Read the flag now, whatever the last read: the last check before publishing."""
+        if not self.lease.lost.is_set():
+            self._read(time.monotonic())
+        return self.lease.lost.is_set() or self._requested
+
+    def _read(self, now: float) -> None:
+        self._checked_at = now
+        try:
+            with self.sessions() as session:
+                self._requested = jobs.cancel_requested(session, self.lease.job_id)
+        except OperationalError as exc:
+            log.warning("cancel check of %s failed: %s", self.lease.job_id, exc)
 
 
 class Checkpoints:
@@ -220,12 +229,13 @@ class Checkpoints:
 
 def run_hooks(
     sessions: sessionmaker[Session], storage: ArtifactStore, lease: Lease, workdir: Path
-) -> tuple[RunHooks, Checkpoints]:
+) -> tuple[RunHooks, Checkpoints, CancelCheck]:
     checkpoints = Checkpoints(sessions, storage, lease, workdir)
+    cancel = CancelCheck(sessions, lease)
     hooks = RunHooks(
         on_progress=ProgressWriter(sessions, lease),
-        should_cancel=CancelCheck(sessions, lease),
+        should_cancel=cancel,
         save_checkpoint=checkpoints.save,
         load_checkpoint=checkpoints.load,
     )
-    return hooks, checkpoints
+    return hooks, checkpoints, cancel

@@ -51,6 +51,25 @@ def one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+OUT_OF_MEMORY = "OutOfMemory"
+# How PyTorch's CPU allocator and CUDA say it (a RuntimeError, not a MemoryError, on the CPU).
+_OOM_MARKERS = ("can't allocate memory", "not enough memory", "out of memory")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """MemoryError (numpy's included), torch.OutOfMemoryError, or the CPU allocator failing."""
+    if isinstance(exc, MemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and any(m in str(exc).lower() for m in _OOM_MARKERS)
+
+
+def oom_message(exc: BaseException) -> str:
+    return (
+        "the job ran out of memory (a smaller batch_size or input size needs less): "
+        f"{one_line(exc)}"
+    )
+
+
 def build_config(raw: dict[str, Any]) -> CompressConfig:
     """The job's accepted request (`Job.config`) as the engine's frozen config."""
     target = raw.get("target")
@@ -118,7 +137,7 @@ class JobRun:
     def _run(
         self, job: Job, model: Model | None, dataset: Dataset | None, lease: Lease, tmp: Path
     ) -> str:
-        hooks, checkpoints = run_hooks(self.ctx.sessions, self.ctx.storage, lease, tmp)
+        hooks, checkpoints, cancel = run_hooks(self.ctx.sessions, self.ctx.storage, lease, tmp)
         try:
             if model is None or dataset is None:
                 raise ValueError("the job's model or dataset no longer exists")
@@ -126,6 +145,10 @@ class JobRun:
             result = run_compression(request, tmp / "out", hooks)
             if lease.lost.is_set():
                 raise LeaseLost()
+            # The engine's last check was before exporting; a cancel asked for since then is
+            # honoured here, before any artifact is stored.
+            if cancel.now():
+                raise Cancelled("canceled before publishing")
             self._publish(job, lease, result)
         except LeaseLost:
             return "superseded"
@@ -140,6 +163,10 @@ class JobRun:
         except KNOWN_ERRORS as exc:
             return self._finish(lease, jobs.FAILED, checkpoints, type(exc).__name__, one_line(exc))
         except Exception as exc:
+            if is_out_of_memory(exc):
+                log.warning("job %s ran out of memory: %s", self.job_id, one_line(exc))
+                message = oom_message(exc)
+                return self._finish(lease, jobs.FAILED, checkpoints, OUT_OF_MEMORY, message)
             # Unexpected: the operator gets the traceback in the worker log, the client a
             # one-line message; the worker process carries on with the next job.
             log.exception("job %s failed", self.job_id)
@@ -167,6 +194,10 @@ class JobRun:
         stored = {name: self.ctx.storage.put_file(path) for name, path in result.artifacts.items()}
         with self.ctx.sessions.begin() as session:
             if not jobs.mark_succeeded(session, self.job_id, lease.value, summarize(result.report)):
+                # A cancel that arrived during the upload wins over success (the API already
+                # answered 202 "canceling"); otherwise another delivery owns the job.
+                if jobs.cancel_requested(session, self.job_id):
+                    raise Cancelled("canceled while publishing")
                 lease.lost.set()
                 raise LeaseLost()
             self._record_artifacts(session, stored, result)

@@ -179,10 +179,14 @@ def _finish(
     extra: dict[str, Any],
     event: dict[str, Any],
     from_states: tuple[str, ...] = (RUNNING,),
+    *,
+    unless_cancel_requested: bool = False,
 ) -> bool:
     conditions = [Job.id == job_id, Job.state.in_(from_states)]
     if lease is not None:
         conditions.append(Job.attempts == lease)
+    if unless_cancel_requested:
+        conditions.append(Job.cancel_requested.is_(False))
     result = session.execute(
         update(Job)
         .where(*conditions)
@@ -198,6 +202,9 @@ def _finish(
 def mark_succeeded(
     session: Session, job_id: str, lease: int | None, summary: dict[str, Any]
 ) -> bool:
+    """Finish the run as succeeded, unless a cancel was requested: the condition is in the
+    UPDATE itself, so a `request_cancel` racing with it either lands first (no success; the
+    worker then cancels) or finds the job succeeded (the API answers 409), never both."""
     return _finish(
         session,
         job_id,
@@ -205,6 +212,7 @@ def mark_succeeded(
         SUCCEEDED,
         {"summary": summary, "progress": 1.0, "error_type": None, "error_message": None},
         {"summary": summary},
+        unless_cancel_requested=True,
     )
 
 

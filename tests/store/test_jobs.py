@@ -151,3 +151,19 @@ def test_requeue_stale_only_when_heartbeat_is_still_stale(
         # The old run is fenced off; the next delivery gets lease 2.
         assert not jobs.heartbeat(session, job_id, lease)
         assert jobs.mark_running(session, job_id, "w2").lease == 2
+
+
+def test_success_loses_to_a_requested_cancel(
+    sessions: sessionmaker[Session], new_job: Callable[..., str]
+) -> None:
+    """A cancel the API accepted (202) is never followed by `succeeded`: the condition is in
+    the UPDATE, so the worker learns it must cancel instead."""
+    job_id = new_job()
+    with sessions.begin() as session:
+        lease = jobs.mark_running(session, job_id, "w").lease
+        assert jobs.request_cancel(session, job_id) == "running"
+    with sessions.begin() as session:
+        assert not jobs.mark_succeeded(session, job_id, lease, {})
+        assert jobs.mark_canceled(session, job_id, lease)
+    with sessions() as session:
+        assert jobs.get_job(session, job_id).state == "canceled"

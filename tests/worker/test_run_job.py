@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import threading
@@ -12,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from service.storage import ArtifactStore
 from service.store import deployments, jobs
 from service.store.models import JobArtifact, utcnow
 from tests.worker.tinyjob import add_tiny_job
@@ -211,3 +213,30 @@ def test_unexpected_error_fails_the_job_with_type_and_message(
         job = jobs.get_job(session, job_id)
     assert job.error_type == "ArtifactNotFound"
     assert job.error_message and "Traceback" not in job.error_message
+
+
+class _CancelDuringUpload(ArtifactStore):
+    """The operator's cancel (POST /v1/jobs/{id}/cancel) lands while artifacts upload."""
+
+    def __init__(self, url: str, ctx: WorkerContext, job_id: str) -> None:
+        super().__init__(url)
+        self.ctx, self.job_id, self.asked = ctx, job_id, False
+
+    def put_file(self, path: str | Path) -> tuple[str, int]:
+        if not self.asked:
+            self.asked = True
+            with self.ctx.sessions.begin() as session:
+                assert jobs.request_cancel(session, self.job_id) == "running"
+        return super().put_file(path)
+
+
+def test_cancel_during_publishing_wins_over_success(ctx: WorkerContext, tmp_path: Path) -> None:
+    job_id = add_tiny_job(ctx.sessions, ctx.storage, tmp_path / "in", deployment="cam")
+    storage = _CancelDuringUpload(ctx.storage.url, ctx, job_id)
+    assert JobRun(dataclasses.replace(ctx, storage=storage), job_id, "t:1").execute() == "canceled"
+    assert storage.asked
+    with ctx.sessions() as session:
+        assert jobs.get_job(session, job_id).state == "canceled"
+        assert not list(session.scalars(select(JobArtifact).where(JobArtifact.job_id == job_id)))
+        assert deployments.current(session, "cam") is None
+    assert _events(ctx, job_id)[-1][1:] == ("state", {"state": "canceled"})

@@ -1,0 +1,72 @@
+"""`fault_stack`: builds a FaultStack (its own PostgreSQL database, queue names and artifact
+folder) with per-test settings, and tears everything down afterwards."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from service.queue import JobQueue
+from service.settings import Settings
+from service.storage import ArtifactStore
+from service.store.db import make_engine, make_session_factory
+from service.store.migrate import upgrade_database
+from tests.conftest import REDIS_URL, create_pg_database, drop_pg_database
+from tests.faults.harness import FAST_SETTINGS, FaultStack
+
+MakeStack = Callable[..., FaultStack]
+
+
+@pytest.fixture
+def fault_stack(tmp_path: Path, unique_suffix: str) -> Iterator[MakeStack]:
+    """Call it with settings overrides (broker_url, artifacts_url, max_attempts, ...)."""
+    made: list[tuple[FaultStack, str, object]] = []
+
+    def make(**overrides: str) -> FaultStack:
+        # A database of its own: the reconciler acts on every queued job it can see.
+        pg_url = create_pg_database("edgeprune_faults")
+        upgrade_database(pg_url)
+        values = {
+            "database_url": pg_url,
+            "broker_url": REDIS_URL,
+            "artifacts_url": str(tmp_path / "artifacts"),
+            "queue_name": f"gpu-faults-{unique_suffix}",
+            "inspect_queue_name": f"inspect-faults-{unique_suffix}",
+            "data_dir": str(tmp_path / "data"),
+            **FAST_SETTINGS,
+            **overrides,
+        }
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEPRUNE_")}
+        env["OMP_NUM_THREADS"] = "1"
+        env.update({f"EDGEPRUNE_{k.upper()}": str(v) for k, v in values.items()})
+        settings = Settings.model_validate(values)
+        engine = make_engine(pg_url)
+        stack = FaultStack(
+            settings=settings,
+            env=env,
+            sessions=make_session_factory(engine),
+            storage=ArtifactStore(values["artifacts_url"]),
+            queue=JobQueue(settings),
+            tmp=tmp_path,
+        )
+        made.append((stack, pg_url, engine))
+        return stack
+
+    try:
+        yield make
+    finally:
+        for stack, pg_url, engine in made:
+            for worker in stack.workers:
+                worker.stop()
+            stack.queue.close()
+            engine.dispose()  # type: ignore[attr-defined]
+            drop_pg_database(pg_url)
+            if stack.settings.resolved_broker_url() == REDIS_URL:
+                client = redis.Redis.from_url(REDIS_URL)
+                for key in client.scan_iter(f"*{unique_suffix}*"):
+                    client.delete(key)
+                client.close()
