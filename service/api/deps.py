@@ -99,23 +99,46 @@ def _refuse(request: Request, detail: str) -> Unauthorized | TooManyRequests:
     return Unauthorized(detail)
 
 
-def current_token(
-    request: Request,
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Token:
-    if credentials is None or credentials.scheme.lower() != "bearer":
+def _check_token(request: Request, session: Session, authorization: str | None) -> Token:
+    scheme, _, secret = (authorization or "").partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret:
         raise _refuse(request, "send an 'Authorization: Bearer <token>' header")
-    secret = credentials.credentials
-    token = lookup_token(session, secret)
-    # The lookup is by hash; comparing the hashes again in constant time keeps the check
+    # Looked up by the sha256 of the secret (only hashes are stored), so the database never
+    # compares secrets; the hashes are compared again in constant time, which keeps the check
     # correct even if a backend's index lookup were ever case- or collation-insensitive.
+    token = lookup_token(session, secret)
     digest = hashlib.sha256(secret.encode("utf-8")).hexdigest()
     if token is None or token.revoked_at is not None:
         raise _refuse(request, "the bearer token is unknown or revoked")
     if not hmac.compare_digest(token.token_hash, digest):
         raise _refuse(request, "the bearer token is unknown or revoked")
     return token
+
+
+def authenticate(request: Request) -> Token:
+    """Check the request's bearer token (401, or 429 past the failure budget) and remember
+    it for the `CurrentToken` dependency. Used by routes that must authenticate before
+    their body is parsed (service/api/auth_first.py)."""
+    factory: sessionmaker[Session] = request.app.state.sessions
+    with factory() as session:
+        token = _check_token(request, session, request.headers.get("authorization"))
+        session.expunge(token)  # only its plain columns are read afterwards
+    request.state.token = token
+    return token
+
+
+def current_token(
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Token:
+    checked: Token | None = getattr(request.state, "token", None)
+    if checked is not None:
+        return checked
+    # `credentials` only documents the scheme in OpenAPI; the raw header is what is checked.
+    del credentials
+    return _check_token(request, session, request.headers.get("authorization"))
 
 
 CurrentToken = Annotated[Token, Depends(current_token)]

@@ -19,3 +19,13 @@ def require_json(request: Request) -> None:
         raise UnsupportedMediaType(
             f"send the body as application/json, not {media_type or 'no content type'}"
         )
+
+
+def require_json_if_body(request: Request) -> None:
+    """For routes whose body is optional: no body is fine, any body must be JSON."""
+    declared = request.headers.get("content-length")
+    has_body = (declared is not None and declared.strip() not in ("", "0")) or (
+        "transfer-encoding" in request.headers
+    )
+    if has_body:
+        require_json(request)

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from service.api.errors import install_error_handlers
 from service.api.limits import BodySizeLimitMiddleware
 from service.api.metrics import ApiMetrics, MetricsMiddleware
+from service.api.openapi import install_openapi
 from service.api.ratelimit import FailedAuthLimiter
 from service.api.routes import artifacts, datasets, deployments, devices, health, jobs, models
 from service.dashboard import mount_dashboard
@@ -91,4 +92,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, models, datasets, jobs, deployments, artifacts, devices):
         app.include_router(module.router)
     mount_dashboard(app)
+    install_openapi(app)
     return app

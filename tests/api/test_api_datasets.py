@@ -132,6 +132,7 @@ def test_imagefolder_zip_from_a_mac(api: Api) -> None:
     # which the worker's loader skips; so does the inspection.
     members = {
         "pets/cat/1.png": png(),
+        "pets/cat/2.png": png(),
         "pets/dog/1.png": png(),
         "pets/.DS_Store": b"\x00",
         "__MACOSX/pets/cat/._1.png": b"\x00\x05\x16\x07",
@@ -139,14 +140,14 @@ def test_imagefolder_zip_from_a_mac(api: Api) -> None:
     response = upload(api, "pets.zip", zip_of(members))
     assert response.status_code == 201, response.text
     assert response.json()["classes"] == ["cat", "dog"]
-    assert response.json()["samples"] == 2
+    assert response.json()["samples"] == 3
 
 
 def test_files_next_to_the_class_folders_are_not_samples(api: Api) -> None:
-    members = {"cat/1.png": png(), "dog/1.png": png(), "README.md": b"about"}
+    members = {"cat/1.png": png(), "cat/2.png": png(), "dog/1.png": png(), "README.md": b"about"}
     response = upload(api, "pets.zip", zip_of(members))
     assert response.status_code == 201, response.text
-    assert response.json()["samples"] == 2
+    assert response.json()["samples"] == 3
 
 
 def test_npz_whole_number_float_labels_are_accepted(api: Api) -> None:

@@ -36,6 +36,8 @@ def test_create_job_queues_it_with_a_first_event_and_location(api: Api) -> None:
         "batch_size": 64,
         "lr": 0.01,
         "seed": 0,
+        "channel_multiple": 1,
+        "augment": True,
     }
     with api.sessions() as session:
         from service.store.jobs import events_after

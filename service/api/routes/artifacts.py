@@ -15,10 +15,15 @@ router = APIRouter(prefix="/v1/artifacts", tags=["artifacts"])
 Sha256 = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="lowercase hex sha256")]
 
 
-@router.api_route(
+# GET and HEAD are registered separately: one route with both methods would give the two
+# OpenAPI operations the same operationId.
+@router.head(
+    "/{sha256}", response_class=Response, operation_id="get_artifact_v1_artifacts__sha256__head"
+)
+@router.get(
     "/{sha256}",
-    methods=["GET", "HEAD"],
     response_class=Response,
+    operation_id="get_artifact_v1_artifacts__sha256__get",
     responses={
         200: {"content": {"application/octet-stream": {}}},
         206: {"description": "Partial content for a Range request."},

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.api import crud
 from service.api.deps import AdminToken, SessionDep, SessionFactoryDep, SettingsDep, StorageDep
 from service.api.forms import DatasetUploadFields, parse_fields
+from service.api.schemas.common import MAX_DB_INT
 from service.api.schemas.datasets import DatasetPublic, DatasetsPublic
 from service.api.uploads import ReceivedFile, receive_multipart
 from service.api.validation.datasets import DatasetInfo, dataset_format, inspect_dataset
@@ -109,7 +110,7 @@ def list_datasets(
     session: SessionDep,
     _token: AdminToken,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
 ) -> DatasetsPublic:
     rows, count = crud.list_datasets(session, limit=limit, offset=offset)
     return DatasetsPublic(data=[DatasetPublic.model_validate(r) for r in rows], count=count)

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from service.api import access, crud
+from service.api.auth_first import AuthFirstRoute
 from service.api.deps import (
     AdminToken,
     CurrentToken,
@@ -29,8 +30,8 @@ from service.api.errors import (
     JobNotSucceeded,
     NothingToRollBack,
 )
-from service.api.json_body import require_json
-from service.api.schemas.common import DEPLOYMENT_NAME_PATTERN
+from service.api.json_body import require_json, require_json_if_body
+from service.api.schemas.common import DEPLOYMENT_NAME_PATTERN, MAX_DB_INT
 from service.api.schemas.deployments import (
     DeploymentPromote,
     DeploymentPublic,
@@ -43,7 +44,7 @@ from service.store import deployments as deployment_store
 from service.store import jobs as job_store
 from service.store.models import Deployment
 
-router = APIRouter(prefix="/v1/deployments", tags=["deployments"])
+router = APIRouter(prefix="/v1/deployments", tags=["deployments"], route_class=AuthFirstRoute)
 NewName = Annotated[str, Path(pattern=DEPLOYMENT_NAME_PATTERN, max_length=100)]
 
 
@@ -99,7 +100,7 @@ def list_deployments(
     session: SessionDep,
     _token: AdminToken,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
 ) -> DeploymentsPublic:
     rows, count = crud.list_deployments(session, limit=limit, offset=offset)
     return DeploymentsPublic(data=[_public(session, d) for d in rows], count=count)
@@ -114,6 +115,7 @@ def get_deployment(name: str, session: SessionDep, _token: AdminToken) -> Deploy
 @router.post(
     "/{name}/rollback",
     response_model=DeploymentPublic,
+    dependencies=[Depends(admin_token), Depends(require_json_if_body)],
     responses={409: {"description": "No earlier version."}},
 )
 def rollback(

@@ -14,8 +14,10 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from service.api import access, crud
+from service.api.auth_first import AuthFirstRoute
 from service.api.deps import AdminToken, CurrentToken, SessionDep, admin_token, current_token
 from service.api.json_body import require_json
+from service.api.schemas.common import MAX_DB_INT
 from service.api.schemas.devices import (
     DeviceCreate,
     DeviceCreated,
@@ -28,7 +30,7 @@ from service.api.schemas.devices import (
 from service.store.models import Device, DeviceReport, utcnow
 from service.store.tokens import create_token
 
-router = APIRouter(tags=["devices"])
+router = APIRouter(tags=["devices"], route_class=AuthFirstRoute)
 
 
 def _list(session: Session, deployment: str | None, limit: int, offset: int) -> DevicesPublic:
@@ -58,7 +60,7 @@ def list_devices(
     _token: AdminToken,
     deployment: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
 ) -> DevicesPublic:
     """Devices with last seen time, current version and latest report."""
     return _list(session, deployment, limit, offset)
@@ -75,7 +77,7 @@ def list_reports(
     session: SessionDep,
     _token: AdminToken,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
 ) -> DeviceReportsPublic:
     """The device's reports, newest first."""
     crud.get_device(session, device_id)
@@ -91,7 +93,7 @@ def deployment_devices(
     session: SessionDep,
     _token: AdminToken,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
 ) -> DevicesPublic:
     return _list(session, name, limit, offset)
 

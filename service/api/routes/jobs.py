@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from sse_starlette import EventSourceResponse
 
 from service.api import crud
+from service.api.auth_first import AuthFirstRoute
 from service.api.blobs import blob_response
 from service.api.deps import (
     AdminToken,
@@ -36,6 +37,7 @@ from service.api.errors import (
 )
 from service.api.events import job_event_stream
 from service.api.json_body import require_json
+from service.api.schemas.common import MAX_DB_INT
 from service.api.schemas.jobs import (
     ArtifactPublic,
     JobCreate,
@@ -47,7 +49,7 @@ from service.store import jobs as job_store
 from service.store.models import Job
 
 log = logging.getLogger("edgeprune.api")
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=AuthFirstRoute)
 
 # Proxies close idle connections; a comment line every so often keeps the stream open.
 KEEPALIVE_S = 15
@@ -123,7 +125,7 @@ def list_jobs(
     _token: AdminToken,
     state: JobState | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
 ) -> JobsPublic:
     """Jobs newest first, optionally only those in one state."""
     rows, count = crud.list_jobs(session, state=state, limit=limit, offset=offset)
@@ -139,7 +141,7 @@ def _resume_point(last_event_id: str | None, after: int | None) -> int:
     # The header wins: it is what a reconnecting EventSource sends by itself.
     if last_event_id is not None:
         try:
-            return max(int(last_event_id.strip()), 0)
+            return min(max(int(last_event_id.strip()), 0), MAX_DB_INT)
         except ValueError:
             raise InvalidInput(
                 "Last-Event-ID must be an event id (an integer)", loc=["header", "Last-Event-ID"]
@@ -158,7 +160,9 @@ def job_events(
     factory: SessionFactoryDep,
     _token: AdminToken,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-    after: Annotated[int | None, Query(ge=0, description="Replay events after this id")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_DB_INT, description="Replay events after this id")
+    ] = None,
 ) -> EventSourceResponse:
     """Every event of the job as SSE (`id:` seq, `event:` kind, JSON `data:`); replays from
     `Last-Event-ID` (or `?after=`), follows live events, and ends after the terminal state."""

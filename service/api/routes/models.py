@@ -36,6 +36,7 @@ from service.api.deps import (
 )
 from service.api.errors import InvalidUpload, ServiceUnavailable
 from service.api.forms import ModelUploadFields, parse_fields
+from service.api.schemas.common import MAX_DB_INT
 from service.api.schemas.models import ModelPublic, ModelsPublic
 from service.api.uploads import ReceivedFile, receive_multipart
 from service.api.validation.checkpoint import check_checkpoint, checkpoint_format
@@ -174,7 +175,7 @@ def list_models(
     session: SessionDep,
     _token: AdminToken,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_DB_INT)] = 0,
 ) -> ModelsPublic:
     rows, count = crud.list_models(session, limit=limit, offset=offset)
     return ModelsPublic(data=[ModelPublic.model_validate(r) for r in rows], count=count)

@@ -11,6 +11,10 @@ from pydantic import AfterValidator, StringConstraints
 DEPLOYMENT_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 DeploymentName = Annotated[str, StringConstraints(pattern=DEPLOYMENT_NAME_PATTERN)]
 
+# Integers a client sends that reach SQL (offsets, versions, event ids) must fit the
+# database's integer columns: SQLite refuses to bind past 64 bits, PostgreSQL's INTEGER is 32.
+MAX_DB_INT = 2**31 - 1
+
 
 def _assume_utc(value: datetime) -> datetime:
     # SQLite hands back naive datetimes; everything we store is UTC, so say so on the wire.

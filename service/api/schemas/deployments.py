@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated
 
-from service.api.schemas.common import UtcDatetime
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.api.schemas.common import MAX_DB_INT, UtcDatetime
 
 
 class DeploymentPromote(BaseModel):
@@ -57,4 +59,4 @@ class DeploymentRollback(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     # Default: the version before the current one.
-    version: int | None = None
+    version: Annotated[int, Field(ge=1, le=MAX_DB_INT)] | None = None

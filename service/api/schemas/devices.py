@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from service.api.schemas.common import DeploymentName, UtcDatetime
+from service.api.schemas.common import MAX_DB_INT, DeploymentName, UtcDatetime
 
 NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 
@@ -60,7 +60,7 @@ class DeviceReportCreate(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    version: Annotated[int, Field(ge=1)] | None = None
+    version: Annotated[int, Field(ge=1, le=MAX_DB_INT)] | None = None
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
     status: Annotated[str, Field(max_length=32)] = "ok"
     latency: Latency | None = None

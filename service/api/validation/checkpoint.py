@@ -3,7 +3,8 @@
 Whether the weights fit the claimed `arch` is decided by a worker afterwards; here we only
 refuse what can never load: the wrong suffix, a `.pt` that is not torch's zip format (the
 legacy raw-pickle format is refused too: it can only be read by executing pickle), or a
-`.safetensors` file whose header is not a well-formed table of tensors inside the file.
+`.safetensors` file whose header is not a well-formed table of tensors inside the file, and
+a `.pt` whose pickle would import anything but tensor machinery (see pickle_scan.py).
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ import zipfile
 from pathlib import Path
 
 from service.api.errors import InvalidUpload
+from service.api.validation.pickle_scan import UnsafePickle, check_state_dict_pickle
 
 SUFFIXES = {".pt": "pt", ".pth": "pt", ".safetensors": "safetensors"}
 # safetensors caps its own header at 100 MB; a larger claim is a corrupt or hostile file.
 MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
+# torch's data.pkl for a large ResNet is a few hundred kB.
+MAX_PICKLE_BYTES = 64 * 1024 * 1024
 _LOC = ["body", "file"]
 
 
@@ -52,12 +56,35 @@ def _check_torch_zip(path: Path) -> None:
         )
     try:
         with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
+            # torch.save writes "<archive>/data.pkl" next to the tensor storages.
+            pickles = [i for i in zf.infolist() if i.filename.rsplit("/", 1)[-1] == "data.pkl"]
+            if not pickles:
+                raise InvalidUpload("zip file has no data.pkl: not written by torch.save", loc=_LOC)
+            for info in pickles:
+                _check_pickle(zf, info)
     except zipfile.BadZipFile as exc:
         raise InvalidUpload(f"corrupt checkpoint archive: {exc}", loc=_LOC) from None
-    # torch.save writes "<archive>/data.pkl" next to the tensor storages.
-    if not any(name.endswith("/data.pkl") or name == "data.pkl" for name in names):
-        raise InvalidUpload("zip file has no data.pkl: not written by torch.save", loc=_LOC)
+
+
+def _check_pickle(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    # The pickle holds only the dict's structure (tensor bytes are separate members), so it
+    # is small; the cap bounds what a hostile file can make us read and parse.
+    if info.file_size > MAX_PICKLE_BYTES:
+        raise InvalidUpload(f"{info.filename} is larger than {MAX_PICKLE_BYTES} bytes", loc=_LOC)
+    try:
+        with zf.open(info) as fh:
+            data = fh.read(MAX_PICKLE_BYTES + 1)
+        if len(data) > MAX_PICKLE_BYTES:
+            raise InvalidUpload(f"{info.filename} is larger than declared", loc=_LOC)
+        check_state_dict_pickle(data)
+    except UnsafePickle as exc:
+        raise InvalidUpload(
+            f"not a plain tensor checkpoint: {exc}; only state dicts of tensors are accepted "
+            "(a pickled object could run code when loaded)",
+            loc=_LOC,
+        ) from None
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:  # CRC, bad deflate
+        raise InvalidUpload(f"corrupt checkpoint archive: {exc}", loc=_LOC) from None
 
 
 def _check_safetensors(path: Path) -> None:

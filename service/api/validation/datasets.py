@@ -30,6 +30,14 @@ MAX_MEMBERS = 100_000
 # Images are already compressed, so a real dataset expands little; a bigger claim is a bomb.
 MAX_EXPANDED_BYTES = 16 * 1024**3
 MAX_EXPANSION_RATIO = 200
+# Below this the ratio is not checked (as in pruning/data/archives.py): a small archive of
+# flat synthetic images compresses far better than 200x and expanding it harms nobody.
+RATIO_FLOOR_BYTES = 16 * 1024**2
+# Pillow's own decompression-bomb threshold is 2 x 89.5 Mpx; the worker refuses 1 x.
+MAX_IMAGE_PIXELS = 89_478_485
+# The worker holds out this fraction per class when the data has no test split
+# (pruning/data/prepare.py: split_indices), keeping at least one training sample per class.
+TEST_FRACTION = 0.2
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pgm", ".tif", ".tiff"}
 )
@@ -91,16 +99,43 @@ def _inspect_npz(path: Path) -> DatasetInfo:
             if ("x_test" in keys) != ("y_test" in keys):
                 raise _fail("x_test and y_test must be given together")
             sample_shape, labels = _check_split(npz["x"], npz["y"], "x", "y")
+            test_labels = None
             if "x_test" in keys:
-                test_shape, _ = _check_split(npz["x_test"], npz["y_test"], "x_test", "y_test")
+                test_shape, test_labels = _check_split(
+                    npz["x_test"], npz["y_test"], "x_test", "y_test"
+                )
                 if test_shape != sample_shape:
                     raise _fail(f"x_test samples are {test_shape}, x samples are {sample_shape}")
     except ValueError as exc:  # numpy's answer to pickled object arrays and corrupt members
         raise _fail(f"unreadable .npz: {exc}") from None
-    classes = [str(int(c)) for c in np.unique(labels)]
-    if len(classes) < 2:
-        raise _fail("y must contain at least 2 classes")
+    values, counts = np.unique(labels.astype(np.int64), return_counts=True)
+    classes = [str(int(c)) for c in values]
+    test_classes = None
+    if test_labels is not None:
+        test_classes = {str(int(c)) for c in np.unique(test_labels.astype(np.int64))}
+    _check_splittable(dict(zip(classes, (int(c) for c in counts), strict=True)), test_classes)
     return DatasetInfo("npz", int(labels.shape[0]), classes, sample_shape)
+
+
+def _check_splittable(train_counts: dict[str, int], test_classes: set[str] | None) -> None:
+    """Refuse what the worker's split would refuse, so the job does not fail later.
+
+    Every class needs a training sample. Without a test split, the worker holds out
+    round(TEST_FRACTION * n) samples of each class (never the last one) and, when that
+    leaves the test set empty, one sample of a class that has two: some class must have two.
+    """
+    if len(train_counts) < 2:
+        raise _fail(f"the training data must contain at least 2 classes, not {len(train_counts)}")
+    if test_classes is not None:
+        unknown = sorted(test_classes - set(train_counts))
+        if unknown:
+            raise _fail(f"test class(es) {', '.join(unknown[:5])} have no training sample")
+        return
+    if max(train_counts.values()) < 2:
+        raise _fail(
+            f"too few samples to hold out a test set ({sum(train_counts.values())} samples, "
+            "one per class); add samples or a test split"
+        )
 
 
 def _check_split(x: np.ndarray, y: np.ndarray, xname: str, yname: str) -> tuple[list[int], Any]:
@@ -165,8 +200,13 @@ def _check_zip_members(zf: zipfile.ZipFile, archive_size: int) -> list[zipfile.Z
 
 
 def _check_expansion(expanded: int, archive_size: int) -> None:
-    if expanded > MAX_EXPANDED_BYTES or expanded > MAX_EXPANSION_RATIO * max(archive_size, 1):
+    if expanded > MAX_EXPANDED_BYTES:
         raise _fail(f"archive would expand to {expanded} bytes: refused")
+    if expanded > RATIO_FLOOR_BYTES and expanded > MAX_EXPANSION_RATIO * max(archive_size, 1):
+        raise _fail(
+            f"archive would expand to {expanded} bytes, over {MAX_EXPANSION_RATIO} times its "
+            "size (an archive bomb?): refused"
+        )
 
 
 def _inspect_zip(path: Path) -> DatasetInfo:
@@ -174,7 +214,8 @@ def _inspect_zip(path: Path) -> DatasetInfo:
         with zipfile.ZipFile(path) as zf:
             infos = _check_zip_members(zf, path.stat().st_size)
             files = [(_safe_parts(i.filename), i) for i in infos if not i.is_dir()]
-            layout = _layout([parts for parts, _ in files])
+            dirs = [_safe_parts(i.filename) for i in infos if i.is_dir()]
+            layout = _layout([parts for parts, _ in files], dirs)
             first = next(info for parts, info in files if parts == layout.first_image)
             with zf.open(first) as fh:
                 shape = _image_shape(fh, first.filename)
@@ -189,6 +230,7 @@ def _inspect_tar(path: Path) -> DatasetInfo:
         # Two passes: names and sizes first (refusing before anything is extracted), then
         # only the one image whose size we need.
         file_parts: list[tuple[str, ...]] = []
+        dir_parts: list[tuple[str, ...]] = []
         expanded = count = 0
         with tarfile.open(path, mode="r:gz") as tf:
             for member in _iter_tar(tf):
@@ -204,7 +246,9 @@ def _inspect_tar(path: Path) -> DatasetInfo:
                 _check_expansion(expanded, archive_size)
                 if member.isfile():
                     file_parts.append(parts)
-        layout = _layout(file_parts)
+                else:
+                    dir_parts.append(parts)
+        layout = _layout(file_parts, dir_parts)
         with tarfile.open(path, mode="r:gz") as tf:
             for member in _iter_tar(tf):
                 if member.isfile() and _safe_parts(member.name) == layout.first_image:
@@ -240,10 +284,12 @@ def _visible(parts: tuple[str, ...]) -> bool:
     return all(not p.startswith(".") and p != "__MACOSX" for p in parts)
 
 
-def _layout(files: list[tuple[str, ...]]) -> _Layout:
+def _layout(files: list[tuple[str, ...]], dirs: list[tuple[str, ...]]) -> _Layout:
     """Classes, sample count and the first training image of an ImageFolder tree, read the
-    way pruning/data/images.py reads it once extracted (the two must agree)."""
+    way pruning/data/images.py reads it once extracted (the two must agree). `dirs` are the
+    archive's explicit folder entries: an empty class folder is a class with no sample."""
     rel = [(p, p) for p in files if _visible(p)]  # (path below the dataset root, full path)
+    root: tuple[str, ...] = ()  # where the class folders are, as full path parts
     # Step into lone wrapper folders (e.g. "pets/" from zipping a directory) that hold only
     # folders, unless the folder is itself a split.
     while (
@@ -252,30 +298,63 @@ def _layout(files: list[tuple[str, ...]]) -> _Layout:
         and all(len(p) >= 3 for p, _ in rel)
         and rel[0][0][0] not in (SPLITS_TRAIN, *SPLITS_OTHER)
     ):
+        root += (rel[0][0][0],)
         rel = [(p[1:], full) for p, full in rel]
+    test_classes: set[str] | None = None
     if any(p[0] == SPLITS_TRAIN and len(p) >= 2 for p, _ in rel):
+        # The worker reads test/ (else val/) next to train/ as the test split.
+        split = next((n for n in SPLITS_OTHER if any(p[0] == n for p, _ in rel)), None)
+        if split is not None:
+            test = _class_samples([(p[1:], full) for p, full in rel if p[0] == split])
+            if not test:
+                raise _fail(f"the {split}/ folder holds no images in class folders")
+            test_classes = {p[0] for p, _ in test}
         rel = [(p[1:], full) for p, full in rel if p[0] == SPLITS_TRAIN]
+        root += (SPLITS_TRAIN,)
+    samples = _class_samples(rel)
+    if not samples:
+        raise _fail("the archive holds no images in class folders")
+    counts: dict[str, int] = {}
+    for p, _ in samples:
+        counts[p[0]] = counts.get(p[0], 0) + 1
+    if len(counts) < 2:
+        raise _fail("an ImageFolder dataset needs at least 2 class folders")
+    n = len(root)
+    folders = {d[n] for d in dirs if len(d) > n and d[:n] == root and _visible(d)}
+    empty = sorted(folders - set(counts))
+    if empty:
+        raise _fail(f"class folder(s) {', '.join(empty[:5])} hold no images")
+    _check_splittable(counts, test_classes)
+    return _Layout(
+        samples=len(samples), classes=sorted(counts), first_image=min(f for _, f in samples)
+    )
+
+
+_Entry = tuple[tuple[str, ...], tuple[str, ...]]
+
+
+def _class_samples(rel: list[_Entry]) -> list[_Entry]:
     # Files lying next to the class folders (a README) are not samples.
     samples = [(p, full) for p, full in rel if len(p) >= 2]
     for p, full in samples:
         if not _is_image(p[-1]):
             raise _fail(f"{'/'.join(full)!r} in a class folder is not an image")
-    classes = sorted({p[0] for p, _ in samples})
-    if not samples:
-        raise _fail("the archive holds no images in class folders")
-    if len(classes) < 2:
-        raise _fail("an ImageFolder dataset needs at least 2 class folders")
-    return _Layout(samples=len(samples), classes=classes, first_image=min(f for _, f in samples))
+    return samples
 
 
 def _image_shape(fh: IO[bytes], name: str) -> list[int]:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(fh) as img:  # reads the header only
+        # Reads the header only. Pillow itself raises past 2x its pixel limit (and only warns
+        # below): our own limit, the worker's, is checked after.
+        with Image.open(fh) as img:
             width, height = img.size
             mode = img.mode
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise _fail(f"image {name!r} cannot be read: {exc}") from None
+    if width * height > MAX_IMAGE_PIXELS:
+        # Decoding it would take gigabytes: the worker's loader refuses it, so refuse now.
+        raise _fail(f"image {name!r} has {width}x{height} pixels (a decompression bomb?)")
     channels = 1 if mode in _GREY_MODES else 3
     return [channels, int(height), int(width)]
