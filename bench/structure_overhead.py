@@ -54,7 +54,7 @@ def measure(arch: str, width_mult: float, batch: int, steps: int) -> dict[str, o
     gated.eval()
     adapter = DependencyAdapter(gated, example, units)
     cost = CostModel.build(gated, example, adapter.couplings(), widths)
-    gates = UnitGates(gated, units, widths)
+    gates = UnitGates(gated, units, widths, adapter.consumers(), example=example, batch_size=batch)
     learner = StructureLearner(gates, widths, cost, CompressConfig(target=Target("flops", 0.5)))
     plain.train()
     gated.train()

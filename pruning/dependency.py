@@ -69,6 +69,20 @@ class DependencyAdapter:
                 found[key] = index
         return [Coupling(module=m, dim=d, unit=u) for (m, d), u in found.items()]
 
+    def consumers(self) -> list[list[str]]:
+        """Per unit, the layers that read its channels: the plain convs and linear layers
+        whose input channels shrink with it (depthwise convs belong to the unit itself)."""
+        modules = dict(self.model.named_modules())
+        readers: list[list[str]] = [[] for _ in self.units]
+        for coupling in self.couplings():
+            module = modules[coupling.module]
+            if coupling.dim != "in" or isinstance(module, nn.BatchNorm2d):
+                continue
+            if isinstance(module, nn.Conv2d) and module.groups > 1:
+                continue
+            readers[coupling.unit].append(coupling.module)
+        return readers
+
     def remove_channels(self, masks: Sequence[Tensor]) -> None:
         """Physically remove every channel whose mask is False, unit by unit."""
         for index, mask in enumerate(masks):

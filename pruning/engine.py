@@ -145,7 +145,14 @@ def compress_model(
     resume_phase = resume["phase"] if resume else None
     gates: UnitGates | None = None
     if resume_phase != "weight_learning":
-        gates = UnitGates(model, units, capacity)
+        gates = UnitGates(
+            model,
+            units,
+            capacity,
+            adapter.consumers(),
+            example=example,
+            batch_size=config.batch_size,
+        )
         learner = StructureLearner(gates, capacity, cost_model, config)
         optimizer = _sgd(model, config.structure_lr, config)
         start_epoch = 0

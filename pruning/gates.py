@@ -1,8 +1,16 @@
-"""Channel gates: a mask tensor per unit, applied by a forward hook at the end of the unit.
+"""Channel gates: a 0/1 tensor per unit that multiplies the unit's output channels.
 
 The gate is a leaf tensor that requires grad but is never given to the optimiser: its
 gradient is the Taylor criterion's numerator (see `saliency.taylor_criterion`), and setting
 its entries to 0/1 masks channels exactly as removing them would.
+
+Where the gate sits. ALGORITHM.md puts it on the tensor read by the layers whose input
+channels shrink (the "consumers"). Multiplying that tensor costs one pass over a whole
+feature map forward and two backward; multiplying the consumers' weights instead,
+W' = W · g over input channels, computes the very same function of g, so ∂J/∂g is the same
+number, for the cost of a weight-sized product. Gates are folded into the consumers' weights
+that way whenever every consumer is a plain conv (groups = 1) or a linear layer; otherwise
+(or with no consumer known) a forward hook multiplies the output of the unit's `gate_at`.
 """
 
 from __future__ import annotations
@@ -12,31 +20,132 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 from torch.utils.hooks import RemovableHandle
 
 from pruning.saliency import normalise_per_unit, taylor_criterion
 from pruning.units import UnitSpec
 
 
-class UnitGates:
-    """Installs one gate per unit on `model`; remove() restores the plain model."""
+class _FoldedGate(nn.Module):
+    """Parametrization W ↦ W · g over W's input-channel dimension."""
 
-    def __init__(self, model: nn.Module, units: Sequence[UnitSpec], widths: Sequence[int]):
+    def __init__(self, gate: Tensor, repeat: int):
+        super().__init__()
+        # A plain attribute, not a buffer: the gate is neither trained nor saved.
+        self.gate_ref = [gate]
+        self.repeat = repeat
+
+    def forward(self, weight: Tensor) -> Tensor:
+        gate = self.gate_ref[0]
+        if self.repeat > 1:  # a linear layer after flatten reads each channel `repeat` times
+            gate = gate.repeat_interleave(self.repeat)
+        shape = (1, -1) + (1,) * (weight.dim() - 2)
+        return weight * gate.view(shape)
+
+
+def _foldable(module: nn.Module, channels: int) -> bool:
+    if isinstance(module, nn.Conv2d):
+        return module.groups == 1 and module.in_channels == channels
+    if isinstance(module, nn.Linear):
+        return module.in_features % channels == 0
+    return False
+
+
+def _weight(module: nn.Module) -> Tensor:
+    weight = module.weight
+    assert isinstance(weight, Tensor)
+    return weight
+
+
+@torch.no_grad()
+def _feature_map_sizes(model: nn.Module, ends: list[nn.Module], example: Tensor) -> list[int]:
+    """Elements per sample of each module's output, from one eval-mode forward pass."""
+    sizes = [0 for _ in ends]
+    handles = []
+    for index, module in enumerate(ends):
+
+        def record(_m: nn.Module, _i: object, out: Tensor, index: int = index) -> None:
+            sizes[index] = out[0].numel()
+
+        handles.append(module.register_forward_hook(record))
+    was_training = model.training
+    model.eval()
+    try:
+        model(example)
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+    return sizes
+
+
+class UnitGates:
+    """Installs one gate per unit on `model`; remove() restores the plain model.
+
+    consumers: for each unit, the module names whose input channels are the unit's channels
+    (from the dependency graph); None to gate every unit with a hook at `gate_at`.
+    example: one input sample, to size the gated feature maps; with `batch_size`, a unit is
+    folded only where its consumers' weights are smaller than a batch of its feature map.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        units: Sequence[UnitSpec],
+        widths: Sequence[int],
+        consumers: Sequence[Sequence[str]] | None = None,
+        example: Tensor | None = None,
+        batch_size: int | None = None,
+    ):
         modules = dict(model.named_modules())
+        map_sizes = (
+            _feature_map_sizes(model, [modules[u.gate_at] for u in units], example)
+            if example is not None and batch_size is not None
+            else None
+        )
         device = next(model.parameters()).device
         self.units = list(units)
         self.gates: list[Tensor] = [
             torch.ones(width, device=device, requires_grad=True) for width in widths
         ]
-        # M_l = N·H·W of the gated tensor in the latest forward pass (eq. 5's 1/M).
+        # M_l of eq. (5): entries per channel of the gated tensor in the latest forward pass.
         self.entries: list[int] = [0 for _ in self.units]
         self._handles: list[RemovableHandle] = []
+        self._folded: list[nn.Module] = []
         for index, unit in enumerate(self.units):
+            readers = [modules[name] for name in consumers[index]] if consumers else []
+            cheaper = (
+                map_sizes is None
+                or batch_size is None
+                or (sum(_weight(m).numel() for m in readers) < batch_size * map_sizes[index])
+            )
+            if readers and cheaper and all(_foldable(m, widths[index]) for m in readers):
+                self._fold(index, readers)
+                continue
             try:
                 target = modules[unit.gate_at]
             except KeyError:
                 raise ValueError(f"unit {unit.name}: no module named {unit.gate_at!r}") from None
             self._handles.append(target.register_forward_hook(self._make_hook(index)))
+
+    def _fold(self, index: int, readers: list[nn.Module]) -> None:
+        channels = self.gates[index].numel()
+        for reader in readers:
+            fan_in = _weight(reader).shape[1]  # conv (out, in, kh, kw) and linear (out, in)
+            parametrize.register_parametrization(
+                reader, "weight", _FoldedGate(self.gates[index], fan_in // channels)
+            )
+            self._folded.append(reader)
+        self._handles.append(readers[0].register_forward_pre_hook(self._make_counter(index)))
+
+    def _make_counter(self, index: int) -> Any:
+        channels = self.gates[index].numel()
+
+        def count(_module: nn.Module, inputs: tuple[Tensor, ...]) -> None:
+            self.entries[index] = inputs[0].numel() // channels
+
+        return count
 
     def _make_hook(self, index: int) -> Any:
         def hook(_module: nn.Module, _inputs: Any, output: Tensor) -> Tensor:
@@ -75,6 +184,11 @@ class UnitGates:
             gate.grad = None
 
     def remove(self) -> None:
+        """Remove hooks and folded parametrizations, keeping the unmasked weights."""
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+        for reader in self._folded:
+            if parametrize.is_parametrized(reader, "weight"):
+                parametrize.remove_parametrizations(reader, "weight", leave_parametrized=False)
+        self._folded.clear()

@@ -162,3 +162,38 @@ def test_progress_events_cover_every_phase_in_order() -> None:
         e for e in events if e.message == "epoch done" and e.phase == "structure_learning"
     ]
     assert len(epoch_ends) == 2 and all(e.channels for e in epoch_ends)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_gates_folded_into_consumers_equal_gates_on_feature_maps(arch: str) -> None:
+    """Folding g into the readers' weights computes the same function of g: same outputs,
+    same eq. (5) scores after eq. (6), same weight gradients."""
+    torch.manual_seed(0)
+    hooked, folded = tiny_model(arch), tiny_model(arch)
+    units = hooked.prunable_units()  # type: ignore[operator]
+    widths = unit_widths(hooked, units)
+    x = torch.randn(6, 1, 32, 32)
+    y = torch.randint(0, 4, (6,))
+    folded.eval()
+    consumers = DependencyAdapter(folded, x[:1], units).consumers()
+    assert all(consumers), "every unit of the zoo has a layer that reads it"
+    generator = torch.Generator().manual_seed(5)
+    masks = [torch.rand(w, generator=generator) < 0.6 for w in widths]
+    results = []
+    for model, readers in ((hooked, None), (folded, consumers)):
+        gates = UnitGates(model, units, widths, readers)
+        gates.set_masks(masks)
+        model.train()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        scores = gates.normalised_scores()
+        gates.remove()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        results.append((loss.item(), scores, grads))
+    (loss_h, scores_h, grads_h), (loss_f, scores_f, grads_f) = results
+    assert loss_h == pytest.approx(loss_f, rel=1e-5)
+    for sh, sf in zip(scores_h, scores_f, strict=True):
+        torch.testing.assert_close(sh, sf, rtol=1e-3, atol=1e-5)
+    assert grads_h.keys() == grads_f.keys()
+    for name, grad in grads_h.items():
+        torch.testing.assert_close(grads_f[name], grad, rtol=1e-3, atol=1e-5)
