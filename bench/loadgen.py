@@ -75,19 +75,23 @@ class LoadStats:
 
 @dataclass(frozen=True)
 class PollPlan:
-    """What each client polls. Client i uses `tokens[i % len(tokens)]`; every
-    `unconditional_every`-th poll of a client goes without If-None-Match (0: never)."""
+    """What each client polls. Client i uses `tokens[i % len(tokens)]`. Polls carry
+    If-None-Match: `etag` except a client's first poll when `first_unconditional` (a device
+    that has no model yet) and every `unconditional_every`-th poll (0: never)."""
 
     path: str
     tokens: Sequence[str]
     etag: str | None
     unconditional_every: int = 0
+    first_unconditional: bool = False
     expected: frozenset[int] = frozenset({200, 304})
 
     def headers(self, client: int, poll: int) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {self.tokens[client % len(self.tokens)]}"}
-        conditional = not self.unconditional_every or (poll + 1) % self.unconditional_every
-        if self.etag is not None and conditional:
+        unconditional = (self.first_unconditional and poll == 0) or (
+            self.unconditional_every > 0 and (poll + 1) % self.unconditional_every == 0
+        )
+        if self.etag is not None and not unconditional:
             headers["If-None-Match"] = self.etag
         return headers
 

@@ -115,6 +115,7 @@ class JobRun:
         self.ctx = ctx
         self.job_id = job_id
         self.worker = worker
+        self.claimed = False  # True once this delivery holds the job's lease
 
     def execute(self) -> str:
         """Run the job; returns the state it ended in (or the state that made us skip it)."""
@@ -123,6 +124,7 @@ class JobRun:
         if claim.lease is None:
             log.info("job %s is %s: nothing to do", self.job_id, claim.state)
             return claim.state
+        self.claimed = True
         lease = Lease(self.job_id, claim.lease)
         with self.ctx.sessions() as session:
             job = jobs.get_job(session, self.job_id)
@@ -240,3 +242,23 @@ class JobRun:
             return "superseded"
         checkpoints.discard()
         return state
+
+
+def run_next_job(ctx: WorkerContext, job_id: str, worker: str) -> str:
+    """What one `edgeprune.run_job` message does; returns the state the run ended in.
+
+    The message is a wake-up (DESIGN.md: the database is the source of truth): the worker
+    runs the job that arrived first among those still queued, which is `job_id` unless an
+    older one waits. Messages can reach the broker in another order than their jobs were
+    recorded (concurrent submissions commit and send independently); one message per job
+    and one job per message still runs every job, in arrival order.
+    """
+    with ctx.sessions() as session:
+        candidates = jobs.queued_in_arrival_order(session)
+    outcome = ""
+    for candidate in dict.fromkeys([*candidates, job_id]):
+        run = JobRun(ctx, candidate, worker)
+        outcome = run.execute()
+        if run.claimed:  # another worker may have taken a candidate first: try the next
+            return outcome
+    return outcome

@@ -11,13 +11,13 @@ from service.queue import INSPECT_MODEL_TASK, RUN_JOB_TASK
 from worker.app import app
 from worker.context import get_context, worker_name
 from worker.inspect_model import inspect_uploaded_model
-from worker.run_job import JobRun
+from worker.run_job import run_next_job
 
 
 @app.task(name=RUN_JOB_TASK, bind=True)
 def run_job(self: Task, job_id: str) -> str:
-    """Run compression job `job_id` to a terminal state (idempotent; see worker/run_job.py)."""
-    return JobRun(get_context(), str(job_id), worker_name(self.request.hostname)).execute()
+    """Run one queued job to a terminal state, first arrived first (see run_next_job)."""
+    return run_next_job(get_context(), str(job_id), worker_name(self.request.hostname))
 
 
 @app.task(name=INSPECT_MODEL_TASK)

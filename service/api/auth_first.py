@@ -15,9 +15,9 @@ from typing import Any
 import anyio.to_thread
 from fastapi import Request, Response
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
 
 from service.api.deps import authenticate, current_token
+from service.api.session_route import SessionReleasingRoute
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -26,7 +26,7 @@ def _needs_token(dependant: Dependant) -> bool:
     return any(dep.call is current_token or _needs_token(dep) for dep in dependant.dependencies)
 
 
-class AuthFirstRoute(APIRoute):
+class AuthFirstRoute(SessionReleasingRoute):
     def get_route_handler(self) -> Handler:
         handler = super().get_route_handler()
         if self.body_field is None or not _needs_token(self.dependant):

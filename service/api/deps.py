@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
@@ -43,11 +44,31 @@ def get_session_factory(request: Request) -> sessionmaker[Session]:
 SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
 
 
-def get_session(factory: SessionFactoryDep) -> Iterator[Session]:
+async def get_session(factory: SessionFactoryDep) -> AsyncIterator[Session]:
     # Closed when the route function returns (scope="function"), before a streamed body is
     # sent: a long SSE stream or download must not hold a pooled connection.
-    with factory() as session:
+    # An async generator on purpose: its exit runs on the event loop. A sync one would need
+    # a worker thread to give its connection back, and under a burst every worker thread can
+    # be waiting for a connection, so none would ever come back (measured: 60+ concurrent
+    # POST /v1/jobs hung until the pool timeout). Closing only returns the connection.
+    session = factory()
+    token = _request_session.set(session)
+    try:
         yield session
+    finally:
+        _request_session.reset(token)
+        session.close()
+
+
+# The request's session, for SessionReleasingRoute (service/api/session_route.py) to close
+# as soon as the endpoint returns; the thread pool copies the context into the endpoint.
+_request_session: ContextVar[Session | None] = ContextVar("edgeprune_request_session", default=None)
+
+
+def close_request_session() -> None:
+    session = _request_session.get()
+    if session is not None:
+        session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
@@ -130,7 +151,6 @@ def authenticate(request: Request) -> Token:
 
 def current_token(
     request: Request,
-    session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Token:
     checked: Token | None = getattr(request.state, "token", None)
@@ -138,7 +158,9 @@ def current_token(
         return checked
     # `credentials` only documents the scheme in OpenAPI; the raw header is what is checked.
     del credentials
-    return _check_token(request, session, request.headers.get("authorization"))
+    # Its own short session: the route's session must not hold a pooled connection while
+    # the request waits for a worker thread, or a burst of requests starves the pool.
+    return authenticate(request)
 
 
 CurrentToken = Annotated[Token, Depends(current_token)]

@@ -107,6 +107,12 @@ class Claim:
     lease: int | None = None
 
 
+def queued_in_arrival_order(session: Session, limit: int = 10) -> list[str]:
+    """Ids of queued jobs, first arrived first (the order the API recorded them in)."""
+    query = select(Job.id).where(Job.state == QUEUED).order_by(Job.created_at, Job.id).limit(limit)
+    return list(session.scalars(query))
+
+
 def mark_running(session: Session, job_id: str, worker: str) -> Claim:
     """Claim a queued job for this delivery: attempts+1 (the new lease), worker, heartbeat.
 

@@ -19,7 +19,7 @@ from service.store.models import JobArtifact, utcnow
 from tests.worker.tinyjob import add_tiny_job
 from worker.context import WorkerContext
 from worker.hooks import checkpoint_key
-from worker.run_job import JobRun
+from worker.run_job import JobRun, run_next_job
 
 ARTIFACTS = {
     "model.onnx", "baseline.onnx", "pruned.pt", "structure.json", "report.json",
@@ -240,3 +240,25 @@ def test_cancel_during_publishing_wins_over_success(ctx: WorkerContext, tmp_path
         assert not list(session.scalars(select(JobArtifact).where(JobArtifact.job_id == job_id)))
         assert deployments.current(session, "cam") is None
     assert _events(ctx, job_id)[-1][1:] == ("state", {"state": "canceled"})
+
+
+def test_a_message_runs_the_first_arrived_queued_job(ctx: WorkerContext, tmp_path: Path) -> None:
+    """Messages are wake-ups: whichever job's message comes first, jobs run in the order the
+    API recorded them, and every message still runs one job."""
+    ids = [
+        add_tiny_job(ctx.sessions, ctx.storage, tmp_path / f"in{i}", structure_epochs=0)
+        for i in range(3)
+    ]
+    with ctx.sessions.begin() as session:  # recorded in order 0, 1, 2, one second apart
+        for offset, job_id in enumerate(ids):
+            jobs.get_job(session, job_id).created_at = utcnow() + timedelta(seconds=offset)
+
+    finished = []
+    for message in reversed(ids):  # the broker delivers them in the opposite order
+        assert run_next_job(ctx, message, "test:1") == "succeeded"
+        with ctx.sessions() as session:
+            done = {j: jobs.get_job(session, j).finished_at for j in ids}
+        finished.append(next(j for j in ids if done[j] is not None and j not in finished))
+    assert finished == ids
+    # A message whose job is already done, with nothing else queued, runs nothing.
+    assert run_next_job(ctx, ids[0], "test:1") == "succeeded"

@@ -10,8 +10,9 @@ from starlette.responses import Response
 from service.api import access
 from service.api.blobs import blob_response
 from service.api.deps import CurrentToken, SessionDep, StorageDep
+from service.api.session_route import SessionReleasingRoute
 
-router = APIRouter(prefix="/v1/artifacts", tags=["artifacts"])
+router = APIRouter(prefix="/v1/artifacts", tags=["artifacts"], route_class=SessionReleasingRoute)
 Sha256 = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="lowercase hex sha256")]
 
 

@@ -18,12 +18,13 @@ from service.api.deps import AdminToken, SessionDep, SessionFactoryDep, Settings
 from service.api.forms import DatasetUploadFields, parse_fields
 from service.api.schemas.common import MAX_DB_INT
 from service.api.schemas.datasets import DatasetPublic, DatasetsPublic
+from service.api.session_route import SessionReleasingRoute
 from service.api.uploads import ReceivedFile, receive_multipart
 from service.api.validation.datasets import DatasetInfo, dataset_format, inspect_dataset
 from service.storage import ArtifactStore
 from service.store.models import Dataset
 
-router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"], route_class=SessionReleasingRoute)
 
 
 def _inspect_and_store(storage: ArtifactStore, received: ReceivedFile) -> DatasetInfo:

@@ -13,9 +13,10 @@ from starlette.responses import Response
 from service.api import crud
 from service.api.deps import AdminToken, MetricsDep, SessionDep
 from service.api.errors import ServiceUnavailable
+from service.api.session_route import SessionReleasingRoute
 
 log = logging.getLogger("edgeprune.api")
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=SessionReleasingRoute)
 
 
 @router.get("/healthz")

@@ -38,13 +38,14 @@ from service.api.errors import InvalidUpload, ServiceUnavailable
 from service.api.forms import ModelUploadFields, parse_fields
 from service.api.schemas.common import MAX_DB_INT
 from service.api.schemas.models import ModelPublic, ModelsPublic
+from service.api.session_route import SessionReleasingRoute
 from service.api.uploads import ReceivedFile, receive_multipart
 from service.api.validation.checkpoint import check_checkpoint, checkpoint_format
 from service.storage import ArtifactStore
 from service.store.models import Model
 
 log = logging.getLogger("edgeprune.api")
-router = APIRouter(prefix="/v1/models", tags=["models"])
+router = APIRouter(prefix="/v1/models", tags=["models"], route_class=SessionReleasingRoute)
 POLL_INTERVAL_S = 0.2
 
 
