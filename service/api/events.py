@@ -1,4 +1,4 @@
-"""The job event stream behind `GET /v1/jobs/{id}/events` (Server-Sent Events).
+"""The job event streams behind `GET /v1/jobs/{id}/events` and `GET /v1/jobs/events` (SSE).
 
 Events are read from the job_events table, never from process memory, so any API replica
 can serve any job's stream and a reconnecting client resumes exactly where it stopped
@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 import anyio
 import anyio.to_thread
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from sse_starlette import ServerSentEvent
 
@@ -60,3 +60,46 @@ async def job_event_stream(
         if state in job_store.TERMINAL_STATES:
             return  # the client had everything, terminal event included
         await anyio.sleep(poll_interval_s)
+
+
+def _read_feed(factory: sessionmaker[Session], after: int) -> list[JobEvent]:
+    with factory() as session:
+        query = select(JobEvent).where(JobEvent.id > after).order_by(JobEvent.id).limit(BATCH)
+        return list(session.scalars(query))
+
+
+def latest_event_id(factory: sessionmaker[Session]) -> int:
+    with factory() as session:
+        return int(session.scalar(select(func.max(JobEvent.id))) or 0)
+
+
+async def job_change_feed(
+    factory: sessionmaker[Session],
+    after: int,
+    *,
+    follow: bool = True,
+    poll_interval_s: float = POLL_INTERVAL_S,
+) -> AsyncIterator[ServerSentEvent]:
+    """Every job's events as light `job` notifications (`id:` the event's row id), for
+    listings that refresh when anything changes. It is a change feed, not a log: a
+    PostgreSQL row id can commit after a higher one, so a listener refreshes from the REST
+    API rather than rebuilding state from the feed. It never ends; clients disconnect."""
+    cursor = after
+    while True:
+        events = await anyio.to_thread.run_sync(_read_feed, factory, cursor)
+        for event in events:
+            cursor = event.id
+            note = {
+                "job_id": event.job_id,
+                "seq": event.seq,
+                "kind": event.kind,
+                "state": event.data.get("state"),
+                "phase": event.data.get("phase"),
+            }
+            yield ServerSentEvent(
+                data=json.dumps(note, separators=(",", ":")), event="job", id=str(event.id)
+            )
+        if len(events) < BATCH:
+            if not follow:
+                return
+            await anyio.sleep(poll_interval_s)

@@ -12,6 +12,7 @@ from tests.api.api_helpers import (
     finish_job,
     job_body,
     job_state,
+    read_sse,
     seed_dataset,
     seed_model,
     submit_job,
@@ -291,3 +292,21 @@ def test_oversized_chunked_json_body_is_413(api: Api) -> None:
     )
     assert response.status_code == 413
     assert response.json()["type"] == "urn:edgeprune:problem:payload-too-large"
+
+
+def test_all_jobs_feed_notifies_of_every_job_and_resumes(api: Api) -> None:
+    """GET /v1/jobs/events: one `job` notification per event of any job, ids increasing."""
+    first = submit_job(api)
+    second = submit_job(api)
+    events = read_sse(api, "/v1/jobs/events?after=0&follow=false")
+    assert [(e["event"], e["data"]["job_id"], e["data"]["state"]) for e in events] == [
+        ("job", first["id"], "queued"),
+        ("job", second["id"], "queued"),
+    ]
+    ids = [int(e["id"]) for e in events]
+    assert ids == sorted(set(ids))
+    # A reconnecting client (Last-Event-ID) gets only what came after.
+    later = read_sse(api, "/v1/jobs/events?follow=false", headers={"Last-Event-ID": str(ids[0])})
+    assert [e["data"]["job_id"] for e in later] == [second["id"]]
+    # Without a cursor the feed starts at the newest event: nothing to replay.
+    assert read_sse(api, "/v1/jobs/events?follow=false") == []

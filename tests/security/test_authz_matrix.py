@@ -187,6 +187,7 @@ ROWS: dict[tuple[str, str], Row] = {
         "/v1/jobs", admin_only(202), json_body(lambda w: job_body(w.model_id, w.dataset_id))
     ),
     ("GET", "/v1/jobs"): Row("/v1/jobs", admin_only(200)),
+    ("GET", "/v1/jobs/events"): Row("/v1/jobs/events?after=0&follow=false", admin_only(200)),
     ("GET", "/v1/jobs/{job_id}"): Row("/v1/jobs/{done_job}", admin_only(200)),
     ("GET", "/v1/jobs/{job_id}/events"): Row("/v1/jobs/{done_job}/events", admin_only(200)),
     ("POST", "/v1/jobs/{job_id}/cancel"): Row("/v1/jobs/{queued_job}/cancel", admin_only(200)),

@@ -35,7 +35,7 @@ from service.api.errors import (
     InvalidReference,
     ModelNotFound,
 )
-from service.api.events import job_event_stream
+from service.api.events import job_change_feed, job_event_stream, latest_event_id
 from service.api.json_body import require_json
 from service.api.schemas.common import MAX_DB_INT
 from service.api.schemas.jobs import (
@@ -130,6 +130,38 @@ def list_jobs(
     """Jobs newest first, optionally only those in one state."""
     rows, count = crud.list_jobs(session, state=state, limit=limit, offset=offset)
     return JobsPublic(data=[JobPublic.model_validate(r) for r in rows], count=count)
+
+
+# Registered before "/{job_id}" so that "events" is not taken for a job id.
+@router.get(
+    "/events",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+def all_job_events(
+    factory: SessionFactoryDep,
+    _token: AdminToken,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_DB_INT, description="Notify of events after this id")
+    ] = None,
+    follow: Annotated[
+        bool, Query(description="Keep the stream open for new events (false: replay, then end)")
+    ] = True,
+) -> EventSourceResponse:
+    """A live feed of every job's changes (`event: job`, JSON `{job_id, seq, kind, state,
+    phase}`), for listings that refresh without polling. Starts at the newest event unless
+    `Last-Event-ID` (or `?after=`) asks for a replay; with `follow` (the default) it never
+    ends."""
+    if last_event_id is None and after is None:
+        start = latest_event_id(factory)
+    else:
+        start = _resume_point(last_event_id, after)
+    return EventSourceResponse(
+        job_change_feed(factory, start, follow=follow),
+        ping=KEEPALIVE_S,
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
 
 
 @router.get("/{job_id}", response_model=JobPublic)

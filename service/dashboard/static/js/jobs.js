@@ -1,6 +1,7 @@
-// Jobs list: GET /v1/jobs (newest first, optional ?state=), refreshed in place every few
-// seconds while the tab is visible. The state filter lives in the URL (?state=...).
-import { getJson, requireLogin, wireLogout } from "./api.js";
+// Jobs list: GET /v1/jobs (newest first, optional ?state=), refreshed in place whenever the
+// live feed of job changes (SSE, GET /v1/jobs/events) reports one; a slow poll is the
+// safety net if the feed is down. The state filter lives in the URL (?state=...).
+import { followEvents, getJson, requireLogin, wireLogout } from "./api.js";
 import {
   age,
   el,
@@ -15,8 +16,11 @@ import {
   targetText,
 } from "./format.js";
 
-const REFRESH_MS = 2000;
-const HIDDEN_REFRESH_MS = 15000;
+// With the feed live, the poll only catches what a dropped connection missed.
+const REFRESH_MS = 15000;
+const HIDDEN_REFRESH_MS = 60000;
+// Many events arrive per second while a job trains: refresh at most this often.
+const FEED_DEBOUNCE_MS = 400;
 const STATES = ["queued", "running", "succeeded", "failed", "canceled"];
 
 const body = document.getElementById("jobs-body");
@@ -25,6 +29,15 @@ const errorBox = document.getElementById("jobs-error");
 const countLine = document.getElementById("jobs-count");
 let models = new Map();
 let timer = null;
+let pending = null;
+
+function refreshSoon() {
+  if (pending !== null) return;
+  pending = setTimeout(() => {
+    pending = null;
+    refresh();
+  }, FEED_DEBOUNCE_MS);
+}
 
 function currentState() {
   const state = new URLSearchParams(location.search).get("state");
@@ -143,6 +156,11 @@ if (requireLogin()) {
   });
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden) refresh();
+  });
+  followEvents("/v1/jobs/events", {
+    onEvent: (kind) => {
+      if (kind === "job") refreshSoon();
+    },
   });
   refresh();
 }
