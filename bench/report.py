@@ -312,6 +312,64 @@ def headline(results: dict[str, dict[str, Any]]) -> list[str]:
     return ["## Headline", "", *(said or ["No results yet."])]
 
 
+def service_section(payload: dict[str, Any]) -> list[str]:
+    """Manifest polls against a bare ASGI endpoint in the same run, and job submissions."""
+    load = payload.get("load", {})
+    lines = [
+        "## Service throughput (loopback)",
+        "",
+        f"{load.get('clients', '?')} concurrent clients poll for {load.get('duration_s', '?')} s "
+        "(closed loop, no think time) against the real API under uvicorn and, in the same run, "
+        "a bare ASGI endpoint answering a fixed JSON with an ETag. Server CPU per answered "
+        "request is the steadier figure on a shared machine.",
+        "",
+    ]
+    rows = []
+    for backend, run in payload.get("runs", {}).items():
+        for kind in ("304", "200"):
+            ours, bare = run.get(f"manifest_{kind}"), run.get(f"bare_{kind}")
+            if not ours or not bare:
+                continue
+            rows.append(
+                [
+                    backend,
+                    kind,
+                    f"{ours['ok_per_s']:.0f}",
+                    f"{bare['ok_per_s']:.0f}",
+                    f"{ours['ok_per_s'] / bare['ok_per_s']:.2f}" if bare["ok_per_s"] else "—",
+                    f"{ours['p99_ms']:.0f}",
+                    f"{bare['p99_ms']:.0f}",
+                    f"{ours['server_cpu_ms_per_ok']:.2f}",
+                    f"{bare['server_cpu_ms_per_ok']:.2f}",
+                    str(ours["errors"]),
+                ]
+            )
+    lines += _table(
+        [
+            "database",
+            "manifest answer",
+            "ours req/s",
+            "bare req/s",
+            "ratio",
+            "ours p99 ms",
+            "bare p99 ms",
+            "ours CPU ms/req",
+            "bare CPU ms/req",
+            "errors",
+        ],
+        rows,
+    )
+    jobs = [
+        [backend, mode, str(stats["accepted"]), f"{stats['p50_ms']:.0f}", f"{stats['p99_ms']:.0f}"]
+        for backend, run in payload.get("runs", {}).items()
+        for mode, stats in run.get("jobs", {}).items()
+    ]
+    if jobs:
+        lines += ["", "Job submission latency (`POST /v1/jobs`):", ""]
+        lines += _table(["database", "submissions", "accepted", "p50 ms", "p99 ms"], jobs)
+    return lines
+
+
 def render(results_dir: Path, out: Path) -> str:
     results = load_results(results_dir)
     out_dir = out.parent
@@ -332,6 +390,8 @@ def render(results_dir: Path, out: Path) -> str:
         lines += ["", *speedup_section(results["onnx_speedup"], plot, out_dir)]
     if "structure_overhead" in results:
         lines += ["", *overhead_section(results["structure_overhead"])]
+    if "service_throughput" in results:
+        lines += ["", *service_section(results["service_throughput"])]
     lines += ["", *environment_section(results), ""]
     text = "\n".join(lines)
     out.write_text(text)

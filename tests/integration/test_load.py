@@ -29,8 +29,7 @@ from bench.seed import Published, Seeder
 from service.queue import entity_id_from_message
 from service.store.models import Job, JobEvent
 
-# The app factory under test. EDGEPRUNE_LOAD_TEST_APP=bench.manifest_whatif:create_app_with_fixes
-# runs the tests against the real app with the manifest fixes prototyped in bench/.
+# The app factory under test (EDGEPRUNE_LOAD_TEST_APP=module:factory tries another one).
 APP = os.environ.get("EDGEPRUNE_LOAD_TEST_APP", API_APP)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
