@@ -224,25 +224,19 @@ def compress_model(
                 message="epoch done",
             )
             if hooks.save_checkpoint is not None:
-                timings["structure_learning"] = timings.get("structure_learning", 0.0) + (
-                    time.perf_counter() - started
+                started = _lap(timings, "structure_learning", started)
+                _save_checkpoint(
+                    hooks,
+                    phase="structure_learning",
+                    epoch=epoch,
+                    model=model,
+                    baseline=baseline,
+                    history=history,
+                    timings=timings,
+                    optimizer=optimizer.state_dict(),
+                    learner=learner.state_dict(),
                 )
-                started = time.perf_counter()
-                hooks.save_checkpoint(
-                    {
-                        "phase": "structure_learning",
-                        "epoch": epoch,
-                        "model": _cpu_state(model),
-                        "optimizer": _snapshot(optimizer.state_dict()),
-                        "learner": _snapshot(learner.state_dict()),
-                        "baseline": baseline,
-                        "history": _snapshot(history),
-                        "timings": dict(timings),
-                    }
-                )
-        timings["structure_learning"] = timings.get("structure_learning", 0.0) + (
-            time.perf_counter() - started
-        )
+        _lap(timings, "structure_learning", started)
 
         # ---- step 3: channel removal with the masked ≡ pruned self-check ----
         started = time.perf_counter()
@@ -321,27 +315,21 @@ def compress_model(
             message="epoch done",
         )
         if hooks.save_checkpoint is not None:
-            timings["weight_learning"] = timings.get("weight_learning", 0.0) + (
-                time.perf_counter() - started
+            started = _lap(timings, "weight_learning", started)
+            _save_checkpoint(
+                hooks,
+                phase="weight_learning",
+                epoch=epoch,
+                model=model,
+                baseline=baseline,
+                history=history,
+                timings=timings,
+                optimizer=ft_optimizer.state_dict(),
+                scheduler=ft_scheduler.state_dict(),
+                spec=pruned_spec.to_json(),
+                self_check=diff,
             )
-            started = time.perf_counter()
-            hooks.save_checkpoint(
-                {
-                    "phase": "weight_learning",
-                    "epoch": epoch,
-                    "model": _cpu_state(model),
-                    "optimizer": _snapshot(ft_optimizer.state_dict()),
-                    "scheduler": ft_scheduler.state_dict(),
-                    "spec": pruned_spec.to_json(),
-                    "self_check": diff,
-                    "baseline": baseline,
-                    "history": _snapshot(history),
-                    "timings": dict(timings),
-                }
-            )
-    timings["weight_learning"] = timings.get("weight_learning", 0.0) + (
-        time.perf_counter() - started
-    )
+    _lap(timings, "weight_learning", started)
     if cancel is not None and cancel():
         raise Cancelled("canceled after weight learning")
 
@@ -415,6 +403,39 @@ def _finetune_scheduler(
     total = max(config.finetune_epochs * steps, 1)
     milestones = sorted({max(1, total // 3), max(2, (2 * total) // 3)})
     return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
+
+
+def _lap(timings: dict[str, float], phase: str, started: float) -> float:
+    """Add the time since `started` to the phase's total; returns now (the next start)."""
+    now = time.perf_counter()
+    timings[phase] = timings.get(phase, 0.0) + (now - started)
+    return now
+
+
+def _save_checkpoint(
+    hooks: RunHooks,
+    *,
+    phase: str,
+    epoch: int,
+    model: nn.Module,
+    baseline: dict[str, float],
+    history: list[dict[str, Any]],
+    timings: dict[str, float],
+    **state: Any,
+) -> None:
+    """The resumable state at the end of an epoch: what every phase needs, plus `state`."""
+    assert hooks.save_checkpoint is not None
+    hooks.save_checkpoint(
+        {
+            "phase": phase,
+            "epoch": epoch,
+            "model": _cpu_state(model),
+            "baseline": baseline,
+            "history": _snapshot(history),
+            "timings": dict(timings),
+            **{key: _snapshot(value) for key, value in state.items()},
+        }
+    )
 
 
 def _cpu_state(model: nn.Module) -> dict[str, Tensor]:
