@@ -42,6 +42,82 @@ class JobInputs:
     dataset_id: str
 
 
+def add_job_inputs(
+    sessions: sessionmaker[Session],
+    *,
+    classes: list[str] = CLASSES,
+    input_shape: list[int] = INPUT_SHAPE,
+    arch: str = "resnet20",
+) -> JobInputs:
+    """A `ready` model and a dataset row: enough for POST /v1/jobs to validate."""
+    with sessions() as session:
+        model = Model(
+            name="seeded",
+            arch=arch,
+            num_classes=len(classes),
+            input_shape=input_shape,
+            filename="seeded.pt",
+            format="pt",
+            sha256="1" * 64,
+            size=1,
+            status="ready",
+        )
+        dataset = Dataset(
+            name="seeded",
+            filename="seeded.npz",
+            format="npz",
+            sha256="2" * 64,
+            size=1,
+            samples=64,
+            classes=classes,
+            input_shape=input_shape,
+        )
+        session.add_all([model, dataset])
+        session.commit()
+        return JobInputs(model.id, dataset.id)
+
+
+@dataclass(frozen=True)
+class SeededJob:
+    job_id: str
+    model_sha256: str
+    model_size: int
+
+
+def add_succeeded_job(
+    sessions: sessionmaker[Session],
+    storage: ArtifactStore,
+    inputs: JobInputs,
+    model: bytes,
+    baseline: bytes,
+) -> SeededJob:
+    """A succeeded job with model.onnx and baseline.onnx, written as the worker would."""
+    with sessions() as session:
+        job = Job(model_id=inputs.model_id, dataset_id=inputs.dataset_id, config={})
+        session.add(job)
+        session.flush()
+        claim = job_store.mark_running(session, job.id, "seeder")
+        stored = {}
+        for name, data in (("model.onnx", model), ("baseline.onnx", baseline)):
+            sha, size = storage.put_stream(io.BytesIO(data))
+            stored[name] = (sha, size)
+            session.add(
+                JobArtifact(
+                    job_id=job.id,
+                    name=name,
+                    sha256=sha,
+                    size=size,
+                    content_type="application/octet-stream",
+                )
+            )
+        summary = {"flops_after": 1_000_000, "params_after": 10_000}
+        if not job_store.mark_succeeded(session, job.id, claim.lease, summary):
+            raise RuntimeError(f"could not mark seeded job {job.id} succeeded")
+        session.commit()
+    sha, size = stored["model.onnx"]
+    return SeededJob(job.id, sha, size)
+
+
 class Seeder:
     """Writes to the database and artifact store a running API serves from."""
 
@@ -61,57 +137,13 @@ class Seeder:
 
     def job_inputs(self) -> JobInputs:
         """A `ready` model and a dataset row: enough for POST /v1/jobs to validate."""
-        with self.sessions() as session:
-            model = Model(
-                name="bench",
-                arch="resnet20",
-                num_classes=len(CLASSES),
-                input_shape=INPUT_SHAPE,
-                filename="bench.pt",
-                format="pt",
-                sha256="1" * 64,
-                size=1,
-                status="ready",
-            )
-            dataset = Dataset(
-                name="bench",
-                filename="bench.npz",
-                format="npz",
-                sha256="2" * 64,
-                size=1,
-                samples=64,
-                classes=CLASSES,
-                input_shape=INPUT_SHAPE,
-            )
-            session.add_all([model, dataset])
-            session.commit()
-            return JobInputs(model.id, dataset.id)
+        return add_job_inputs(self.sessions)
 
     def publish(self, deployment: str, model: bytes, baseline: bytes) -> Published:
         """A succeeded job with model.onnx and baseline.onnx, promoted to `deployment`."""
-        inputs = self.job_inputs()
+        job = add_succeeded_job(self.sessions, self.storage, self.job_inputs(), model, baseline)
         with self.sessions() as session:
-            job = Job(model_id=inputs.model_id, dataset_id=inputs.dataset_id, config={})
-            session.add(job)
-            session.flush()
-            claim = job_store.mark_running(session, job.id, "bench-seeder")
-            shas = {}
-            for name, data in (("model.onnx", model), ("baseline.onnx", baseline)):
-                sha, size = self.storage.put_stream(io.BytesIO(data))
-                shas[name] = (sha, size)
-                session.add(
-                    JobArtifact(
-                        job_id=job.id,
-                        name=name,
-                        sha256=sha,
-                        size=size,
-                        content_type="application/octet-stream",
-                    )
-                )
-            summary = {"flops_after": 1_000_000, "params_after": 10_000}
-            if not job_store.mark_succeeded(session, job.id, claim.lease, summary):
-                raise RuntimeError(f"could not mark seeded job {job.id} succeeded")
-            version = deployment_store.promote(session, deployment, job.id).version
+            version = deployment_store.promote(session, deployment, job.job_id).version
             session.commit()
-        sha, size = shas["model.onnx"]
-        return Published(deployment, version, job.id, sha, size, f'"{version}-{sha[:16]}"')
+        etag = f'"{version}-{job.model_sha256[:16]}"'
+        return Published(deployment, version, job.job_id, job.model_sha256, job.model_size, etag)

@@ -35,6 +35,7 @@ class DependencyAdapter:
         self._names = {module: name for name, module in model.named_modules()}
         modules = dict(model.named_modules())
         self._convs = [modules[unit.conv] for unit in self.units]
+        self._couplings: list[Coupling] | None = None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.graph = tp.DependencyGraph().build_dependency(
@@ -51,7 +52,13 @@ class DependencyAdapter:
         return self.graph.get_pruning_group(conv, fn, idxs=list(idxs))
 
     def couplings(self) -> list[Coupling]:
-        """Every (module, dim) whose size follows a unit, found from the dependency graph."""
+        """Every (module, dim) whose size follows a unit, found from the dependency graph
+        (computed once: the cost model and the gates both ask)."""
+        if self._couplings is None:
+            self._couplings = self._find_couplings()
+        return self._couplings
+
+    def _find_couplings(self) -> list[Coupling]:
         found: dict[tuple[str, Dim], int] = {}
         for index in range(len(self.units)):
             for dep, _ in self._group(index, [0]):

@@ -23,7 +23,7 @@ from pruning.gates import UnitGates
 from pruning.models.registry import ModelSpec, build_model
 from pruning.structure import StructureLearner
 from pruning.training import evaluate, select_device, steps_per_epoch, train_one_epoch
-from pruning.units import UnitSpec, unit_widths
+from pruning.units import PrunableModel, UnitSpec, unit_widths
 
 
 class PruningMismatch(RuntimeError):
@@ -54,15 +54,14 @@ class EngineResult:
 
 
 def _prunable_units(model: nn.Module) -> list[UnitSpec]:
-    units = getattr(model, "prunable_units", None)
-    if units is None:
+    if not isinstance(model, PrunableModel):
         raise TypeError(f"{type(model).__name__} does not declare prunable_units()")
-    return list(units())
+    return list(model.prunable_units())
 
 
 class _Progress:
-    """Turns training steps into the run's overall fraction and throttles nothing: the driver
-    decides what to persist."""
+    """Turns training steps into the run's overall fraction. Every step is reported; the
+    driver decides what to persist (the worker throttles, the CLI redraws)."""
 
     def __init__(self, hooks: RunHooks, total_steps: int):
         self.hooks = hooks

@@ -8,7 +8,6 @@ functions; everything the device does goes over HTTP through the real routes.
 
 from __future__ import annotations
 
-import io
 import logging
 import random
 import socket
@@ -25,6 +24,7 @@ import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
+from bench.seed import add_job_inputs, add_succeeded_job
 from edge_client.api import ApiClient
 from edge_client.backoff import Backoff
 from edge_client.cli import app as cli_app
@@ -34,8 +34,6 @@ from edge_client.updater import Outcome, Updater
 from service.api.main import create_app
 from service.settings import Settings
 from service.storage import ArtifactStore
-from service.store import jobs as job_store
-from service.store.models import Dataset, Job, JobArtifact, Model
 from service.store.tokens import create_token
 from tests.edge_client.edge_test_server import CLASSES, INPUT_SHAPE, TinyModels, export_tiny_models
 
@@ -55,49 +53,10 @@ class LiveService:
 
     def publish_job(self, model: bytes, baseline: bytes) -> str:
         """A succeeded job with its ONNX artifacts, written as the worker would."""
-        with self.sessions() as session:
-            mdl = Model(
-                name="tiny",
-                arch="tiny",
-                num_classes=len(CLASSES),
-                input_shape=INPUT_SHAPE,
-                filename="tiny.pt",
-                format="pt",
-                sha256="1" * 64,
-                size=1,
-                status="ready",
-            )
-            dst = Dataset(
-                name="d",
-                filename="d.npz",
-                format="npz",
-                sha256="2" * 64,
-                size=1,
-                samples=8,
-                classes=CLASSES,
-                input_shape=INPUT_SHAPE,
-            )
-            session.add_all([mdl, dst])
-            session.flush()
-            job = Job(model_id=mdl.id, dataset_id=dst.id, config={})
-            session.add(job)
-            session.flush()
-            claim = job_store.mark_running(session, job.id, "test-worker")
-            for name, data in (("model.onnx", model), ("baseline.onnx", baseline)):
-                sha, size = self.storage.put_stream(io.BytesIO(data))
-                session.add(
-                    JobArtifact(
-                        job_id=job.id,
-                        name=name,
-                        sha256=sha,
-                        size=size,
-                        content_type="application/octet-stream",
-                    )
-                )
-            summary = {"flops_after": 1000, "params_after": 100}
-            assert job_store.mark_succeeded(session, job.id, claim.lease, summary)
-            session.commit()
-            return job.id
+        inputs = add_job_inputs(
+            self.sessions, classes=CLASSES, input_shape=INPUT_SHAPE, arch="tiny"
+        )
+        return add_succeeded_job(self.sessions, self.storage, inputs, model, baseline).job_id
 
     def promote(self, deployment: str, job_id: str) -> None:
         response = httpx.put(
