@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from bench.common import environment, save
 from pruning.config import CompressConfig, Target
 from pruning.cost import CostModel
+from pruning.cpu_kernels import guard_cpu_kernels
 from pruning.dependency import DependencyAdapter
 from pruning.gates import UnitGates
 from pruning.models.registry import ModelSpec, build_model
@@ -35,7 +36,8 @@ def _step(
 ) -> float:
     started = time.perf_counter()
     opt.zero_grad(set_to_none=True)
-    F.cross_entropy(model(x), y).backward()
+    with guard_cpu_kernels(model, x.device):
+        F.cross_entropy(model(x), y).backward()
     if after is not None:
         after()
     opt.step()

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pruning.config import Cancelled
+from pruning.cpu_kernels import guard_cpu_kernels
 from pruning.data.batches import iterate_batches
 
 
@@ -48,7 +49,40 @@ def train_one_epoch(
     should_cancel: Callable[[], bool] | None = None,
 ) -> EpochStats:
     """One epoch of SGD. `after_backward` runs between backward and the optimiser step (the
-    structure learner reads the gates' gradients there)."""
+    structure learner reads the gates' gradients there). Runs under the CPU kernel guard
+    (`pruning.cpu_kernels`)."""
+    with guard_cpu_kernels(model, device):
+        return _train_epoch(
+            model,
+            x,
+            y,
+            optimizer=optimizer,
+            batch_size=batch_size,
+            generator=generator,
+            augment=augment,
+            device=device,
+            after_backward=after_backward,
+            scheduler=scheduler,
+            on_step=on_step,
+            should_cancel=should_cancel,
+        )
+
+
+def _train_epoch(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    optimizer: torch.optim.Optimizer,
+    batch_size: int,
+    generator: torch.Generator,
+    augment: bool,
+    device: torch.device,
+    after_backward: Callable[[], None] | None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    on_step: StepCallback | None,
+    should_cancel: Callable[[], bool] | None,
+) -> EpochStats:
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     steps = steps_per_epoch(x.shape[0], batch_size)

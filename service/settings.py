@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     # How long POST /v1/models waits for a worker to inspect the checkpoint.
     inspect_wait_s: float = 60.0
     job_time_limit_s: int = 48 * 3600
+    # A running job that completes no training step for this long is failed as stalled (a
+    # thread stuck in a native kernel) and its worker process replaced. Loading the data and
+    # the final evaluation and export count too, so leave room for large datasets.
+    stall_timeout_s: float = Field(default=900.0, gt=0)
     queue_name: str = "gpu"
     inspect_queue_name: str = "inspect"
     unauthenticated_rate_limit_per_minute: int = Field(default=120, ge=1)

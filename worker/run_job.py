@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from pruning.checkpoints import CheckpointError
 from pruning.config import Cancelled, CompressConfig, InvalidTarget, Target
 from pruning.data import DataError
 from pruning.pipeline import CompressRequest, CompressResult, run_compression
+from pruning.watchdog import StallWatchdog, stall_message
 from service.store import deployments, jobs
 from service.store.models import Dataset, Job, JobArtifact, Model
 from worker.context import WorkerContext
@@ -40,6 +43,18 @@ CONTENT_TYPES = {
 DATASET_SUFFIXES = {"npz": ".npz", "zip": ".zip", "tar.gz": ".tar.gz", "tgz": ".tgz"}
 # The engine picks the device; everything else a job may set is a CompressConfig field.
 _CONFIG_FIELDS = {f.name for f in dataclasses.fields(CompressConfig)} - {"target", "device"}
+
+
+TRAINING_STALLED = "TrainingStalled"
+# Exit status of a pool process that gave up on a stalled job: Celery's prefork pool starts a
+# fresh process in its place, and the redelivered message finds the job already failed.
+STALLED_EXIT_CODE = 70
+
+
+def replace_process() -> None:
+    """End this pool process at once: its stuck thread cannot be stopped any other way."""
+    logging.shutdown()
+    os._exit(STALLED_EXIT_CODE)
 
 
 class LeaseLost(Exception):
@@ -140,11 +155,20 @@ class JobRun:
         self, job: Job, model: Model | None, dataset: Dataset | None, lease: Lease, tmp: Path
     ) -> str:
         hooks, checkpoints, cancel = run_hooks(self.ctx.sessions, self.ctx.storage, lease, tmp)
+
+        def stalled(seconds: float) -> None:
+            message = stall_message(seconds)
+            log.critical("job %s: %s; replacing this worker process", self.job_id, message)
+            self._finish(lease, jobs.FAILED, checkpoints, TRAINING_STALLED, message)
+            shutil.rmtree(tmp, ignore_errors=True)
+            replace_process()
+
         try:
             if model is None or dataset is None:
                 raise ValueError("the job's model or dataset no longer exists")
             request = self._request(job, model, dataset, tmp)
-            result = run_compression(request, tmp / "out", hooks)
+            with StallWatchdog(self.ctx.settings.stall_timeout_s, stalled) as watchdog:
+                result = run_compression(request, tmp / "out", watchdog.watch(hooks))
             if lease.lost.is_set():
                 raise LeaseLost()
             # The engine's last check was before exporting; a cancel asked for since then is

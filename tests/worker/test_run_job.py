@@ -262,3 +262,47 @@ def test_a_message_runs_the_first_arrived_queued_job(ctx: WorkerContext, tmp_pat
     assert finished == ids
     # A message whose job is already done, with nothing else queued, runs nothing.
     assert run_next_job(ctx, ids[0], "test:1") == "succeeded"
+
+
+def test_a_job_stalled_in_a_native_kernel_fails_and_replaces_the_process(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """No training step for `stall_timeout_s`: the job is failed with the reason, its temporary
+    folder removed and the pool process told to go (Celery then starts a fresh one)."""
+    import ctypes
+
+    import worker.run_job as run_job_module
+    from pruning.config import ProgressEvent
+    from service.settings import Settings
+    from service.store.migrate import upgrade_database
+    from worker.context import build_context
+
+    settings = Settings(data_dir=tmp_path / "data", heartbeat_interval_s=0.2, stall_timeout_s=0.5)
+    upgrade_database(settings.resolved_database_url())
+    ctx = build_context(settings)
+    job_id = add_tiny_job(ctx.sessions, ctx.storage, tmp_path / "in")
+    workdirs: list[Path] = []
+    replaced = threading.Event()
+
+    def stuck_engine(request: Any, out_dir: Path, hooks: Any) -> Any:
+        workdirs.append(out_dir.parent)
+        hooks.on_progress(ProgressEvent(phase="calibrating", progress=0.0, step=1, steps=9))
+        ctypes.CDLL(None).usleep(2_000_000)  # a thread blocked in C, the GIL released
+        raise AssertionError("the process should have been replaced by now")
+
+    monkeypatch.setattr(run_job_module, "run_compression", stuck_engine)
+    monkeypatch.setattr(run_job_module, "replace_process", replaced.set)
+    try:
+        outcome = JobRun(ctx, job_id, "test:1").execute()
+        assert replaced.is_set()
+        # The stuck call returned after the job was failed: this delivery writes nothing more.
+        assert outcome == "superseded"
+        with ctx.sessions() as session:
+            job = jobs.get_job(session, job_id)
+        assert (job.state, job.error_type) == ("failed", "TrainingStalled")
+        assert job.error_message and "stalled in a native kernel" in job.error_message
+        assert not workdirs[0].exists()
+        # The message comes back to the fresh process: the job is terminal, nothing runs.
+        assert JobRun(ctx, job_id, "test:2").execute() == "failed"
+    finally:
+        ctx.engine.dispose()
