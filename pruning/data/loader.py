@@ -10,10 +10,11 @@ from pruning.data.archives import extract_archive, is_archive
 from pruning.data.arrays import load_digits_builtin, load_npz
 from pruning.data.cifar import find_cifar_root, load_cifar10
 from pruning.data.images import load_image_folder
+from pruning.data.photos import load_photo_patches_builtin
 from pruning.data.prepare import finalise
 from pruning.data.types import DataError, RawData, TaskData
 
-BUILTINS = ("builtin:digits",)
+BUILTINS = ("builtin:digits", "builtin:photos")
 
 
 def load_task_data(
@@ -26,12 +27,17 @@ def load_task_data(
 ) -> TaskData:
     """Load an edge task's data into memory, split and normalised.
 
-    `source` is `builtin:digits`, a `.npz` file, a CIFAR-10 python-format folder (or its
-    parent), an ImageFolder tree, or a `.zip` / `.tar.gz` / `.tgz` of such a tree. Without
-    a test split in the source, a deterministic stratified split by `seed` is made.
+    `source` is `builtin:digits`, `builtin:photos` (32×32 patches of scikit-image's bundled
+    photographs), a `.npz` file, a CIFAR-10 python-format folder (or its parent), an
+    ImageFolder tree, or a `.zip` / `.tar.gz` / `.tgz` of such a tree. Without a test split
+    in the source, a deterministic stratified split by `seed` is made; `builtin:photos` has
+    its own fixed test split, cut from parts of the photos that training never sees.
     """
     if source == "builtin:digits":
         raw = load_digits_builtin()
+        input_size = input_size or (32, 32)
+    elif source == "builtin:photos":
+        raw = load_photo_patches_builtin()
         input_size = input_size or (32, 32)
     else:
         raw = _read_source(Path(source), input_size=input_size, in_channels=in_channels)
