@@ -21,9 +21,10 @@ import torch.nn.functional as F
 import torch_pruning as tp
 from torch import Tensor, nn
 
-from pruning.allocation import adjust_to_target, initial_allocation, top_channels
+from pruning.allocation import adjust_to_target, channel_floor, initial_allocation, top_channels
 from pruning.config import InvalidTarget, Target
 from pruning.cost import CostModel
+from pruning.cpu_kernels import guard_cpu_kernels
 from pruning.dependency import DependencyAdapter
 from pruning.metrics import count_model
 from pruning.units import UnitSpec, unit_widths
@@ -74,10 +75,9 @@ def pfec_prune(
     cost_model = CostModel.build(model, example, adapter.couplings(), capacity)
     target = Target("flops", flops_reduction)
     norms = l1_filter_norms(model, units)
-    active = initial_allocation(capacity, target, cost_model, min_channels)
-    active = adjust_to_target(
-        active, norms, cost_model, target, min_channels=min_channels, tolerance=tolerance
-    )
+    floors = channel_floor(capacity, min_channels)
+    active = initial_allocation(capacity, target, cost_model, floors)
+    active = adjust_to_target(active, norms, cost_model, target, floors=floors, tolerance=tolerance)
     adapter.remove_channels([top_channels(n, a) for n, a in zip(norms, active, strict=True)])
     model.train(was_training)
     return active
@@ -112,8 +112,10 @@ def taylor_gradients(model: nn.Module, batches: Sequence[tuple[Tensor, Tensor]])
     """Accumulate the mean loss gradient over `batches` into `.grad` (no weight update)."""
     model.train()
     model.zero_grad(set_to_none=True)
-    for xb, yb in batches:
-        (F.cross_entropy(model(xb), yb) / len(batches)).backward()
+    device = next(model.parameters()).device
+    with guard_cpu_kernels(model, device):
+        for xb, yb in batches:
+            (F.cross_entropy(model(xb), yb) / len(batches)).backward()
 
 
 class _TaylorKeepingOne(tp.importance.TaylorImportance):

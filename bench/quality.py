@@ -10,7 +10,7 @@ epochs after it (ours: structure + weight learning; baselines: prune once, then 
 - scratch:   ours' compact structure, re-initialised, trained with the same epochs;
 - unpruned:  the unpruned network fine-tuned with the same epochs.
 
-    python -m bench.quality [--quick] [--cifar PATH]
+    python -m bench.quality [--quick] [--photos] [--cifar PATH]
 
 `--quick` runs narrow networks for a few epochs on 2 CPU cores (a smoke comparison, not the
 paper's setting); full mode is meant for a GPU machine.
@@ -40,6 +40,9 @@ from pruning.models.registry import ModelSpec, build_model
 from pruning.training import select_device
 
 METHODS = ("ours", "pfec", "tp_taylor", "scratch", "unpruned")
+# Ours with another target fit (docs/algorithm.md): the candidates compared for the default.
+FIT_VARIANTS = {"ours_cost_aware": "cost_aware", "ours_greedy": "greedy"}
+ALL_METHODS = (*METHODS, *FIT_VARIANTS)
 
 
 @dataclass(frozen=True)
@@ -59,12 +62,14 @@ class Settings:
     scratch_weight_decay: float = 5e-4
     finetune_lr: float = 0.01
     structure_lr: float = 0.01
-    # None: shift-and-mirror on photos (CIFAR), none on builtin:digits, where mirroring
-    # changes what a digit is and a 4-pixel shift is half a stroke of the upsampled 8×8 image.
+    # None: shift-and-mirror on photos (builtin:photos, CIFAR), none on builtin:digits, where
+    # mirroring changes what a digit is and a 4-pixel shift is half a stroke of the upsampled
+    # 8×8 image.
     augment: bool | None = None
     train_limit: int | None = None  # subsample big datasets (quick mode on CIFAR)
     test_limit: int | None = None
     device: str = "auto"
+    methods: tuple[str, ...] = METHODS
 
     @property
     def budget(self) -> int:
@@ -73,10 +78,10 @@ class Settings:
 
 QUICK = Settings(
     archs=(("vgg16", 0.25), ("resnet20", 0.5), ("mobilenet", 0.25)),
-    targets=(0.5, 0.7),
+    targets=(0.5, 0.7, 0.85),
     seeds=(0, 1, 2),
     pretrain_epochs=4,
-    structure_epochs=1,
+    structure_epochs=2,
     finetune_epochs=2,
     calibration_batches=8,
     train_limit=2000,
@@ -84,7 +89,7 @@ QUICK = Settings(
 )
 FULL = Settings(
     archs=(("vgg16", 1.0), ("resnet56", 1.0), ("mobilenet", 1.0)),
-    targets=(0.5, 0.7),
+    targets=(0.5, 0.7, 0.85),
     seeds=(0, 1, 2),
     pretrain_epochs=160,
     structure_epochs=30,
@@ -110,7 +115,8 @@ def _limit(x: torch.Tensor, y: torch.Tensor, limit: int | None, seed: int) -> tu
 
 
 def load_task(source: str, seed: int, settings: Settings) -> Task:
-    """`builtin:digits` or a CIFAR-10 python folder; digits is split by `seed`."""
+    """`builtin:digits`, `builtin:photos` or a CIFAR-10 python folder; digits is split by
+    `seed`, photos and CIFAR have fixed test splits."""
     data = load_task_data(source, seed=seed)
     x_train, y_train = _limit(data.x_train, data.y_train, settings.train_limit, seed)
     x_test, y_test = _limit(data.x_test, data.y_test, settings.test_limit, seed)
@@ -218,9 +224,10 @@ def run_unpruned(trial: Trial) -> dict[str, Any]:
     return trial.row("unpruned", model, seconds, None)
 
 
-def run_ours(trial: Trial, target: float) -> tuple[dict[str, Any], ModelSpec]:
+def run_ours(trial: Trial, target: float, method: str = "ours") -> tuple[dict[str, Any], ModelSpec]:
     s = trial.settings
     config = CompressConfig(
+        target_fit=FIT_VARIANTS.get(method, "scale"),  # type: ignore[arg-type]
         target=Target("flops", target),
         structure_epochs=s.structure_epochs,
         finetune_epochs=s.finetune_epochs,
@@ -235,7 +242,13 @@ def run_ours(trial: Trial, target: float) -> tuple[dict[str, Any], ModelSpec]:
     started = time.perf_counter()
     result = compress_model(trial.checkpoint.load(), trial.spec, trial.task.tensors, config)
     seconds = time.perf_counter() - started
-    return trial.row("ours", result.model, seconds, target), result.spec
+    structure = [h for h in result.history if h["phase"] == "structure_learning"]
+    moves = {
+        key: sum(h[key] for h in structure) for key in ("learned_moves", "fit_moved", "reverted")
+    }
+    masked = [h["accuracy"] for h in structure]
+    row = trial.row(method, result.model, seconds, target, **moves, masked_accuracy=masked)
+    return row, result.spec
 
 
 def run_pfec(trial: Trial, target: float) -> dict[str, Any]:
@@ -289,15 +302,18 @@ def run_seed(
     cost = count_model(checkpoint.load(), task.input_shape)
     trial = Trial(task, spec, checkpoint, settings, seed, (cost.flops, cost.params))
 
-    rows = [run_unpruned(trial)]
+    methods = settings.methods
+    rows = [run_unpruned(trial)] if "unpruned" in methods else []
     for target in settings.targets:
         ours, structure = run_ours(trial, target)
-        rows += [
-            ours,
-            run_pfec(trial, target),
-            run_taylor(trial, target),
-            run_scratch(trial, target, structure),
-        ]
+        rows.append(ours)
+        rows += [run_ours(trial, target, m)[0] for m in FIT_VARIANTS if m in methods]
+        if "pfec" in methods:
+            rows.append(run_pfec(trial, target))
+        if "tp_taylor" in methods:
+            rows.append(run_taylor(trial, target))
+        if "scratch" in methods:
+            rows.append(run_scratch(trial, target, structure))
     common = {"dataset": dataset, "arch": arch, "width_mult": width, "seed": seed}
     for row in rows:
         row.update(common, epochs=settings.budget)
@@ -323,7 +339,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="narrow nets, few epochs (CPU)")
     parser.add_argument("--cifar", type=Path, help="a CIFAR-10 python-format folder")
     parser.add_argument("--no-digits", action="store_true", help="skip builtin:digits")
+    parser.add_argument(
+        "--photos",
+        action="store_true",
+        help="add builtin:photos (patches of scikit-image's photographs; CNNs are not at "
+        "their ceiling there)",
+    )
     parser.add_argument("--seeds", type=int, help="number of seeds (default 3)")
+    parser.add_argument(
+        "--targets", type=float, nargs="+", help="FLOPs reductions (default 0.5 0.7 0.85)"
+    )
+    parser.add_argument(
+        "--archs", nargs="+", help="arch:width pairs, e.g. vgg16:0.25 (default: the mode's)"
+    )
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        choices=ALL_METHODS,
+        help=f"methods to run; ours always runs (default: {' '.join(METHODS)})",
+    )
     parser.add_argument("--name", default="quality", help="results file name")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     args = parser.parse_args(argv)
@@ -332,11 +366,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = QUICK if args.quick else FULL
     if args.seeds is not None:
         settings = replace(settings, seeds=tuple(range(args.seeds)))
-    datasets = ([] if args.no_digits else ["builtin:digits"]) + (
-        [str(args.cifar)] if args.cifar else []
+    if args.targets:
+        settings = replace(settings, targets=tuple(args.targets))
+    if args.archs:
+        archs = tuple((a.split(":")[0], float(a.split(":")[1])) for a in args.archs)
+        settings = replace(settings, archs=archs)
+    if args.methods:
+        settings = replace(settings, methods=tuple(dict.fromkeys(["ours", *args.methods])))
+    datasets = (
+        ([] if args.no_digits else ["builtin:digits"])
+        + (["builtin:photos"] if args.photos else [])
+        + ([str(args.cifar)] if args.cifar else [])
     )
     if not datasets:
-        parser.error("nothing to run: give --cifar PATH or drop --no-digits")
+        parser.error("nothing to run: give --photos or --cifar PATH, or drop --no-digits")
     env = environment()
     print(env)
     if args.quick:

@@ -3,6 +3,7 @@ an allocation to a FLOPs or parameter target (ALGORITHM.md, 'Targets that the us
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -13,49 +14,59 @@ from pruning.config import InvalidTarget, Target
 from pruning.cost import CostModel
 
 
-def channel_floor(capacity: Sequence[int], min_channels: int, multiple: int = 1) -> list[int]:
-    """The fewest channels a unit may keep: min_channels rounded up to the multiple."""
-    lowest = -(-min_channels // multiple) * multiple
-    return [min(c, lowest) for c in capacity]
+def channel_floor(
+    capacity: Sequence[int], min_channels: int, multiple: int = 1, min_fraction: float = 0.0
+) -> list[int]:
+    """The fewest channels each unit may keep: max(min_channels, ⌈min_fraction·C_l⌉), rounded
+    up to the multiple, at most C_l. The fraction keeps a target fit from starving a wide,
+    full-resolution unit (ALGORITHM.md, 'Targets')."""
+    floors = []
+    for c in capacity:
+        lowest = max(min_channels, math.ceil(min_fraction * c - 1e-9))
+        floors.append(min(c, -(-lowest // multiple) * multiple))
+    return floors
 
 
 def uniform_allocation(
-    capacity: Sequence[int], rate: float, min_channels: int, multiple: int = 1
+    capacity: Sequence[int], rate: float, floors: Sequence[int], multiple: int = 1
 ) -> list[int]:
     """a_l = round((1 − p)·C_l) (to a multiple of `multiple`), at least the floor, at most C_l."""
-    floor = channel_floor(capacity, min_channels, multiple)
     return [
         min(c, max(f, multiple * round((1.0 - rate) * c / multiple)))
-        for c, f in zip(capacity, floor, strict=True)
+        for c, f in zip(capacity, floors, strict=True)
     ]
+
+
+def _out_of_reach(
+    target: Target, full: float, lowest: float, floors: Sequence[int]
+) -> InvalidTarget:
+    reachable = 1.0 - lowest / full
+    return InvalidTarget(
+        f"a {target.metric} reduction of {target.reduction:.3f} is out of reach for this "
+        f"network: pruning every prunable unit to its floor ({min(floors)}–{max(floors)} "
+        f"channels) gives {reachable:.3f}"
+    )
 
 
 def initial_allocation(
     capacity: Sequence[int],
     target: Target,
     cost_model: CostModel,
-    min_channels: int,
+    floors: Sequence[int],
     multiple: int = 1,
 ) -> list[int]:
     """Step 0. A FLOPs/params target is met by the uniform rate found by bisection."""
     if target.metric == "channels":
-        return uniform_allocation(capacity, target.reduction, min_channels, multiple)
+        return uniform_allocation(capacity, target.reduction, floors, multiple)
     full = cost_model.cost(capacity, target.metric)
     goal = (1.0 - target.reduction) * full
 
     def cost_at(rate: float) -> float:
-        return cost_model.cost(
-            uniform_allocation(capacity, rate, min_channels, multiple), target.metric
-        )
+        return cost_model.cost(uniform_allocation(capacity, rate, floors, multiple), target.metric)
 
     lowest = cost_at(1.0)
     if lowest > goal:
-        reachable = 1.0 - lowest / full
-        raise InvalidTarget(
-            f"a {target.metric} reduction of {target.reduction:.3f} is out of reach for this "
-            f"network: pruning every prunable unit to {min_channels} channel(s) gives "
-            f"{reachable:.3f}"
-        )
+        raise _out_of_reach(target, full, lowest, floors)
     low, high = 0.0, 1.0
     for _ in range(50):
         mid = (low + high) / 2
@@ -63,7 +74,60 @@ def initial_allocation(
             low = mid
         else:
             high = mid
-    return uniform_allocation(capacity, high, min_channels, multiple)
+    return uniform_allocation(capacity, high, floors, multiple)
+
+
+def scaled_allocation(
+    proposed: Sequence[int],
+    capacity: Sequence[int],
+    scale: float,
+    floors: Sequence[int],
+    multiple: int = 1,
+) -> list[int]:
+    """round(scale·a_l) to the multiple, clamped to [floor_l, C_l]."""
+    return [
+        min(c, max(f, multiple * round(scale * a / multiple)))
+        for a, c, f in zip(proposed, capacity, floors, strict=True)
+    ]
+
+
+def scale_to_target(
+    proposed: Sequence[int],
+    cost_model: CostModel,
+    target: Target,
+    *,
+    floors: Sequence[int],
+    multiple: int = 1,
+) -> list[int]:
+    """The largest common scale α of the learned widths whose cost meets the target.
+
+    Scaling every unit by one factor keeps the proportions redistribution learned: a unit
+    that was given channels keeps its lead over the others, whatever each channel costs.
+    The cost only grows with α, so bisection finds the boundary.
+    """
+    capacity = [int(c) for c in cost_model.capacity]
+    full = cost_model.cost(capacity, target.metric)
+    goal = (1.0 - target.reduction) * full
+
+    def cost_at(scale: float) -> float:
+        return cost_model.cost(
+            scaled_allocation(proposed, capacity, scale, floors, multiple), target.metric
+        )
+
+    lowest = cost_model.cost(floors, target.metric)
+    if lowest > goal:
+        raise _out_of_reach(target, full, lowest, floors)
+    low = 0.0
+    high = max(c / max(a, 1) for a, c in zip(proposed, capacity, strict=True)) + 1.0
+    if cost_at(high) <= goal:
+        return capacity
+    for _ in range(50):
+        mid = (low + high) / 2
+        if cost_at(mid) > goal:
+            high = mid
+        else:
+            low = mid
+    return scaled_allocation(proposed, capacity, low, floors, multiple)
 
 
 def top_channels(saliency: Tensor, keep: int) -> Tensor:
@@ -82,7 +146,7 @@ def adjust_to_target(
     cost_model: CostModel,
     target: Target,
     *,
-    min_channels: int,
+    floors: Sequence[int],
     tolerance: float,
     multiple: int = 1,
 ) -> list[int]:
@@ -109,7 +173,7 @@ def adjust_to_target(
         for f in saliencies
     ]
     a = np.asarray(active, dtype=np.int64).copy()
-    floor = np.asarray(channel_floor(capacity.tolist(), min_channels, multiple), dtype=np.int64)
+    floor = np.asarray(floors, dtype=np.int64)
     diagonal = np.arange(units)
     eps = 1e-12
 
@@ -127,9 +191,7 @@ def adjust_to_target(
         down = np.maximum(floor, ((a - 1) // multiple) * multiple)
         removable = a > floor
         if not removable.any():
-            raise InvalidTarget(
-                f"cannot reach the {metric} target with min_channels={min_channels}"
-            )
+            raise InvalidTarget(f"cannot reach the {metric} target above the channel floors")
         saved = current - cost_model.costs(with_each(down), metric)
         lost = saliency_between(np.minimum(down, a), a)
         score = np.where(removable & (saved > 0), lost / np.maximum(saved, eps), np.inf)

@@ -5,6 +5,7 @@ Module-level imports are typer and the standard library only; torch loads inside
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +13,9 @@ import typer
 
 # Errors a user can cause with their arguments or files: one line, exit code 2.
 USER_ERROR_EXIT = 2
+# Training stopped making progress (a native kernel hung): see docs/cpu-kernels.md.
+STALLED_EXIT = 3
+FROM_SCRATCH_LR = 0.1
 
 
 def _fail(message: str) -> typer.Exit:
@@ -34,7 +38,10 @@ def compress(
     arch: Annotated[str, typer.Option(help="Architecture, e.g. vgg16, resnet56, mobilenet.")],
     data: Annotated[
         str,
-        typer.Option(help="builtin:digits, a .npz, a CIFAR-10 python folder or an ImageFolder."),
+        typer.Option(
+            help="builtin:digits, builtin:photos, a .npz, a CIFAR-10 python folder "
+            "or an ImageFolder."
+        ),
     ] = "builtin:digits",
     target: Annotated[
         str, typer.Option(help="flops=0.5, params=0.5 or channels=0.5")
@@ -46,8 +53,20 @@ def compress(
     structure_epochs: Annotated[int, typer.Option(min=0)] = 10,
     finetune_epochs: Annotated[int, typer.Option(min=0)] = 10,
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
-    lr: Annotated[float, typer.Option(help="Weight-learning learning rate.")] = 0.01,
-    structure_lr: Annotated[float, typer.Option(help="Structure-learning learning rate.")] = 0.01,
+    lr: Annotated[
+        float | None,
+        typer.Option(
+            help="Weight-learning learning rate [default: 0.01 with --checkpoint, 0.1 from "
+            "scratch, the paper's setting]",
+            show_default=False,
+        ),
+    ] = None,
+    structure_lr: Annotated[
+        float | None,
+        typer.Option(
+            help="Structure-learning learning rate [default: as --lr]", show_default=False
+        ),
+    ] = None,
     calibration_batches: Annotated[int, typer.Option(min=1)] = 50,
     channel_multiple: Annotated[
         int, typer.Option(min=1, help="Keep widths multiples of this (8 or 16 suit CPUs).")
@@ -59,6 +78,10 @@ def compress(
     input_size: Annotated[str | None, typer.Option(help="Resize images, e.g. 32x32.")] = None,
     seed: int = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    stall_timeout: Annotated[
+        float,
+        typer.Option(min=1, help="Fail when no training step completes for this many seconds."),
+    ] = 900.0,
 ) -> None:
     """Compress a model to a FLOPs, params or channels target and export ONNX."""
     from pruning.config import CompressConfig, InvalidTarget, Target
@@ -68,6 +91,11 @@ def compress(
         raise _fail(f"unknown arch {arch!r}; known: {', '.join(available_models())}")
     if checkpoint is not None and not checkpoint.is_file():
         raise _fail(f"checkpoint {checkpoint} does not exist")
+    # From a checkpoint the weights are already good: a modest rate. From scratch, the
+    # paper's 0.1 (a pretrained rate leaves a random network far from converged).
+    default_lr = 0.01 if checkpoint is not None else FROM_SCRATCH_LR
+    lr = lr if lr is not None else default_lr
+    structure_lr = structure_lr if structure_lr is not None else lr
     try:
         config = CompressConfig(
             target=Target.parse(target),
@@ -98,9 +126,16 @@ def compress(
         width_mult=width_mult,
         input_size=_parse_size(input_size),
     )
+    from pruning.watchdog import StallWatchdog, stall_message
+
+    def stalled(seconds: float) -> None:
+        # The stuck thread holds the run: nothing but ending the process frees it.
+        typer.echo(f"\nerror: {stall_message(seconds)}", err=True)
+        os._exit(STALLED_EXIT)
+
     try:
-        with RichProgress() as display:
-            result = run_compression(request, out, display.hooks())
+        with RichProgress() as display, StallWatchdog(stall_timeout, stalled) as watchdog:
+            result = run_compression(request, out, watchdog.watch(display.hooks()))
     except (DataError, CheckpointError, InvalidTarget) as exc:
         raise _fail(str(exc)) from None
     report = result.report

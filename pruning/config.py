@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 Metric = Literal["flops", "params", "channels"]
+TargetFit = Literal["scale", "cost_aware", "greedy"]
 Phase = Literal["calibrating", "structure_learning", "pruning", "weight_learning", "exporting"]
 PHASES: tuple[Phase, ...] = (
     "calibrating",
@@ -78,6 +79,14 @@ class CompressConfig:
     release: float = 0.5  # s: share of active channels re-allocated per redistribution
     calibration_batches: int = 50
     min_channels: int = 1
+    # Every unit keeps at least this fraction of its channels, so that fitting a FLOPs or
+    # params target never starves a wide full-resolution unit (see docs/algorithm.md).
+    min_fraction: float = 0.1
+    # How redistribution's proposal is brought onto a FLOPs/params target:
+    # "scale" — one common factor on the learned widths, then an exact few-channel correction;
+    # "cost_aware" — eq. (8) significance per unit of cost, then the same scale fit;
+    # "greedy" — the former per-channel saliency-per-cost greedy (kept for comparison).
+    target_fit: TargetFit = "scale"
     # Keep every unit's width a multiple of this (1 = per channel, as in the paper). CPUs and
     # GPUs run convs fastest when channel counts fill their SIMD blocks (8 or 16): see
     # bench/RESULTS.md. With a multiple > 1 the target is met to within one block's cost.
@@ -101,6 +110,12 @@ class CompressConfig:
             raise ValueError(f"release must be in [0, 1], got {self.release}")
         if self.min_channels < 1:
             raise ValueError("min_channels must be >= 1")
+        if not 0.0 <= self.min_fraction < 1.0:
+            raise ValueError(f"min_fraction must be in [0, 1), got {self.min_fraction}")
+        if self.target_fit not in ("scale", "cost_aware", "greedy"):
+            raise ValueError(
+                f"target_fit must be scale, cost_aware or greedy, got {self.target_fit!r}"
+            )
         if not 1 <= self.channel_multiple <= 1024:
             raise ValueError("channel_multiple must be in [1, 1024]")
         for name in ("lr", "structure_lr"):
@@ -123,6 +138,8 @@ class ProgressEvent:
     steps: int | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     channels: dict[str, int] | None = None
+    # Structure learning only: what redistribution proposed before the target fit.
+    proposed: dict[str, int] | None = None
     message: str | None = None
 
     def to_json(self) -> dict[str, Any]:

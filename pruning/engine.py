@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from pruning.config import Cancelled, CompressConfig, Phase, ProgressEvent, RunHooks
 from pruning.cost import CostModel
+from pruning.cpu_kernels import guard_cpu_kernels
 from pruning.data.batches import iterate_batches
 from pruning.dependency import DependencyAdapter
 from pruning.gates import UnitGates
@@ -200,8 +201,14 @@ def compress_model(
                 ),
                 should_cancel=cancel,
             )
-            learner.redistribute()
+            # The masked network is evaluated with the masks it trained under: after
+            # redistribution its BN running statistics would belong to another structure.
             test_stats = evaluate(model, x_test, y_test, **eval_kwargs)  # type: ignore[arg-type]
+            step = learner.redistribute()
+
+            def by_unit(widths: list[int]) -> dict[str, int]:
+                return {u.name: a for u, a in zip(units, widths, strict=True)}
+
             record = {
                 "phase": "structure_learning",
                 "epoch": epoch,
@@ -211,7 +218,12 @@ def compress_model(
                 "accuracy": test_stats.accuracy,
                 "flops": learner.cost("flops"),
                 "params": learner.cost("params"),
-                "active": {u.name: a for u, a in zip(units, learner.active, strict=True)},
+                "proposed": by_unit(step.proposed),
+                "allocation": by_unit(step.allocation),
+                "active": by_unit(step.allocation),
+                "learned_moves": step.learned_moves,
+                "fit_moved": step.fit_moved,
+                "reverted": step.reverted,
             }
             history.append(record)
             progress.emit(
@@ -219,7 +231,8 @@ def compress_model(
                 epoch=epoch,
                 epochs=config.structure_epochs,
                 metrics={k: v for k, v in record.items() if isinstance(v, float)},
-                channels=record["active"],
+                channels=record["allocation"],
+                proposed=record["proposed"],
                 message="epoch done",
             )
             if hooks.save_checkpoint is not None:
@@ -365,7 +378,31 @@ def _calibrate(
     progress: _Progress,
     cancel: Callable[[], bool] | None,
 ) -> None:
-    """Gradients with every channel active, no weight update (step 0)."""
+    """Gradients with every channel active, no weight update (step 0). Runs in train mode
+    like structure learning, but leaves the checkpoint's BN running statistics as they were:
+    they describe the pretrained network, and evaluation reads them."""
+    buffers = {name: buffer.clone() for name, buffer in model.named_buffers() if buffer is not None}
+    try:
+        _calibration_passes(
+            model, data, learner, config, device, calibration_steps, progress, cancel
+        )
+    finally:
+        with torch.no_grad():
+            for name, buffer in model.named_buffers():
+                if name in buffers:
+                    buffer.copy_(buffers[name])
+
+
+def _calibration_passes(
+    model: nn.Module,
+    data: TaskTensors,
+    learner: StructureLearner,
+    config: CompressConfig,
+    device: torch.device,
+    calibration_steps: int,
+    progress: _Progress,
+    cancel: Callable[[], bool] | None,
+) -> None:
     model.train()
     generator = _generator(config.seed, 0, 0)
     batches = iterate_batches(
@@ -382,8 +419,9 @@ def _calibrate(
         if cancel is not None and cancel():
             raise Cancelled("canceled during calibration")
         model.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(xb.to(device)), yb.to(device))
-        loss.backward()
+        with guard_cpu_kernels(model, device):
+            loss = F.cross_entropy(model(xb.to(device)), yb.to(device))
+            loss.backward()
         learner.accumulate_calibration()
         progress.done += 1
         progress.emit(

@@ -49,11 +49,15 @@ def cap_and_spill(active: list[int], capacity: Sequence[int]) -> list[int]:
     return a
 
 
-def apply_floor(active: list[int], capacity: Sequence[int], min_channels: int) -> list[int]:
-    """Raise every unit to min(min_channels, C_l), taking the channels from the widest units
-    so the total stays the same whenever that is possible."""
+def apply_floor(
+    active: list[int], capacity: Sequence[int], floors: int | Sequence[int]
+) -> list[int]:
+    """Raise every unit to its floor (an int is min(floor, C_l) for every unit), taking the
+    channels from the units furthest above their floors so the total stays the same whenever
+    that is possible."""
     a = list(active)
-    floors = [min(min_channels, c) for c in capacity]
+    if isinstance(floors, int):
+        floors = [min(floors, c) for c in capacity]
     deficit = sum(max(0, f - x) for x, f in zip(a, floors, strict=True))
     a = [max(x, f) for x, f in zip(a, floors, strict=True)]
     while deficit > 0:
@@ -72,10 +76,11 @@ def redistribute(
     significance: Sequence[float],
     *,
     release: float = 0.5,
-    min_channels: int = 1,
+    min_channels: int | Sequence[int] = 1,
 ) -> list[int]:
     """One redistribution (ALGORITHM.md step 2): release ⌊s·a_l⌋ from every unit, regrow the
-    released total in proportion to ξ (largest remainder), cap-and-spill, then the floor.
+    released total in proportion to ξ (largest remainder), cap-and-spill, then the floor
+    (`min_channels`: one number for every unit, or one per unit).
 
     Σ a_l is invariant, unless the floor cannot be met by taking from other units.
     """

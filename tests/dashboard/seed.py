@@ -47,6 +47,13 @@ def report(reduction: float = 0.5) -> dict[str, Any]:
             "flops": 1_300_000.0 - 50_000.0 * i,
             "params": 80_000.0,
             "active": dict(zip(UNITS, active, strict=True)),
+            "allocation": dict(zip(UNITS, active, strict=True)),
+            "proposed": dict(
+                zip(UNITS, [a + (1 if u == 0 else 0) for u, a in enumerate(active)], strict=True)
+            ),
+            "learned_moves": 2,
+            "fit_moved": 1,
+            "reverted": 0,
         }
         for i, active in enumerate(allocations)
     ]

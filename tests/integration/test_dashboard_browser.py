@@ -189,6 +189,8 @@ def painted_pixels(page: Page, canvas_id: str) -> int:
 class DatasetData(TypedDict):
     label: str
     data: list[float | None]
+    borderDash: list[int]
+    pointStyle: str
 
 
 class ChartData(TypedDict):
@@ -202,7 +204,9 @@ def chart_data(page: Page, canvas_id: str) -> ChartData:
         """(id) => {
             const chart = Chart.getChart(document.getElementById(id));
             return { labels: chart.data.labels,
-                     datasets: chart.data.datasets.map((d) => ({ label: d.label, data: d.data })) };
+                     datasets: chart.data.datasets.map((d) => ({
+                         label: d.label, data: d.data, borderDash: d.borderDash,
+                         pointStyle: d.pointStyle })) };
         }""",
         canvas_id,
     )
@@ -286,7 +290,16 @@ def test_operator_submits_watches_and_promotes_a_job(
     assert all(0 < a <= b for a, b in zip(after, before, strict=True)) and after != before
     allocation = chart_data(tab, "chart-allocation")
     epochs = [d["label"] for d in allocation["datasets"]]
-    assert epochs == ["capacity", "after epoch 1", "after epoch 2"]
+    assert epochs == [
+        "capacity",
+        "after epoch 1",
+        "proposed in epoch 1",
+        "after epoch 2",
+        "proposed in epoch 2",
+    ]
+    kept, proposed = allocation["datasets"][1], allocation["datasets"][2]
+    assert kept["borderDash"] == [] and proposed["borderDash"] != []
+    assert allocation["datasets"][1]["pointStyle"] != allocation["datasets"][3]["pointStyle"]
     for canvas in (
         "chart-loss",
         "chart-accuracy",

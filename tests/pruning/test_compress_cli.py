@@ -79,6 +79,11 @@ def test_pretrain_then_compress_on_digits(tmp_path: Path) -> None:
     assert report["checks"]["masked_vs_pruned_max_abs_diff"] <= 1e-4
     assert report["checks"]["onnx_vs_torch_max_abs_diff"] <= 1e-4
     assert {u["name"] for u in report["units"]} == set(report["history"][0]["active"])
+    first = report["history"][0]
+    assert set(first["proposed"]) == set(first["allocation"]) == set(first["active"])
+    assert {"learned_moves", "fit_moved", "reverted"} <= set(first)
+    # From a checkpoint both phases start at the modest rate.
+    assert (report["config"]["lr"], report["config"]["structure_lr"]) == (0.01, 0.01)
     graph = onnx.load(str(out / "model.onnx")).graph
     assert [i.name for i in graph.input] == ["input"]
     assert [o.name for o in graph.output] == ["logits"]
@@ -105,3 +110,34 @@ def test_bad_arguments_exit_nonzero_with_one_line(
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("error: ") and reason in lines[0]
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], (0.1, 0.1)),  # from scratch: the paper's rate
+        (["--checkpoint", "CK"], (0.01, 0.01)),
+        (["--lr", "0.05"], (0.05, 0.05)),
+        (["--lr", "0.05", "--structure-lr", "0.002"], (0.05, 0.002)),
+    ],
+)
+def test_learning_rate_defaults_depend_on_the_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], expected: tuple[float, float]
+) -> None:
+    from typer.testing import CliRunner
+
+    import pruning.pipeline
+    from edgeprune.cli import app
+
+    seen = []
+
+    def capture(request: pruning.pipeline.CompressRequest, *_: object) -> None:
+        seen.append((request.config.lr, request.config.structure_lr))
+        raise SystemExit(0)
+
+    monkeypatch.setattr(pruning.pipeline, "run_compression", capture)
+    checkpoint = tmp_path / "ck.pt"
+    checkpoint.write_bytes(b"unused")
+    args = [str(checkpoint) if a == "CK" else a for a in args]
+    CliRunner().invoke(app, ["compress", "--arch", "vgg11", *args])
+    assert seen == [expected]

@@ -35,7 +35,7 @@ def test_redistribution_that_hits_the_cap() -> None:
 
 
 def test_floor_takes_from_the_widest() -> None:
-    assert apply_floor([0, 5, 9], [8, 16, 16], min_channels=2) == [2, 5, 7]
+    assert apply_floor([0, 5, 9], [8, 16, 16], 2) == [2, 5, 7]
     a = redistribute([2, 30], [8, 32], [0.0, 1.0], release=0.5, min_channels=1)
     assert a[0] >= 1 and sum(a) == 32
 

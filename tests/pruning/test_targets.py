@@ -89,3 +89,25 @@ def test_channel_multiple_keeps_widths_aligned(multiple: int) -> None:
     before = count_model(build_model(spec), (1, 32, 32))
     achieved = 1 - result.pruned["flops"] / before.flops
     assert 0.5 <= achieved <= 0.51
+
+
+def test_channel_budget_holds_with_blocks_and_widths_that_are_not_multiples() -> None:
+    # Width ×0.3 gives units of 19, 38, 77 and 154 channels: each holds a partial block of 8,
+    # which capping at C_l used to drop from the budget. Keeping 90% puts units at their cap.
+    spec = ModelSpec(arch="vgg11", in_channels=1, num_classes=4, width_mult=0.3)
+    torch.manual_seed(0)
+    config = CompressConfig(
+        target=Target("channels", 0.1),
+        structure_epochs=3,
+        finetune_epochs=0,
+        batch_size=16,
+        calibration_batches=2,
+        channel_multiple=8,
+    )
+    result = compress_model(build_model(spec), spec, random_task(), config)
+    capacity = [u["channels_before"] for u in result.units]
+    assert any(c % 8 for c in capacity)
+    structure = [h for h in result.history if h["phase"] == "structure_learning"]
+    budgets = {sum(h["allocation"].values()) for h in structure}
+    budgets |= {sum(h["proposed"].values()) for h in structure}
+    assert budgets == {sum(u["channels_after"] for u in result.units)}

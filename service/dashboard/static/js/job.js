@@ -45,13 +45,16 @@ const state = {
   report: null,
   // "structure_learning:3" -> {phase, epoch, loss, accuracy, train_loss, train_accuracy, flops, params}
   epochs: new Map(),
-  // structure-learning epoch -> {unit name: active channels}
+  // structure-learning epoch -> {unit name: active channels after the target fit}
   allocations: new Map(),
+  // structure-learning epoch -> {unit name: channels redistribution proposed}
+  proposals: new Map(),
   stream: null,
   reportRequested: false,
 };
 
 const charts = {};
+const EPOCH_MARKERS = ["circle", "triangle", "rect", "rectRot", "star", "crossRot", "rectRounded", "cross"];
 
 // A replay can deliver thousands of events at once: coalesce the redraws they ask for.
 const dirty = new Set();
@@ -263,12 +266,21 @@ function renderStructure() {
       { label: `active after epoch ${latest}`, data: names.map((n) => state.allocations.get(latest)[n] ?? null), backgroundColor: COLORS.after, borderRadius: 2 },
     ]);
   }
+  // One colour and one marker per epoch; the allocation kept after the target fit is solid,
+  // what redistribution proposed is dashed, so the fit's changes show as gaps between them.
   const colors = ramp(epochs.length);
-  const datasets = epochs.map((epoch, i) =>
-    ({ ...lineDataset(`after epoch ${epoch}`, names.map((n) => state.allocations.get(epoch)[n] ?? null), colors[i], {
-      points: epochs.length <= 12,
-    }), tension: 0 }),
-  );
+  const datasets = [];
+  epochs.forEach((epoch, i) => {
+    const marker = EPOCH_MARKERS[i % EPOCH_MARKERS.length];
+    const series = (label, widths, dashed) => ({
+      ...lineDataset(label, names.map((n) => widths[n] ?? null), colors[i], { dashed, points: epochs.length <= 12 }),
+      pointStyle: marker,
+      tension: 0,
+    });
+    datasets.push(series(`after epoch ${epoch}`, state.allocations.get(epoch), false));
+    const proposed = state.proposals.get(epoch);
+    if (proposed) datasets.push(series(`proposed in epoch ${epoch}`, proposed, true));
+  });
   if (units) {
     datasets.unshift(lineDataset("capacity", units.map((u) => u.channels_before), COLORS.before, { dashed: true, points: false }));
   }
@@ -389,7 +401,9 @@ async function loadResults() {
   // The report's history is authoritative: it has every epoch even if events were trimmed.
   for (const record of state.report.history || []) {
     state.epochs.set(`${record.phase}:${record.epoch}`, record);
-    if (record.active && typeof record.active === "object") state.allocations.set(record.epoch, record.active);
+    const kept = record.allocation || record.active;
+    if (kept && typeof kept === "object") state.allocations.set(record.epoch, kept);
+    if (record.proposed && typeof record.proposed === "object") state.proposals.set(record.epoch, record.proposed);
   }
   renderReport();
   renderCurves();
@@ -424,6 +438,7 @@ function onEvent(kind, data, seq) {
     if (kind === "epoch" && isNumber(data.epoch)) {
       state.epochs.set(`${data.phase}:${data.epoch}`, { phase: data.phase, epoch: data.epoch, ...(data.metrics || {}) });
       if (data.channels && typeof data.channels === "object") state.allocations.set(data.epoch, data.channels);
+      if (data.proposed && typeof data.proposed === "object") state.proposals.set(data.epoch, data.proposed);
       logActivity(seq, stepText(data), kind);
       scheduleRender("curves", "structure");
     } else if (!isNumber(data.step)) {
