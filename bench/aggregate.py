@@ -10,15 +10,19 @@ from typing import Any
 
 # Methods in the order tables list them; the pruned ones are those ours is compared with.
 METHOD_ORDER = (
-    "ours", "ours_cost_aware", "ours_greedy", "pfec", "tp_taylor", "scratch", "unpruned"
+    "ours", "ours_constant", "ours_cost_aware", "ours_greedy", "pfec", "tp_taylor", "scratch",
+    "unpruned",
 )  # fmt: skip
 # What ours (the default target fit) is compared with: the baselines and the other fits.
-PRUNED_BASELINES = ("pfec", "tp_taylor", "scratch", "ours_cost_aware", "ours_greedy")
+PRUNED_BASELINES = (
+    "pfec", "tp_taylor", "scratch", "ours_constant", "ours_cost_aware", "ours_greedy"
+)  # fmt: skip
 TIE_POINTS = 0.01  # accuracy gaps below this many points are ties
 METHOD_LABELS = {
     "ours": "ours (structure + weight learning)",
-    "ours_cost_aware": "ours, cost-aware significance (candidate fit)",
-    "ours_greedy": "ours, former greedy target fit",
+    "ours_constant": "ours, constant release s (as the paper states it)",
+    "ours_cost_aware": "ours, cost-aware significance, constant s",
+    "ours_greedy": "ours, former greedy target fit, constant s",
     "pfec": "PFEC: uniform L1 + fine-tune",
     "tp_taylor": "torch-pruning Taylor, global + fine-tune",
     "scratch": "ours' structure from scratch",

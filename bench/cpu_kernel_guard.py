@@ -72,7 +72,7 @@ def _make_step(
 def measure(arch: str, width: float, batch: int, channels: int, steps: int) -> dict[str, object]:
     torch.manual_seed(0)
     spec = ModelSpec(arch=arch, in_channels=channels, num_classes=10, width_mult=width)
-    size = 64 if arch.startswith("resnet5") else 32
+    size = 64 if arch == "resnet50" else 32
     x = torch.randn(batch, channels, size, size)
     y = torch.randint(0, 10, (batch,))
     steps_by_variant = {}

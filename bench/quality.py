@@ -40,8 +40,12 @@ from pruning.models.registry import ModelSpec, build_model
 from pruning.training import select_device
 
 METHODS = ("ours", "pfec", "tp_taylor", "scratch", "unpruned")
-# Ours with another target fit (docs/algorithm.md): the candidates compared for the default.
-FIT_VARIANTS = {"ours_cost_aware": "cost_aware", "ours_greedy": "greedy"}
+# Ours with other settings (docs/algorithm.md): the candidates compared for the default.
+FIT_VARIANTS: dict[str, dict[str, Any]] = {
+    "ours_cost_aware": {"target_fit": "cost_aware"},
+    "ours_greedy": {"target_fit": "greedy"},
+    "ours_constant": {"release_schedule": "constant"},
+}
 ALL_METHODS = (*METHODS, *FIT_VARIANTS)
 
 
@@ -227,7 +231,7 @@ def run_unpruned(trial: Trial) -> dict[str, Any]:
 def run_ours(trial: Trial, target: float, method: str = "ours") -> tuple[dict[str, Any], ModelSpec]:
     s = trial.settings
     config = CompressConfig(
-        target_fit=FIT_VARIANTS.get(method, "scale"),  # type: ignore[arg-type]
+        **FIT_VARIANTS.get(method, {}),
         target=Target("flops", target),
         structure_epochs=s.structure_epochs,
         finetune_epochs=s.finetune_epochs,
@@ -303,21 +307,33 @@ def run_seed(
     trial = Trial(task, spec, checkpoint, settings, seed, (cost.flops, cost.params))
 
     methods = settings.methods
-    rows = [run_unpruned(trial)] if "unpruned" in methods else []
+    rows: list[dict[str, Any]] = []
+
+    def done(row: dict[str, Any]) -> None:
+        rows.append(row)
+        print(
+            {"arch": arch, "seed": seed, **{k: round(v, 4) if isinstance(v, float) else v
+                                            for k, v in row.items()}},
+            flush=True,
+        )  # fmt: skip
+
+    if "unpruned" in methods:
+        done(run_unpruned(trial))
     for target in settings.targets:
         ours, structure = run_ours(trial, target)
-        rows.append(ours)
-        rows += [run_ours(trial, target, m)[0] for m in FIT_VARIANTS if m in methods]
+        done(ours)
+        for method in FIT_VARIANTS:
+            if method in methods:
+                done(run_ours(trial, target, method)[0])
         if "pfec" in methods:
-            rows.append(run_pfec(trial, target))
+            done(run_pfec(trial, target))
         if "tp_taylor" in methods:
-            rows.append(run_taylor(trial, target))
+            done(run_taylor(trial, target))
         if "scratch" in methods:
-            rows.append(run_scratch(trial, target, structure))
+            done(run_scratch(trial, target, structure))
     common = {"dataset": dataset, "arch": arch, "width_mult": width, "seed": seed}
     for row in rows:
         row.update(common, epochs=settings.budget)
-        print({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
     return {**common, **pretrained, "epochs": settings.pretrain_epochs}, rows
 
 

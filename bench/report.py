@@ -38,6 +38,10 @@ def load_results(directory: Path) -> dict[str, dict[str, Any]]:
     return found
 
 
+def _date(payload: dict[str, Any]) -> str:
+    return str(payload.get("environment", {}).get("date", "?"))[:10]
+
+
 def _pct(stat: Stat) -> str:
     return f"{100 * stat.mean:.2f} ± {100 * stat.std:.2f}"
 
@@ -55,7 +59,8 @@ def _dataset_name(source: str) -> str:
 def quality_section(payload: dict[str, Any], plot: Path | None, out_dir: Path) -> list[str]:
     cells = quality_cells(payload["runs"])
     settings = payload.get("settings", {})
-    lines = ["## Compression quality vs baselines", ""]
+    datasets = ", ".join(_dataset_name(d) for d in payload.get("datasets", []))
+    lines = [f"## Compression quality vs baselines: {datasets} (measured {_date(payload)})", ""]
     lines.append(
         f"Every method starts from the same pretrained checkpoint per seed and gets "
         f"{settings.get('structure_epochs', '?')} + {settings.get('finetune_epochs', '?')} = "
@@ -75,6 +80,8 @@ def quality_section(payload: dict[str, Any], plot: Path | None, out_dir: Path) -
             f"{settings.get('structure_epochs', '?')} structure-learning epoch(s): not the "
             f"paper's settings, so read the gaps as a smoke comparison.",
         ]
+    for note in payload.get("notes", []):
+        lines += ["", f"Note: {note}"]
     pretrained: dict[tuple[str, str], list[float]] = {}
     for info in payload.get("pretrained", []):
         pretrained.setdefault((info["dataset"], info["arch"]), []).append(info["accuracy"])
@@ -262,11 +269,18 @@ def _quality_tally(found: Sequence[Comparison], *, quick: bool) -> str:
     )
 
 
+def quality_payloads(results: dict[str, dict[str, Any]]) -> list[str]:
+    """Names of the quality results (`quality`, `quality_photos`, ...), in name order."""
+    return sorted(n for n, p in results.items() if n.startswith("quality") and "runs" in p)
+
+
 def headline(results: dict[str, dict[str, Any]]) -> list[str]:
     """Plain sentences computed from the numbers, losses included."""
     said: list[str] = []
-    if "quality" in results:
-        payload = results["quality"]
+    for name in quality_payloads(results):
+        payload = results[name]
+        datasets = ", ".join(_dataset_name(d) for d in payload.get("datasets", []))
+        said.append(f"**{name}** ({datasets or '?'}, measured {_date(payload)}):")
         cells = quality_cells(payload["runs"])
         found = comparisons(cells)
         if found:
@@ -370,6 +384,34 @@ def service_section(payload: dict[str, Any]) -> list[str]:
     return lines
 
 
+def guard_section(payload: dict[str, Any]) -> list[str]:
+    lines = [
+        "## CPU kernel guard (training step, ratio to today's oneDNN kernels)",
+        "",
+        "Median step time of forward + backward + SGD on one batch; the three variants "
+        "alternate step by step in one run (docs/cpu-kernels.md). Where a network has no "
+        "strided 1×1 convolution the guard does nothing, so its ratio there shows the noise "
+        f"of the run ({payload.get('steps', '?')} steps per variant).",
+        "",
+    ]
+    rows = []
+    for isa, key in (("native", "native_isa"), ("AVX2", "avx2")):
+        for r in payload.get(key, []):
+            ratio = r["ratio_to_plain"]
+            rows.append(
+                [
+                    f"{r['arch']} ×{r['width_mult']:g}, {r['input_size']} px, batch {r['batch']}",
+                    isa,
+                    str(r["strided_pointwise_convs"]),
+                    f"{r['step_ms_median']['plain']:.0f}",
+                    f"{ratio['guarded']:.2f}",
+                    f"{ratio['no_onednn']:.2f}",
+                ]
+            )
+    header = ["network", "oneDNN ISA", "strided 1×1 convs", "plain ms", "guarded ×", "oneDNN off ×"]
+    return lines + _table(header, rows)
+
+
 def render(results_dir: Path, out: Path) -> str:
     results = load_results(results_dir)
     out_dir = out.parent
@@ -380,16 +422,18 @@ def render(results_dir: Path, out: Path) -> str:
         "",
         *headline(results),
     ]
-    if "quality" in results:
-        cells: list[Cell] = quality_cells(results["quality"]["runs"])
-        plot = accuracy_vs_flops(cells, results_dir / "quality_accuracy_vs_flops.png")
-        lines += ["", *quality_section(results["quality"], plot, out_dir)]
+    for name in quality_payloads(results):
+        cells: list[Cell] = quality_cells(results[name]["runs"])
+        plot = accuracy_vs_flops(cells, results_dir / f"{name}_accuracy_vs_flops.png")
+        lines += ["", *quality_section(results[name], plot, out_dir)]
     if "onnx_speedup" in results:
         rows = results["onnx_speedup"]["results"]
         plot = speedup_vs_flops_ratio(rows, results_dir / "onnx_speedup.png")
         lines += ["", *speedup_section(results["onnx_speedup"], plot, out_dir)]
     if "structure_overhead" in results:
         lines += ["", *overhead_section(results["structure_overhead"])]
+    if "cpu_kernel_guard" in results:
+        lines += ["", *guard_section(results["cpu_kernel_guard"])]
     if "service_throughput" in results:
         lines += ["", *service_section(results["service_throughput"])]
     lines += ["", *environment_section(results), ""]

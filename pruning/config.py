@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 Metric = Literal["flops", "params", "channels"]
 TargetFit = Literal["scale", "cost_aware", "greedy"]
+ReleaseSchedule = Literal["constant", "cosine"]
 Phase = Literal["calibrating", "structure_learning", "pruning", "weight_learning", "exporting"]
 PHASES: tuple[Phase, ...] = (
     "calibrating",
@@ -77,6 +78,11 @@ class CompressConfig:
     weight_decay: float = 1e-4
     epsilon: float = 0.98  # eq. (7) saliency smoothing
     release: float = 0.5  # s: share of active channels re-allocated per redistribution
+    # "cosine": s·(1 + cos(π·e/E))/2 at the end of epoch e of E, as sparse momentum decays
+    # its rate, so the last redistribution changes nothing and the structure that is removed
+    # is the one that trained (better in 3 of 4 cells of bench/RESULTS.md's photos section);
+    # "constant": s every epoch, as the paper states it.
+    release_schedule: ReleaseSchedule = "cosine"
     calibration_batches: int = 50
     min_channels: int = 1
     # Every unit keeps at least this fraction of its channels, so that fitting a FLOPs or
@@ -112,6 +118,10 @@ class CompressConfig:
             raise ValueError("min_channels must be >= 1")
         if not 0.0 <= self.min_fraction < 1.0:
             raise ValueError(f"min_fraction must be in [0, 1), got {self.min_fraction}")
+        if self.release_schedule not in ("constant", "cosine"):
+            raise ValueError(
+                f"release_schedule must be constant or cosine, got {self.release_schedule!r}"
+            )
         if self.target_fit not in ("scale", "cost_aware", "greedy"):
             raise ValueError(
                 f"target_fit must be scale, cost_aware or greedy, got {self.target_fit!r}"

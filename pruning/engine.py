@@ -204,7 +204,7 @@ def compress_model(
             # The masked network is evaluated with the masks it trained under: after
             # redistribution its BN running statistics would belong to another structure.
             test_stats = evaluate(model, x_test, y_test, **eval_kwargs)  # type: ignore[arg-type]
-            step = learner.redistribute()
+            step = learner.redistribute(learner.release_at(epoch, config.structure_epochs))
 
             def by_unit(widths: list[int]) -> dict[str, int]:
                 return {u.name: a for u, a in zip(units, widths, strict=True)}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -80,6 +81,7 @@ class StructureLearner:
         device = gates.gates[0].device
         self.saliency: list[Tensor] = [torch.zeros(c, device=device) for c in capacity]
         self.active: list[int] = list(capacity)
+        self._release = config.release
         self._calibration_sum: list[Tensor] | None = None
         self._calibration_batches = 0
 
@@ -115,8 +117,15 @@ class StructureLearner:
         self.gates.zero_grad()
 
     # -- step 2: end of every epoch -------------------------------------------------------
-    def redistribute(self) -> Redistribution:
+    def release_at(self, epoch: int, epochs: int) -> float:
+        """The share s released at the end of structure epoch `epoch` (1-based) of `epochs`."""
+        if self.config.release_schedule == "cosine":
+            return self.config.release * 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
+        return self.config.release
+
+    def redistribute(self, release: float | None = None) -> Redistribution:
         """Algorithm 1, then the fit to the target; returns both for the report."""
+        self._release = self.config.release if release is None else release
         before = list(self.active)
         xi = layer_significance([f.tolist() for f in self.saliency], before)
         if self.config.target_fit == "cost_aware" and self.config.target.metric != "channels":
@@ -133,7 +142,7 @@ class StructureLearner:
         block_capacity = [-(-c // m) for c in self.capacity]
         block_floors = [-(-f // m) for f in self.floors]
         blocks = redistribute(
-            blocks, block_capacity, xi, release=self.config.release, min_channels=block_floors
+            blocks, block_capacity, xi, release=self._release, min_channels=block_floors
         )
         proposed = [min(c, m * b) for c, b in zip(self.capacity, blocks, strict=True)]
         # A unit whose width is not a multiple of m holds a partial last block: capping it at

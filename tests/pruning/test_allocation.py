@@ -189,3 +189,16 @@ def test_cost_aware_significance_favours_cheap_units() -> None:
     # Per unit of cost, the late (1×1-resolution) units are cheap: they gain more.
     assert step.proposed[-1] > plain.proposed[-1]
     assert learner.floors == channel_floor(learner.capacity, 1, 1, 0.1)
+
+
+def test_release_schedule() -> None:
+    constant = _learner(CompressConfig(target=Target("flops", 0.5), release_schedule="constant"))
+    assert [constant.release_at(e, 4) for e in (1, 2, 3, 4)] == [0.5] * 4
+    cosine = _learner(CompressConfig(target=Target("flops", 0.5)))
+    values = [cosine.release_at(e, 4) for e in (1, 2, 3, 4)]
+    assert values == sorted(values, reverse=True) and values[0] < 0.5
+    assert values[-1] == pytest.approx(0.0, abs=1e-12)
+    # With nothing released, redistribution proposes the allocation it started from.
+    cosine.finish_calibration()
+    step = cosine.redistribute(0.0)
+    assert step.proposed == step.before and step.learned_moves == 0
