@@ -4,7 +4,7 @@ an allocation to a FLOPs or parameter target (ALGORITHM.md, 'Targets that the us
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -67,14 +67,20 @@ def initial_allocation(
     lowest = cost_at(1.0)
     if lowest > goal:
         raise _out_of_reach(target, full, lowest, floors)
-    low, high = 0.0, 1.0
+    rate = _bisect(lambda r: cost_at(r) <= goal, fitting=1.0, failing=0.0)
+    return uniform_allocation(capacity, rate, floors, multiple)
+
+
+def _bisect(fits: Callable[[float], bool], *, fitting: float, failing: float) -> float:
+    """The point nearest the boundary on the `fitting` side, between a point that fits and
+    one that does not (cost is monotone in the searched quantity)."""
     for _ in range(50):
-        mid = (low + high) / 2
-        if cost_at(mid) > goal:
-            low = mid
+        mid = (fitting + failing) / 2
+        if fits(mid):
+            fitting = mid
         else:
-            high = mid
-    return uniform_allocation(capacity, high, floors, multiple)
+            failing = mid
+    return fitting
 
 
 def scaled_allocation(
@@ -117,17 +123,11 @@ def scale_to_target(
     lowest = cost_model.cost(floors, target.metric)
     if lowest > goal:
         raise _out_of_reach(target, full, lowest, floors)
-    low = 0.0
     high = max(c / max(a, 1) for a, c in zip(proposed, capacity, strict=True)) + 1.0
     if cost_at(high) <= goal:
         return capacity
-    for _ in range(50):
-        mid = (low + high) / 2
-        if cost_at(mid) > goal:
-            high = mid
-        else:
-            low = mid
-    return scaled_allocation(proposed, capacity, low, floors, multiple)
+    scale = _bisect(lambda x: cost_at(x) <= goal, fitting=0.0, failing=high)
+    return scaled_allocation(proposed, capacity, scale, floors, multiple)
 
 
 def top_channels(saliency: Tensor, keep: int) -> Tensor:

@@ -381,56 +381,39 @@ def _calibrate(
     """Gradients with every channel active, no weight update (step 0). Runs in train mode
     like structure learning, but leaves the checkpoint's BN running statistics as they were:
     they describe the pretrained network, and evaluation reads them."""
-    buffers = {name: buffer.clone() for name, buffer in model.named_buffers() if buffer is not None}
-    try:
-        _calibration_passes(
-            model, data, learner, config, device, calibration_steps, progress, cancel
-        )
-    finally:
-        with torch.no_grad():
-            for name, buffer in model.named_buffers():
-                if name in buffers:
-                    buffer.copy_(buffers[name])
-
-
-def _calibration_passes(
-    model: nn.Module,
-    data: TaskTensors,
-    learner: StructureLearner,
-    config: CompressConfig,
-    device: torch.device,
-    calibration_steps: int,
-    progress: _Progress,
-    cancel: Callable[[], bool] | None,
-) -> None:
+    buffers = {name: buffer.clone() for name, buffer in model.named_buffers()}
     model.train()
-    generator = _generator(config.seed, 0, 0)
     batches = iterate_batches(
         data.x_train,
         data.y_train,
         config.batch_size,
         shuffle=True,
         augment=False,
-        generator=generator,
+        generator=_generator(config.seed, 0, 0),
     )
-    for step, (xb, yb) in enumerate(batches, start=1):
-        if step > calibration_steps:
-            break
-        if cancel is not None and cancel():
-            raise Cancelled("canceled during calibration")
-        model.zero_grad(set_to_none=True)
+    try:
         with guard_cpu_kernels(model, device):
-            loss = F.cross_entropy(model(xb.to(device)), yb.to(device))
-            loss.backward()
-        learner.accumulate_calibration()
-        progress.done += 1
-        progress.emit(
-            "calibrating",
-            step=step,
-            steps=calibration_steps,
-            metrics={"loss": float(loss.detach())},
-        )
-    model.zero_grad(set_to_none=True)
+            for step, (xb, yb) in enumerate(batches, start=1):
+                if step > calibration_steps:
+                    break
+                if cancel is not None and cancel():
+                    raise Cancelled("canceled during calibration")
+                model.zero_grad(set_to_none=True)
+                loss = F.cross_entropy(model(xb.to(device)), yb.to(device))
+                loss.backward()
+                learner.accumulate_calibration()
+                progress.done += 1
+                progress.emit(
+                    "calibrating",
+                    step=step,
+                    steps=calibration_steps,
+                    metrics={"loss": float(loss.detach())},
+                )
+    finally:
+        model.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            for name, buffer in model.named_buffers():
+                buffer.copy_(buffers[name])
 
 
 def _finetune_scheduler(

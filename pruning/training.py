@@ -51,66 +51,35 @@ def train_one_epoch(
     """One epoch of SGD. `after_backward` runs between backward and the optimiser step (the
     structure learner reads the gates' gradients there). Runs under the CPU kernel guard
     (`pruning.cpu_kernels`)."""
-    with guard_cpu_kernels(model, device):
-        return _train_epoch(
-            model,
-            x,
-            y,
-            optimizer=optimizer,
-            batch_size=batch_size,
-            generator=generator,
-            augment=augment,
-            device=device,
-            after_backward=after_backward,
-            scheduler=scheduler,
-            on_step=on_step,
-            should_cancel=should_cancel,
-        )
-
-
-def _train_epoch(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    *,
-    optimizer: torch.optim.Optimizer,
-    batch_size: int,
-    generator: torch.Generator,
-    augment: bool,
-    device: torch.device,
-    after_backward: Callable[[], None] | None,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
-    on_step: StepCallback | None,
-    should_cancel: Callable[[], bool] | None,
-) -> EpochStats:
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     steps = steps_per_epoch(x.shape[0], batch_size)
-    for step, (xb, yb) in enumerate(
-        iterate_batches(x, y, batch_size, shuffle=True, augment=augment, generator=generator),
-        start=1,
-    ):
-        if should_cancel is not None and should_cancel():
-            raise Cancelled("canceled during training")
-        xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-        optimizer.zero_grad(set_to_none=True)
-        logits = model(xb)
-        loss = F.cross_entropy(logits, yb)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"training diverged: loss is {loss.item()} at step {step}")
-        loss.backward()
-        if after_backward is not None:
-            after_backward()
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        batch_loss = float(loss.detach())
-        batch_correct = int((logits.detach().argmax(1) == yb).sum())
-        total_loss += batch_loss * yb.shape[0]
-        correct += batch_correct
-        seen += yb.shape[0]
-        if on_step is not None:
-            on_step(step, steps, batch_loss, batch_correct / yb.shape[0])
+    with guard_cpu_kernels(model, device):
+        for step, (xb, yb) in enumerate(
+            iterate_batches(x, y, batch_size, shuffle=True, augment=augment, generator=generator),
+            start=1,
+        ):
+            if should_cancel is not None and should_cancel():
+                raise Cancelled("canceled during training")
+            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+            optimizer.zero_grad(set_to_none=True)
+            logits = model(xb)
+            loss = F.cross_entropy(logits, yb)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"training diverged: loss is {loss.item()} at step {step}")
+            loss.backward()
+            if after_backward is not None:
+                after_backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            batch_loss = float(loss.detach())
+            batch_correct = int((logits.detach().argmax(1) == yb).sum())
+            total_loss += batch_loss * yb.shape[0]
+            correct += batch_correct
+            seen += yb.shape[0]
+            if on_step is not None:
+                on_step(step, steps, batch_loss, batch_correct / yb.shape[0])
     return EpochStats(loss=total_loss / max(seen, 1), accuracy=correct / max(seen, 1))
 
 
