@@ -42,9 +42,10 @@ from pruning.training import select_device
 METHODS = ("ours", "pfec", "tp_taylor", "scratch", "unpruned")
 # Ours with other settings (docs/algorithm.md): the candidates compared for the default.
 FIT_VARIANTS: dict[str, dict[str, Any]] = {
-    "ours_cost_aware": {"target_fit": "cost_aware"},
-    "ours_greedy": {"target_fit": "greedy"},
     "ours_constant": {"release_schedule": "constant"},
+    "ours_cost_aware": {"target_fit": "cost_aware", "release_schedule": "constant"},
+    "ours_greedy": {"target_fit": "greedy", "release_schedule": "constant"},
+    "ours_greedy_cosine": {"target_fit": "greedy"},
 }
 ALL_METHODS = (*METHODS, *FIT_VARIANTS)
 

@@ -56,15 +56,15 @@ def compress(
     lr: Annotated[
         float | None,
         typer.Option(
-            help="Weight-learning learning rate [default: 0.01 with --checkpoint, 0.1 from "
-            "scratch, the paper's setting]",
+            help="Weight-learning learning rate (default: 0.01 with --checkpoint, 0.1 from "
+            "scratch, the paper's setting).",
             show_default=False,
         ),
     ] = None,
     structure_lr: Annotated[
         float | None,
         typer.Option(
-            help="Structure-learning learning rate [default: as --lr]", show_default=False
+            help="Structure-learning learning rate (default: as --lr).", show_default=False
         ),
     ] = None,
     calibration_batches: Annotated[int, typer.Option(min=1)] = 50,
