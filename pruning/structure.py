@@ -81,7 +81,6 @@ class StructureLearner:
         device = gates.gates[0].device
         self.saliency: list[Tensor] = [torch.zeros(c, device=device) for c in capacity]
         self.active: list[int] = list(capacity)
-        self._release = config.release
         self._calibration_sum: list[Tensor] | None = None
         self._calibration_batches = 0
 
@@ -125,24 +124,24 @@ class StructureLearner:
 
     def redistribute(self, release: float | None = None) -> Redistribution:
         """Algorithm 1, then the fit to the target; returns both for the report."""
-        self._release = self.config.release if release is None else release
+        release = self.config.release if release is None else release
         before = list(self.active)
         xi = layer_significance([f.tolist() for f in self.saliency], before)
         if self.config.target_fit == "cost_aware" and self.config.target.metric != "channels":
             xi = self._per_unit_of_cost(xi)
-        proposed = self._regrow(xi)
+        proposed = self._regrow(xi, release)
         self.active = self._fit(proposed)
         self._apply_masks()
         return Redistribution(before=before, proposed=proposed, allocation=list(self.active))
 
-    def _regrow(self, xi: list[float]) -> list[int]:
+    def _regrow(self, xi: list[float], release: float) -> list[int]:
         """Release and regrow in blocks of `channel_multiple` (single channels when 1)."""
         m = self.config.channel_multiple
         blocks = [-(-a // m) for a in self.active]
         block_capacity = [-(-c // m) for c in self.capacity]
         block_floors = [-(-f // m) for f in self.floors]
         blocks = redistribute(
-            blocks, block_capacity, xi, release=self._release, min_channels=block_floors
+            blocks, block_capacity, xi, release=release, min_channels=block_floors
         )
         proposed = [min(c, m * b) for c, b in zip(self.capacity, blocks, strict=True)]
         # A unit whose width is not a multiple of m holds a partial last block: capping it at
