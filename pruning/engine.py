@@ -205,10 +205,6 @@ def compress_model(
             # redistribution its BN running statistics would belong to another structure.
             test_stats = evaluate(model, x_test, y_test, **eval_kwargs)  # type: ignore[arg-type]
             step = learner.redistribute(learner.release_at(epoch, config.structure_epochs))
-
-            def by_unit(widths: list[int]) -> dict[str, int]:
-                return {u.name: a for u, a in zip(units, widths, strict=True)}
-
             record = {
                 "phase": "structure_learning",
                 "epoch": epoch,
@@ -218,9 +214,9 @@ def compress_model(
                 "accuracy": test_stats.accuracy,
                 "flops": learner.cost("flops"),
                 "params": learner.cost("params"),
-                "proposed": by_unit(step.proposed),
-                "allocation": by_unit(step.allocation),
-                "active": by_unit(step.allocation),
+                "proposed": _by_unit(units, step.proposed),
+                "allocation": _by_unit(units, step.allocation),
+                "active": _by_unit(units, step.allocation),
                 "learned_moves": step.learned_moves,
                 "fit_moved": step.fit_moved,
                 "reverted": step.reverted,
@@ -414,6 +410,10 @@ def _calibrate(
         with torch.no_grad():
             for name, buffer in model.named_buffers():
                 buffer.copy_(buffers[name])
+
+
+def _by_unit(units: list[UnitSpec], widths: list[int]) -> dict[str, int]:
+    return {u.name: a for u, a in zip(units, widths, strict=True)}
 
 
 def _finetune_scheduler(
