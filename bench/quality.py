@@ -66,6 +66,8 @@ class Settings:
     scratch_lr: float = 0.1
     scratch_weight_decay: float = 5e-4
     finetune_lr: float = 0.01
+    # Shared by ours' weight learning and every baseline's fine-tuning (pruning.schedules).
+    finetune_schedule: str = "step"
     structure_lr: float = 0.01
     # None: shift-and-mirror on photos (builtin:photos, CIFAR), none on builtin:digits, where
     # mirroring changes what a digit is and a 4-pixel shift is half a stroke of the upsampled
@@ -210,7 +212,12 @@ class Trial:
     @property
     def finetune(self) -> Recipe:
         s = self.settings
-        return Recipe(lr=s.finetune_lr, batch_size=s.batch_size, augment=self.task.augment)
+        return Recipe(
+            lr=s.finetune_lr,
+            batch_size=s.batch_size,
+            augment=self.task.augment,
+            schedule=s.finetune_schedule,
+        )
 
     def row(
         self,
@@ -239,6 +246,7 @@ def run_ours(trial: Trial, target: float, method: str = "ours") -> tuple[dict[st
         batch_size=s.batch_size,
         structure_lr=s.structure_lr,
         lr=s.finetune_lr,
+        finetune_schedule=s.finetune_schedule,  # type: ignore[arg-type]
         calibration_batches=s.calibration_batches,
         augment=trial.task.augment,
         seed=trial.seed,
@@ -375,6 +383,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         choices=ALL_METHODS,
         help=f"methods to run; ours always runs (default: {' '.join(METHODS)})",
     )
+    parser.add_argument(
+        "--pretrain-epochs", type=int, help="epochs of pretraining (default: the mode's)"
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        nargs=2,
+        metavar=("STRUCTURE", "FINETUNE"),
+        help="ours' structure and weight-learning epochs; the others get their sum",
+    )
+    parser.add_argument("--finetune-lr", type=float, help="fine-tuning lr (default 0.01)")
+    parser.add_argument(
+        "--finetune-schedule",
+        choices=("step", "cosine"),
+        help="fine-tuning lr schedule shared by every method (default step)",
+    )
     parser.add_argument("--name", default="quality", help="results file name")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     args = parser.parse_args(argv)
@@ -388,6 +412,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.archs:
         archs = tuple((a.split(":")[0], float(a.split(":")[1])) for a in args.archs)
         settings = replace(settings, archs=archs)
+    if args.pretrain_epochs is not None:
+        settings = replace(settings, pretrain_epochs=args.pretrain_epochs)
+    if args.epochs:
+        settings = replace(
+            settings, structure_epochs=args.epochs[0], finetune_epochs=args.epochs[1]
+        )
+    if args.finetune_lr is not None:
+        settings = replace(settings, finetune_lr=args.finetune_lr)
+    if args.finetune_schedule:
+        settings = replace(settings, finetune_schedule=args.finetune_schedule)
     if args.methods:
         settings = replace(settings, methods=tuple(dict.fromkeys(["ours", *args.methods])))
     datasets = (

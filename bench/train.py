@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from pruning.engine import TaskTensors
+from pruning.schedules import finetune_scheduler
 from pruning.training import evaluate, steps_per_epoch, train_one_epoch
 
 
@@ -27,15 +28,6 @@ class Recipe:
     # "step": ÷10 at 1/3 and 2/3 (fine-tuning); "onecycle": warm-up then anneal, which is
     # what `pruning.pretrain` uses and what trains a network from scratch in few epochs.
     schedule: str = "step"
-
-
-def step_schedule(
-    optimizer: torch.optim.Optimizer, total_steps: int
-) -> torch.optim.lr_scheduler.MultiStepLR:
-    """lr ÷ 10 at 1/3 and 2/3 of the iterations, as in `pruning.engine`'s weight learning."""
-    total = max(total_steps, 1)
-    milestones = sorted({max(1, total // 3), max(2, (2 * total) // 3)})
-    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
 
 
 def train(model: nn.Module, task: TaskTensors, epochs: int, recipe: Recipe, seed: int) -> float:
@@ -56,10 +48,8 @@ def train(model: nn.Module, task: TaskTensors, epochs: int, recipe: Recipe, seed
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=recipe.lr, total_steps=epochs * steps
         )
-    elif recipe.schedule == "step":
-        scheduler = step_schedule(optimizer, epochs * steps)
     else:
-        raise ValueError(f"unknown schedule {recipe.schedule!r}")
+        scheduler = finetune_scheduler(optimizer, epochs * steps, recipe.schedule)  # type: ignore[arg-type]
     for epoch in range(1, epochs + 1):
         train_one_epoch(
             model,

@@ -11,7 +11,7 @@ import json
 import os
 import pickle
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -312,12 +312,11 @@ def load_model(
     if stored is not None:
         if arch is not None and arch != stored.arch:
             raise CheckpointMismatch(f"the checkpoint holds a {stored.arch}, not a {arch}")
-        spec = ModelSpec(
-            arch=stored.arch,
+        spec = replace(
+            stored,
             in_channels=in_channels if in_channels is not None else stored.in_channels,
             num_classes=num_classes if num_classes is not None else stored.num_classes,
             width_mult=width_mult if width_mult is not None else stored.width_mult,
-            widths=stored.widths,
         )
     elif arch is None:
         raise CheckpointError(

@@ -35,7 +35,37 @@ def _parse_size(text: str | None) -> tuple[int, int] | None:
 
 
 def compress(
-    arch: Annotated[str, typer.Option(help="Architecture, e.g. vgg16, resnet56, mobilenet.")],
+    arch: Annotated[
+        str | None,
+        typer.Option(
+            help="A zoo architecture (vgg16, resnet56, mobilenet, ...) or one installed under "
+            "the edgeprune.models entry points; see `edgeprune architectures`.",
+            show_default=False,
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Your own network: module:callable or path/to/file.py:callable, called with "
+            "num_classes= and in_channels=; --checkpoint then holds its state dict.",
+            show_default=False,
+        ),
+    ] = None,
+    keep_layer: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A module whose output channels are never pruned (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    prune_residual: Annotated[
+        bool,
+        typer.Option(
+            "--prune-residual",
+            help="Also prune channels tied by residual additions, each tied set as one unit "
+            "(default: only channels inside blocks, the paper's policy).",
+        ),
+    ] = False,
     data: Annotated[
         str,
         typer.Option(
@@ -85,10 +115,18 @@ def compress(
 ) -> None:
     """Compress a model to a FLOPs, params or channels target and export ONNX."""
     from pruning.config import CompressConfig, InvalidTarget, Target
-    from pruning.models.registry import available_models
+    from pruning.models.registry import UnknownArchitecture, available_models, external_builder
 
-    if arch not in available_models():
-        raise _fail(f"unknown arch {arch!r}; known: {', '.join(available_models())}")
+    if (arch is None) == (model is None):
+        raise _fail("give exactly one of --arch (a known architecture) or --model module:callable")
+    name = arch if arch is not None else str(model)
+    if arch is not None and ":" in arch:
+        raise _fail(f"--arch takes a name; for an import string use --model {arch}")
+    if name not in available_models():
+        try:
+            external_builder(name)
+        except UnknownArchitecture as exc:
+            raise _fail(str(exc)) from None
     if checkpoint is not None and not checkpoint.is_file():
         raise _fail(f"checkpoint {checkpoint} does not exist")
     # From a checkpoint the weights are already good: a modest rate. From scratch, the
@@ -109,17 +147,20 @@ def compress(
             augment=augment,
             seed=seed,
             device=device,
+            keep_layers=tuple(keep_layer or ()),
+            residual="coupled" if prune_residual else "inside",
         )
     except (InvalidTarget, ValueError) as exc:
         raise _fail(str(exc)) from None
 
     from pruning.checkpoints import CheckpointError
     from pruning.data import DataError
+    from pruning.discovery import NoPrunableUnits
     from pruning.pipeline import CompressRequest, run_compression
     from pruning.progress_display import RichProgress
 
     request = CompressRequest(
-        arch=arch,
+        arch=name,
         data=data,
         config=config,
         checkpoint=checkpoint,
@@ -136,7 +177,7 @@ def compress(
     try:
         with RichProgress() as display, StallWatchdog(stall_timeout, stalled) as watchdog:
             result = run_compression(request, out, watchdog.watch(display.hooks()))
-    except (DataError, CheckpointError, InvalidTarget) as exc:
+    except (DataError, CheckpointError, InvalidTarget, NoPrunableUnits, UnknownArchitecture) as exc:
         raise _fail(str(exc)) from None
     report = result.report
     achieved, base, pruned = report["achieved"], report["baseline"], report["pruned"]

@@ -14,6 +14,9 @@ from typing import Any, Literal
 Metric = Literal["flops", "params", "channels"]
 TargetFit = Literal["scale", "cost_aware", "greedy"]
 ReleaseSchedule = Literal["constant", "cosine"]
+FinetuneSchedule = Literal["step", "cosine"]
+UnitSource = Literal["auto", "discovered"]
+ResidualPolicy = Literal["inside", "coupled"]
 Phase = Literal["calibrating", "structure_learning", "pruning", "weight_learning", "exporting"]
 PHASES: tuple[Phase, ...] = (
     "calibrating",
@@ -74,6 +77,8 @@ class CompressConfig:
     structure_lr: float = 0.01
     # Weight learning of the compact net from pretrained weights (the paper's 0.1 is from scratch).
     lr: float = 0.01
+    # Weight learning's lr schedule: "step" (÷10 at 1/3 and 2/3, the paper's) or "cosine".
+    finetune_schedule: FinetuneSchedule = "step"
     momentum: float = 0.9
     weight_decay: float = 1e-4
     epsilon: float = 0.98  # eq. (7) saliency smoothing
@@ -97,6 +102,14 @@ class CompressConfig:
     # GPUs run convs fastest when channel counts fill their SIMD blocks (8 or 16): see
     # bench/RESULTS.md. With a multiple > 1 the target is met to within one block's cost.
     channel_multiple: int = 1
+    # Which channels are prunable (docs/custom-models.md): "auto" takes a zoo model's own
+    # unit list and discovers the units of any other network; "discovered" always discovers.
+    unit_source: UnitSource = "auto"
+    # Residual-tied channels: "inside" keeps them (the paper's policy: only channels inside a
+    # block are pruned); "coupled" prunes each set of tied channels as one unit.
+    residual: ResidualPolicy = "inside"
+    # Module paths (and everything below them) whose output channels are never pruned.
+    keep_layers: tuple[str, ...] = ()
     tolerance: float = 0.005  # allowed undershoot of the target reduction (cost model units)
     augment: bool = True
     seed: int = 0
@@ -122,10 +135,18 @@ class CompressConfig:
             raise ValueError(
                 f"release_schedule must be constant or cosine, got {self.release_schedule!r}"
             )
+        if self.finetune_schedule not in ("step", "cosine"):
+            raise ValueError(
+                f"finetune_schedule must be step or cosine, got {self.finetune_schedule!r}"
+            )
         if self.target_fit not in ("scale", "cost_aware", "greedy"):
             raise ValueError(
                 f"target_fit must be scale, cost_aware or greedy, got {self.target_fit!r}"
             )
+        if self.unit_source not in ("auto", "discovered"):
+            raise ValueError(f"unit_source must be auto or discovered, got {self.unit_source!r}")
+        if self.residual not in ("inside", "coupled"):
+            raise ValueError(f"residual must be inside or coupled, got {self.residual!r}")
         if not 1 <= self.channel_multiple <= 1024:
             raise ValueError("channel_multiple must be in [1, 1024]")
         for name in ("lr", "structure_lr"):

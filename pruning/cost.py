@@ -1,9 +1,10 @@
 """The exact cost model of a masked network: FLOPs (MACs of conv and linear layers) and
 parameters as functions of the active channel count of every unit.
 
-Each conv/linear/BN layer's input and output widths either stay fixed or shrink with one unit
-(found by the dependency graph), so cost(a) is a sum of products of two such widths. It
-counts exactly what `pruning.metrics.count_model` counts on the pruned network.
+Each conv/linear/BN layer's input and output widths are a fixed part plus the channels of the
+units coupled to them (found by the dependency graph; several units after a concatenation),
+so cost(a) is a sum of products of two such widths. It counts exactly what
+`pruning.metrics.count_model` counts on the pruned network.
 """
 
 from __future__ import annotations
@@ -26,9 +27,17 @@ class _Layers:
     kernel: np.ndarray  # Kh·Kw / groups for parameter counting
     in_full: np.ndarray
     out_full: np.ndarray
-    in_unit: np.ndarray  # -1 when the width is fixed
-    out_unit: np.ndarray
+    in_share: np.ndarray  # L × U: channels of each layer's input that belong to each unit
+    out_share: np.ndarray
     bias: np.ndarray  # 1 when the layer has a bias (BN: weight and bias count as 2)
+
+
+def _share_matrix(rows: Sequence[dict[int, int]], units: int) -> np.ndarray:
+    matrix = np.zeros((len(rows), units))
+    for layer, share in enumerate(rows):
+        for unit, channels in share.items():
+            matrix[layer, unit] = channels
+    return matrix
 
 
 class CostModel:
@@ -65,12 +74,15 @@ class CostModel:
             for handle in handles:
                 handle.remove()
 
-        unit_of = {(c.module, c.dim): c.unit for c in couplings}
-        rows: list[tuple[int, float, float, int, int, int, int, int]] = []
+        shares: dict[tuple[str, str], dict[int, int]] = {}
+        for c in couplings:
+            share = shares.setdefault((c.module, c.dim), {})
+            share[c.unit] = share.get(c.unit, 0) + c.channels
+        rows: list[tuple[int, float, float, int, int, dict[int, int], dict[int, int], int]] = []
         counted = 0
         for name, module in model.named_modules():
-            in_unit = unit_of.get((name, "in"), -1)
-            out_unit = unit_of.get((name, "out"), -1)
+            in_unit = shares.get((name, "in"), {})
+            out_unit = shares.get((name, "out"), {})
             if isinstance(module, nn.Conv2d):
                 kh, kw = module.kernel_size
                 hw = out_hw.get(name)
@@ -80,8 +92,7 @@ class CostModel:
                     module.groups > 1 and module.groups == module.in_channels == module.out_channels
                 )
                 if depthwise:
-                    unit = out_unit if out_unit >= 0 else in_unit
-                    in_unit = out_unit = unit
+                    in_unit = out_unit = out_unit or in_unit
                 groups = 1 if depthwise else module.groups
                 kind = 1 if depthwise else 0
                 rows.append(
@@ -111,7 +122,7 @@ class CostModel:
                 )
             elif isinstance(module, nn.BatchNorm2d):
                 rows.append(
-                    (3, 0.0, 0.0, 0, module.num_features, -1, out_unit, 2 * int(module.affine))
+                    (3, 0.0, 0.0, 0, module.num_features, {}, out_unit, 2 * int(module.affine))
                 )
             else:
                 continue
@@ -124,8 +135,8 @@ class CostModel:
             kernel=np.asarray(columns[2], dtype=np.float64),
             in_full=np.asarray(columns[3], dtype=np.float64),
             out_full=np.asarray(columns[4], dtype=np.float64),
-            in_unit=np.asarray(columns[5], dtype=np.int64),
-            out_unit=np.asarray(columns[6], dtype=np.int64),
+            in_share=_share_matrix(columns[5], len(capacity)),
+            out_share=_share_matrix(columns[6], len(capacity)),
             bias=np.asarray(columns[7], dtype=np.float64),
         )
         return cls(layers, capacity, fixed_params=total_params - counted)
@@ -133,11 +144,9 @@ class CostModel:
     def _widths(self, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """In and out widths of every layer for a batch of allocations (B × U) → (B × L)."""
         layers = self._layers
-        ratio = active / self.capacity  # B × U
-        ones = np.ones((active.shape[0], 1))
-        padded = np.concatenate([ratio, ones], axis=1)  # index -1 → ratio 1 (fixed width)
-        in_w = layers.in_full * padded[:, layers.in_unit]
-        out_w = layers.out_full * padded[:, layers.out_unit]
+        removed = 1.0 - active / self.capacity  # B × U: fraction of each unit pruned away
+        in_w = layers.in_full - removed @ layers.in_share.T
+        out_w = layers.out_full - removed @ layers.out_share.T
         return in_w, out_w
 
     def evaluate(self, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

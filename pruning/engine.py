@@ -20,8 +20,10 @@ from pruning.cost import CostModel
 from pruning.cpu_kernels import guard_cpu_kernels
 from pruning.data.batches import iterate_batches
 from pruning.dependency import DependencyAdapter
+from pruning.discovery import Discovery, discover_units
 from pruning.gates import UnitGates
 from pruning.models.registry import ModelSpec, build_model
+from pruning.schedules import finetune_scheduler
 from pruning.structure import StructureLearner
 from pruning.training import evaluate, select_device, steps_per_epoch, train_one_epoch
 from pruning.units import PrunableModel, UnitSpec, unit_widths
@@ -46,6 +48,7 @@ class EngineResult:
     model: nn.Module
     spec: ModelSpec
     units: list[dict[str, Any]]
+    kept_convs: list[dict[str, str]]
     baseline: dict[str, float]
     pruned: dict[str, float]
     history: list[dict[str, Any]]
@@ -54,10 +57,18 @@ class EngineResult:
     masked_model_metrics: dict[str, float] = field(default_factory=dict)
 
 
-def _prunable_units(model: nn.Module) -> list[UnitSpec]:
-    if not isinstance(model, PrunableModel):
-        raise TypeError(f"{type(model).__name__} does not declare prunable_units()")
-    return list(model.prunable_units())
+def select_units(model: nn.Module, example: Tensor, config: CompressConfig) -> Discovery:
+    """The zoo's hand-written unit list where it applies, else the units discovered from the
+    dependency graph (`pruning.discovery`)."""
+    declared = (
+        isinstance(model, PrunableModel)
+        and config.unit_source == "auto"
+        and config.residual == "inside"
+        and not config.keep_layers
+    )
+    if declared and isinstance(model, PrunableModel):
+        return Discovery(list(model.prunable_units()), [], declared=True)
+    return discover_units(model, example, ignore=config.keep_layers, residual=config.residual)
 
 
 class _Progress:
@@ -114,7 +125,9 @@ def compress_model(
     device = select_device(config.device)
     torch.manual_seed(config.seed)
     model = model.to(device)
-    units = _prunable_units(model)
+    example = data.x_test[:1].to(device)
+    discovery = select_units(model, example, config)
+    units = discovery.units
     capacity = unit_widths(model, units)
     n_train = data.x_train.shape[0]
     steps = steps_per_epoch(n_train, config.batch_size)
@@ -130,7 +143,6 @@ def compress_model(
     }
     x_test, y_test = data.x_test, data.y_test
 
-    example = data.x_test[:1].to(device)
     model.eval()
     adapter = DependencyAdapter(model, example, units)
     cost_model = CostModel.build(model, example, adapter.couplings(), capacity)
@@ -265,9 +277,14 @@ def compress_model(
             )
         timings["pruning"] = time.perf_counter() - started
         pruned_spec = replace(spec, widths=tuple(unit_widths(model, units)))
+        if not discovery.declared:  # rebuilt by removing channels from these convs
+            hw = (int(example.shape[-2]), int(example.shape[-1]))
+            pruned_spec = replace(pruned_spec, unit_convs=tuple(u.conv for u in units), input_hw=hw)
         ft_start_epoch = 0
         ft_optimizer = _sgd(model, config.lr, config)
-        ft_scheduler = _finetune_scheduler(ft_optimizer, config, steps)
+        ft_scheduler = finetune_scheduler(
+            ft_optimizer, config.finetune_epochs * steps, config.finetune_schedule
+        )
     else:
         assert resume is not None
         diff = float(resume["self_check"])
@@ -278,7 +295,9 @@ def compress_model(
         model.load_state_dict(resume["model"])
         ft_optimizer = _sgd(model, config.lr, config)
         ft_optimizer.load_state_dict(resume["optimizer"])
-        ft_scheduler = _finetune_scheduler(ft_optimizer, config, steps)
+        ft_scheduler = finetune_scheduler(
+            ft_optimizer, config.finetune_epochs * steps, config.finetune_schedule
+        )
         ft_scheduler.load_state_dict(resume["scheduler"])
         ft_start_epoch = int(resume["epoch"])
         progress.done = calibration_steps + steps * (config.structure_epochs + ft_start_epoch)
@@ -351,6 +370,7 @@ def compress_model(
             {"name": u.name, "channels_before": before, "channels_after": after}
             for u, before, after in zip(units, capacity, widths_after, strict=True)
         ],
+        kept_convs=[{"conv": k.conv, "reason": k.reason} for k in discovery.kept],
         baseline=baseline,
         pruned={
             "accuracy": final.accuracy,
@@ -414,15 +434,6 @@ def _calibrate(
 
 def _by_unit(units: list[UnitSpec], widths: list[int]) -> dict[str, int]:
     return {u.name: a for u, a in zip(units, widths, strict=True)}
-
-
-def _finetune_scheduler(
-    optimizer: torch.optim.Optimizer, config: CompressConfig, steps: int
-) -> torch.optim.lr_scheduler.MultiStepLR:
-    """The paper's schedule: lr ÷ 10 at 1/3 and 2/3 of the weight-learning iterations."""
-    total = max(config.finetune_epochs * steps, 1)
-    milestones = sorted({max(1, total // 3), max(2, (2 * total) // 3)})
-    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
 
 
 def _lap(timings: dict[str, float], phase: str, started: float) -> float:

@@ -23,33 +23,38 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.utils.hooks import RemovableHandle
 
+from pruning.dependency import Reader, is_mixing
 from pruning.saliency import normalise_per_unit, taylor_criterion
 from pruning.units import UnitSpec
 
 
 class _FoldedGate(nn.Module):
-    """Parametrization W ↦ W · g over W's input-channel dimension."""
+    """Parametrization W ↦ W · g over W's input-channel dimension, g placed at the unit's
+    positions in the reader's input (all of it, or the unit's slice of a concatenation)."""
 
-    def __init__(self, gate: Tensor, repeat: int):
+    def __init__(self, gate: Tensor, positions: Sequence[int], fan_in: int):
         super().__init__()
         # A plain attribute, not a buffer: the gate is neither trained nor saved.
         self.gate_ref = [gate]
-        self.repeat = repeat
+        self.repeat = len(positions) // gate.numel()
+        whole = list(positions) == list(range(fan_in))
+        self.positions = None if whole else torch.tensor(positions, device=gate.device)
+        self.fan_in = fan_in
 
     def forward(self, weight: Tensor) -> Tensor:
         gate = self.gate_ref[0]
         if self.repeat > 1:  # a linear layer after flatten reads each channel `repeat` times
             gate = gate.repeat_interleave(self.repeat)
+        if self.positions is not None:
+            gate = weight.new_ones(self.fan_in).index_put((self.positions,), gate.to(weight.dtype))
         shape = (1, -1) + (1,) * (weight.dim() - 2)
         return weight * gate.view(shape)
 
 
-def _foldable(module: nn.Module, channels: int) -> bool:
-    if isinstance(module, nn.Conv2d):
-        return module.groups == 1 and module.in_channels == channels
-    if isinstance(module, nn.Linear):
-        return module.in_features % channels == 0
-    return False
+def _foldable(module: nn.Module, reader: Reader, channels: int) -> bool:
+    if not is_mixing(module) or len(reader.positions) % channels:
+        return False
+    return max(reader.positions) < _weight(module).shape[1]
 
 
 def _weight(module: nn.Module) -> Tensor:
@@ -83,8 +88,9 @@ def _feature_map_sizes(model: nn.Module, ends: list[nn.Module], example: Tensor)
 class UnitGates:
     """Installs one gate per unit on `model`; remove() restores the plain model.
 
-    consumers: for each unit, the module names whose input channels are the unit's channels
-    (from the dependency graph); None to gate every unit with a hook at `gate_at`.
+    consumers: for each unit, the layers that read its channels and where (from the dependency
+    graph); None to gate every unit with a hook at `gate_at`. Units without a `gate_at`
+    (found by `pruning.discovery`) are always folded into their readers.
     example: one input sample, to size the gated feature maps; with `batch_size`, a unit is
     folded only where its consumers' weights are smaller than a batch of its feature map.
     """
@@ -94,56 +100,69 @@ class UnitGates:
         model: nn.Module,
         units: Sequence[UnitSpec],
         widths: Sequence[int],
-        consumers: Sequence[Sequence[str]] | None = None,
+        consumers: Sequence[Sequence[Reader]] | None = None,
         example: Tensor | None = None,
         batch_size: int | None = None,
     ):
         modules = dict(model.named_modules())
+        hooked = all(u.gate_at is not None for u in units)
         map_sizes = (
-            _feature_map_sizes(model, [modules[u.gate_at] for u in units], example)
-            if example is not None and batch_size is not None
+            _feature_map_sizes(model, [modules[str(u.gate_at)] for u in units], example)
+            if example is not None and batch_size is not None and hooked
             else None
         )
         device = next(model.parameters()).device
+        dtype = next(model.parameters()).dtype
         self.units = list(units)
         self.gates: list[Tensor] = [
-            torch.ones(width, device=device, requires_grad=True) for width in widths
+            torch.ones(width, device=device, dtype=dtype, requires_grad=True) for width in widths
         ]
         # M_l of eq. (5): entries per channel of the gated tensor in the latest forward pass.
         self.entries: list[int] = [0 for _ in self.units]
         self._handles: list[RemovableHandle] = []
         self._folded: list[nn.Module] = []
         for index, unit in enumerate(self.units):
-            readers = [modules[name] for name in consumers[index]] if consumers else []
+            found = list(consumers[index]) if consumers else []
+            readers = [modules[reader.module] for reader in found]
             cheaper = (
                 map_sizes is None
                 or batch_size is None
                 or (sum(_weight(m).numel() for m in readers) < batch_size * map_sizes[index])
             )
-            if readers and cheaper and all(_foldable(m, widths[index]) for m in readers):
-                self._fold(index, readers)
+            foldable = all(
+                _foldable(m, r, widths[index]) for m, r in zip(readers, found, strict=True)
+            )
+            if readers and foldable and (cheaper or unit.gate_at is None):
+                self._fold(index, readers, found)
                 continue
+            if unit.gate_at is None:
+                raise ValueError(
+                    f"unit {unit.name}: no layer that reads its channels can hold its gate"
+                )
             try:
                 target = modules[unit.gate_at]
             except KeyError:
                 raise ValueError(f"unit {unit.name}: no module named {unit.gate_at!r}") from None
             self._handles.append(target.register_forward_hook(self._make_hook(index)))
 
-    def _fold(self, index: int, readers: list[nn.Module]) -> None:
-        channels = self.gates[index].numel()
-        for reader in readers:
+    def _fold(self, index: int, readers: list[nn.Module], found: list[Reader]) -> None:
+        for reader, where in zip(readers, found, strict=True):
             fan_in = _weight(reader).shape[1]  # conv (out, in, kh, kw) and linear (out, in)
             parametrize.register_parametrization(
-                reader, "weight", _FoldedGate(self.gates[index], fan_in // channels)
+                reader, "weight", _FoldedGate(self.gates[index], where.positions, fan_in)
             )
             self._folded.append(reader)
-        self._handles.append(readers[0].register_forward_pre_hook(self._make_counter(index)))
+        repeat = len(found[0].positions) // self.gates[index].numel()
+        self._handles.append(
+            readers[0].register_forward_pre_hook(self._make_counter(index, repeat))
+        )
 
-    def _make_counter(self, index: int) -> Any:
-        channels = self.gates[index].numel()
-
+    def _make_counter(self, index: int, repeat: int) -> Any:
         def count(_module: nn.Module, inputs: tuple[Tensor, ...]) -> None:
-            self.entries[index] = inputs[0].numel() // channels
+            # Entries per channel: N·H·W before a conv; N·r before a linear layer that reads
+            # each channel r times (after a flatten).
+            x = inputs[0]
+            self.entries[index] = x.numel() // x.shape[1] * (repeat if x.dim() == 2 else 1)
 
         return count
 

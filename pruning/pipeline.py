@@ -29,7 +29,7 @@ from pruning.data import TaskData, load_task_data
 from pruning.engine import TaskTensors, compress_model
 from pruning.export import export_onnx
 from pruning.metrics import count_model
-from pruning.models.registry import ModelSpec, build_model
+from pruning.models.registry import ModelSpec, available_models, build_model
 from pruning.report import build_report, plot_channels, plot_history, write_json
 
 ARTIFACTS = (
@@ -63,7 +63,9 @@ class CompressResult:
     report: dict[str, Any]
 
 
-_Loaded = tuple[dict[str, torch.Tensor], ModelSpec]
+# A checkpoint's weights and the structure they fit; None for a plain state dict of a network
+# from outside the zoo, whose structure is the builder's own (built for the task's data).
+_Loaded = tuple[dict[str, torch.Tensor], ModelSpec | None]
 
 
 def _read_checkpoint(request: CompressRequest) -> _Loaded | None:
@@ -73,6 +75,8 @@ def _read_checkpoint(request: CompressRequest) -> _Loaded | None:
     state, stored = read_checkpoint(request.checkpoint)
     if stored is not None and stored.arch != request.arch:
         raise CheckpointMismatch(f"the checkpoint holds a {stored.arch}, not a {request.arch}")
+    if stored is None and request.arch not in available_models():
+        return state, None
     return state, stored or infer_spec(
         state, request.arch, num_classes=request.num_classes, width_mult=request.width_mult
     )
@@ -84,15 +88,20 @@ def _baseline_model(
     """The unpruned model the run starts from, built deterministically from the seed (a
     re-initialised head must come out the same when a resumed run rebuilds it)."""
     torch.manual_seed(request.config.seed)
-    if loaded is None:
+    if loaded is None or loaded[1] is None:
         spec = ModelSpec(
             arch=request.arch,
             in_channels=data.input_shape[0],
             num_classes=data.num_classes,
             width_mult=request.width_mult,
         )
-        return build_model(spec), spec, False
+        if loaded is None:
+            return build_model(spec), spec, False
+        model = build_model(spec)
+        load_into(model, loaded[0])
+        return model, spec, False
     state, stored_spec = loaded
+    assert stored_spec is not None
     spec = replace(stored_spec, num_classes=data.num_classes)
     model = build_model(spec)
     report = load_into(model, state)
@@ -109,7 +118,7 @@ def run_compression(
     data = load_task_data(
         request.data,
         input_size=request.input_size,
-        in_channels=loaded[1].in_channels if loaded else None,
+        in_channels=loaded[1].in_channels if loaded and loaded[1] else None,
         seed=request.config.seed,
     )
     model, spec, head_reinitialised = _baseline_model(request, data, loaded)
@@ -159,6 +168,7 @@ def run_compression(
         baseline=baseline,
         pruned=pruned,
         units=result.units,
+        kept_convs=result.kept_convs,
         history=result.history,
         timings=timings,
         checks={

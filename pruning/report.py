@@ -43,6 +43,7 @@ def build_report(
     timings: dict[str, float],
     checks: dict[str, float],
     head_reinitialised: bool,
+    kept_convs: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     def reduction(key: str) -> float:
         return 1.0 - pruned[key] / baseline[key] if baseline[key] else 0.0
@@ -59,6 +60,8 @@ def build_report(
         "baseline": baseline,
         "pruned": pruned,
         "units": units,
+        # Convs whose output channels were not pruned, and why (units found from the graph).
+        "kept_convs": kept_convs or [],
         "history": history,
         "timings": timings,
         "checks": checks,

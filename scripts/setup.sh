@@ -9,11 +9,13 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.edgeprune-installed
-want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml scripts/setup.sh tests/model_plugin/pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
 .venv/bin/python -m pip install --quiet -e ".[worker,service,edge,dev]"
+# Networks outside the zoo, registered as `edgeprune.models` entry points: the tests use them.
+.venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e tests/model_plugin
 echo "$want" > "$stamp"

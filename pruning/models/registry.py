@@ -8,15 +8,31 @@ Every builder has the signature
 `width_mult` scales every channel count of the default architecture (for small test nets);
 `widths` then overrides the width of each prunable unit, in the order of the model's
 `prunable_units()`, which is how a pruned structure is rebuilt from its `ModelSpec`.
+
+Networks from outside the zoo arrive as a builder taking only `num_classes` and
+`in_channels`: an import string `module:callable` (library and CLI; `module` may also be a
+`.py` file path) or a name registered by an installed package under the entry-point group
+`edgeprune.models`. Their pruned structures are rebuilt by building the full network and
+removing channels from the convs named in `ModelSpec.unit_convs` (`pruning.rebuild`).
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import inspect
+import logging
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, Protocol
 
 from torch import nn
+
+ENTRY_POINT_GROUP = "edgeprune.models"
+log = logging.getLogger(__name__)
 
 
 class ModelBuilder(Protocol):
@@ -47,9 +63,10 @@ def register_model(name: str) -> Callable[[ModelBuilder], ModelBuilder]:
     return decorate
 
 
-def available_models() -> list[str]:
+def available_models(*, installed: bool = False) -> list[str]:
+    """The zoo's names; with `installed`, also those of installed packages' entry points."""
     _load_zoo()
-    return sorted(_REGISTRY)
+    return sorted({*_REGISTRY, *(installed_architectures() if installed else [])})
 
 
 @dataclass(frozen=True)
@@ -61,10 +78,19 @@ class ModelSpec:
     num_classes: int = 10
     width_mult: float = 1.0
     widths: tuple[int, ...] | None = field(default=None)
+    # The convs `widths` belong to, when they are not the zoo model's own unit list (units
+    # discovered from the graph); rebuilding then needs the input's height and width.
+    unit_convs: tuple[str, ...] | None = field(default=None)
+    input_hw: tuple[int, int] | None = field(default=None)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["widths"] = list(self.widths) if self.widths is not None else None
+        for key in ("unit_convs", "input_hw"):
+            if data[key] is None:
+                del data[key]  # the zoo's specs stay as they were
+            else:
+                data[key] = list(data[key])
         return data
 
     @classmethod
@@ -76,22 +102,141 @@ class ModelSpec:
             num_classes=int(data.get("num_classes", 10)),
             width_mult=float(data.get("width_mult", 1.0)),
             widths=tuple(int(w) for w in widths) if widths is not None else None,
+            unit_convs=tuple(str(c) for c in data["unit_convs"])
+            if data.get("unit_convs")
+            else None,
+            input_hw=(
+                (int(data["input_hw"][0]), int(data["input_hw"][1]))
+                if data.get("input_hw")
+                else None
+            ),
         )
 
 
-def build_model(spec: ModelSpec) -> nn.Module:
+def is_import_string(arch: str) -> bool:
+    return ":" in arch
+
+
+def build_model(spec: ModelSpec, *, allow_import: bool = True) -> nn.Module:
+    """The network `spec` describes, pruned widths included. `allow_import=False` refuses
+    import strings (the worker builds only installed, registered architectures)."""
+    builder = resolve_builder(spec.arch, allow_import=allow_import)
+    discovered = spec.unit_convs is not None
+    if builder is not None:
+        model = builder(
+            in_channels=spec.in_channels,
+            num_classes=spec.num_classes,
+            width_mult=spec.width_mult,
+            widths=None if discovered else spec.widths,
+        )
+    else:
+        if spec.width_mult != 1.0:
+            raise ValueError(f"width_mult applies to the zoo only; {spec.arch} is built as it is")
+        external = external_builder(spec.arch, allow_import=allow_import)
+        model = call_external(external, spec.arch, spec.num_classes, spec.in_channels)
+        if spec.widths is not None and not discovered:
+            raise ValueError(f"pruned widths of {spec.arch} need the convs they belong to")
+    if discovered and spec.widths is not None:
+        from pruning.rebuild import shrink_to_widths  # torch-pruning is only needed here
+
+        shrink_to_widths(model, spec)
+    return model
+
+
+def resolve_builder(arch: str, *, allow_import: bool = True) -> ModelBuilder | None:
+    """The zoo builder for `arch`; None when `arch` names an external builder."""
     _load_zoo()
+    if arch in _REGISTRY:
+        return _REGISTRY[arch]
+    external_builder(arch, allow_import=allow_import)  # raises for an unknown name
+    return None
+
+
+ExternalBuilder = Callable[..., nn.Module]
+
+
+def external_builder(arch: str, *, allow_import: bool = True) -> ExternalBuilder:
+    if is_import_string(arch):
+        if not allow_import:
+            raise UnknownArchitecture(f"import strings are not accepted here: {arch!r}")
+        return import_builder(arch)
+    installed = installed_architectures()
+    if arch in installed:
+        return _load_entry_point(arch)
+    known = ", ".join(sorted({*_REGISTRY, *installed}))
+    raise UnknownArchitecture(f"unknown arch {arch!r}; known: {known}")
+
+
+def import_builder(target: str) -> ExternalBuilder:
+    """`package.module:callable` or `path/to/file.py:callable`, as a builder."""
+    module_name, _, attr = target.rpartition(":")
+    if not module_name or not attr:
+        raise UnknownArchitecture(f"{target!r} is not module:callable")
     try:
-        builder = _REGISTRY[spec.arch]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY))
-        raise UnknownArchitecture(f"unknown arch {spec.arch!r}; known: {known}") from None
-    return builder(
-        in_channels=spec.in_channels,
-        num_classes=spec.num_classes,
-        width_mult=spec.width_mult,
-        widths=spec.widths,
-    )
+        if module_name.endswith(".py"):
+            path = Path(module_name).expanduser().resolve()
+            if not path.is_file():
+                raise UnknownArchitecture(f"no such file: {module_name}")
+            spec = importlib.util.spec_from_file_location(f"edgeprune_user_{path.stem}", path)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+    except UnknownArchitecture:
+        raise
+    except Exception as exc:  # a user's module may raise anything while importing
+        raise UnknownArchitecture(
+            f"cannot import {module_name}: {type(exc).__name__}: {exc}"
+        ) from None
+    builder = getattr(module, attr, None)
+    if builder is None or not callable(builder):
+        raise UnknownArchitecture(f"{module_name} has no callable {attr!r}")
+    return builder
+
+
+def installed_architectures() -> list[str]:
+    """Names registered by installed packages under the `edgeprune.models` entry points."""
+    return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
+
+
+def _load_entry_point(name: str) -> ExternalBuilder:
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == name:
+            try:
+                builder = ep.load()
+            except Exception as exc:  # a broken package must not take the others down
+                log.warning("entry point %s = %s fails to import: %s", name, ep.value, exc)
+                raise UnknownArchitecture(
+                    f"architecture {name!r} is installed but fails to import: {exc}"
+                ) from None
+            if not callable(builder):
+                raise UnknownArchitecture(f"entry point {name!r} is not callable")
+            return builder
+    raise UnknownArchitecture(f"unknown arch {name!r}")
+
+
+def call_external(
+    builder: ExternalBuilder, arch: str, num_classes: int, in_channels: int
+) -> nn.Module:
+    """Call a user's builder with the two keyword arguments of the contract; any failure is
+    one clear error."""
+    try:
+        inspect.signature(builder).bind(num_classes=num_classes, in_channels=in_channels)
+    except TypeError:
+        raise UnknownArchitecture(
+            f"{arch} must accept keyword arguments num_classes and in_channels"
+        ) from None
+    except ValueError:
+        pass  # no signature to inspect (a C callable): just call it
+    try:
+        model = builder(num_classes=num_classes, in_channels=in_channels)
+    except Exception as exc:
+        raise UnknownArchitecture(f"{arch} failed to build: {type(exc).__name__}: {exc}") from None
+    if not isinstance(model, nn.Module):
+        raise UnknownArchitecture(f"{arch} returned {type(model).__name__}, not a torch nn.Module")
+    return model
 
 
 def _load_zoo() -> None:
