@@ -11,6 +11,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import onnxruntime as ort
 from sqlalchemy import select
 
 from service.storage import ArtifactStore
@@ -19,6 +21,7 @@ from service.store.models import JobArtifact, utcnow
 from tests.worker.tinyjob import add_tiny_job
 from worker.context import WorkerContext
 from worker.hooks import checkpoint_key
+from worker.inspect_model import inspect_uploaded_model
 from worker.run_job import JobRun, run_next_job
 
 ARTIFACTS = {
@@ -82,6 +85,31 @@ def test_job_succeeds_publishes_artifacts_and_promotes(ctx: WorkerContext, tmp_p
             len(list(session.scalars(select(JobArtifact).where(JobArtifact.job_id == job_id)))) == 7
         )
         assert len(deployments.history(session, "cam")) == 1
+
+
+def test_an_installed_architecture_outside_the_zoo_runs_and_publishes(
+    ctx: WorkerContext, tmp_path: Path
+) -> None:
+    """se_resnet comes from the test package's edgeprune.models entry point, uploaded as a
+    plain state dict: the worker inspects it, compresses it and publishes a working ONNX."""
+    job_id = add_tiny_job(ctx.sessions, ctx.storage, tmp_path / "in", arch="se_resnet")
+    with ctx.sessions() as session:
+        model_id = jobs.get_job(session, job_id).model_id
+    assert inspect_uploaded_model(ctx, model_id) == "ready"
+    assert JobRun(ctx, job_id, "test:1").execute() == "succeeded"
+    with ctx.sessions() as session:
+        job = jobs.get_job(session, job_id)
+        rows = {
+            a.name: a
+            for a in session.scalars(select(JobArtifact).where(JobArtifact.job_id == job_id))
+        }
+    assert job.summary is not None and abs(job.summary["achieved"]["flops"] - 0.5) <= 0.01
+    report = json.loads(ctx.storage.read_range(rows["report.json"].sha256, 0))
+    assert {k["conv"] for k in report["kept_convs"]} == {"stem.0", "layer2.conv2.0"}
+    with ctx.storage.open(rows["model.onnx"].sha256) as handle:
+        session_ = ort.InferenceSession(handle.read(), providers=["CPUExecutionProvider"])
+    logits = session_.run(None, {"input": np.zeros((2, 1, 32, 32), dtype=np.float32)})[0]
+    assert logits.shape == (2, 10)
 
 
 def test_bad_data_fails_with_a_one_line_message(ctx: WorkerContext, tmp_path: Path) -> None:

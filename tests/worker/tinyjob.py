@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from sklearn.datasets import load_digits
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,16 +20,22 @@ from service.storage import ArtifactStore
 from service.store.models import Dataset, Job, Model
 
 
-def write_inputs(folder: Path, samples: int = 600) -> tuple[Path, Path]:
+def write_inputs(folder: Path, samples: int = 600, arch: str = "vgg11") -> tuple[Path, Path]:
+    """The digits task and a checkpoint: the zoo's vgg11 with its structure embedded, or a
+    plain state dict of an architecture installed under the edgeprune.models entry points."""
     folder.mkdir(parents=True, exist_ok=True)
     digits = load_digits()
     x = (digits.images[:samples] / 16.0).astype(np.float32)[:, None]
     y = digits.target[:samples].astype(np.int64)
     data = folder / "digits.npz"
     np.savez(data, x=x, y=y)
-    spec = ModelSpec("vgg11", in_channels=1, num_classes=10, width_mult=0.125)
-    checkpoint = folder / "vgg11-tiny.pt"
-    save_checkpoint(checkpoint, build_model(spec), spec)
+    checkpoint = folder / f"{arch}-tiny.pt"
+    if arch == "vgg11":
+        spec = ModelSpec("vgg11", in_channels=1, num_classes=10, width_mult=0.125)
+        save_checkpoint(checkpoint, build_model(spec), spec)
+    else:
+        model = build_model(ModelSpec(arch, in_channels=1, num_classes=10))
+        torch.save(model.state_dict(), checkpoint)
     return checkpoint, data
 
 
@@ -53,9 +60,10 @@ def add_tiny_job(
     *,
     deployment: str | None = None,
     data_bytes: bytes | None = None,
+    arch: str = "vgg11",
     **config: Any,
 ) -> str:
-    checkpoint, data = write_inputs(folder)
+    checkpoint, data = write_inputs(folder, arch=arch)
     model_sha, model_size = storage.put_file(checkpoint)
     if data_bytes is not None:
         data_sha, data_size = storage.put_bytes(data_bytes)
@@ -64,10 +72,10 @@ def add_tiny_job(
     with sessions.begin() as session:
         model = Model(
             name="tiny",
-            arch="vgg11",
+            arch=arch,
             num_classes=10,
             input_shape=[1, 32, 32],
-            filename="vgg11-tiny.pt",
+            filename=checkpoint.name,
             format="pt",
             sha256=model_sha,
             size=model_size,
