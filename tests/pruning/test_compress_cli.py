@@ -141,3 +141,49 @@ def test_learning_rate_defaults_depend_on_the_checkpoint(
     args = [str(checkpoint) if a == "CK" else a for a in args]
     CliRunner().invoke(app, ["compress", "--arch", "vgg11", *args])
     assert seen == [expected]
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _readme_example() -> str:
+    text = README.read_text()
+    start = text.index("```python\n# my_nets.py")
+    return text[start + len("```python\n") : text.index("```", start + 10)]
+
+
+def test_the_readme_own_model_example_compresses(tmp_path: Path) -> None:
+    """The README's "Your own model" example, run as written, from a plain state dict."""
+    (tmp_path / "my_nets.py").write_text(_readme_example())
+    import torch
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        from my_nets import build_net  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(tmp_path))
+    torch.save(build_net(num_classes=10, in_channels=1).state_dict(), tmp_path / "state.pt")
+    done = edgeprune(
+        "compress", "--model", "my_nets.py:build_net", "--checkpoint", "state.pt",
+        "--data", "builtin:digits", "--target", "flops=0.5", "--structure-epochs", "1",
+        "--finetune-epochs", "1", "--calibration-batches", "2", "--out", "out",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert abs(report["achieved"]["flops"] - 0.5) <= 0.01
+    assert report["config"]["arch"] == "my_nets.py:build_net"
+
+
+def test_own_model_errors_are_one_line(tmp_path: Path) -> None:
+    (tmp_path / "nets.py").write_text("def build(*, num_classes, in_channels):\n    return 1\n")
+    cases = {
+        ("--model", "nets.py:build"): "returned int, not a torch nn.Module",
+        ("--model", "nets.py:absent"): "has no callable 'absent'",
+        ("--arch", "vgg16", "--model", "nets.py:build"): "give exactly one of --arch",
+        ("--arch", "nets.py:build"): "for an import string use --model",
+    }
+    for args, message in cases.items():
+        done = edgeprune("compress", *args, "--structure-epochs", "0", cwd=tmp_path)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip().count("\n") == 0 and message in done.stderr, done.stderr
