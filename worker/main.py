@@ -36,5 +36,9 @@ def run_worker(queues: list[str], concurrency: int, name: str | None, loglevel: 
     # is created in the child, so forking stays safe.
     import worker.tasks  # noqa: F401
     from worker.app import app
+    from worker.architectures import report_architectures
+
+    node = name or f"{queues[0] if queues else 'gpu'}@{socket.gethostname()}"
+    report_architectures(settings, node)
 
     app.worker_main(argv=worker_argv(queues, concurrency, name, loglevel))

@@ -22,6 +22,7 @@ import importlib
 import importlib.util
 import inspect
 import logging
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -199,6 +200,32 @@ def import_builder(target: str) -> ExternalBuilder:
 def installed_architectures() -> list[str]:
     """Names registered by installed packages under the `edgeprune.models` entry points."""
     return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
+
+
+def buildable_architectures() -> list[tuple[str, str]]:
+    """(name, source) of every architecture this process can build: the zoo, then each
+    installed entry point that imports. A broken or clashing one is logged and left out, so
+    it never takes the others down."""
+    _load_zoo()
+    found = [(name, "zoo") for name in sorted(_REGISTRY)]
+    for name in installed_architectures():
+        if name in _REGISTRY:
+            log.warning("entry point %s is shadowed by the zoo's architecture of that name", name)
+            continue
+        if not _SERVICE_NAME.fullmatch(name):
+            log.warning("entry point %r is not a valid architecture name; left out", name)
+            continue
+        try:
+            _load_entry_point(name)
+        except UnknownArchitecture as exc:
+            log.warning("%s", exc)
+            continue
+        found.append((name, "installed"))
+    return found
+
+
+# Names the service accepts (service/api/forms.py): no ':' or '/', so never an import string.
+_SERVICE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 def _load_entry_point(name: str) -> ExternalBuilder:

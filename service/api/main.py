@@ -19,7 +19,16 @@ from service.api.limits import BodySizeLimitMiddleware
 from service.api.metrics import ApiMetrics, MetricsMiddleware
 from service.api.openapi import install_openapi
 from service.api.ratelimit import FailedAuthLimiter
-from service.api.routes import artifacts, datasets, deployments, devices, health, jobs, models
+from service.api.routes import (
+    architectures,
+    artifacts,
+    datasets,
+    deployments,
+    devices,
+    health,
+    jobs,
+    models,
+)
 from service.dashboard import mount_dashboard
 from service.settings import Settings, get_settings
 
@@ -89,7 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added last = outermost: it times the whole request, size-limit refusals included.
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
-    for module in (health, models, datasets, jobs, deployments, artifacts, devices):
+    for module in (health, models, architectures, datasets, jobs, deployments, artifacts, devices):
         app.include_router(module.router)
     mount_dashboard(app)
     install_openapi(app)

@@ -1,4 +1,4 @@
-"""The operator CLI: `edgeprune serve|api|token|models|datasets|jobs|deployments`.
+"""The operator CLI: `edgeprune serve|api|token|models|architectures|datasets|jobs|deployments`.
 
 Only typer and the standard library load at start; httpx, rich and the service modules are
 imported inside the commands, so `edgeprune --help` is instant. HTTP commands talk to
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import typer
 
-from service.cli import deployments, jobs, server, tokens, uploads
+from service.cli import architectures, deployments, jobs, server, tokens, uploads
 
 
 def register(app: typer.Typer) -> None:
@@ -20,6 +20,7 @@ def register(app: typer.Typer) -> None:
     app.command("api")(server.api)
     app.add_typer(tokens.app, name="token")
     app.add_typer(uploads.models_app, name="models")
+    app.command("architectures")(architectures.list_architectures)
     app.add_typer(uploads.datasets_app, name="datasets")
     app.add_typer(jobs.app, name="jobs")
     app.add_typer(deployments.app, name="deployments")

@@ -35,7 +35,12 @@ def _show(body: Any, as_json: bool, line: str) -> None:
 @models_app.command("upload")
 def upload_model(
     file: ExistingFile,
-    arch: Annotated[str, typer.Option(help="Architecture of the model zoo, e.g. vgg11.")],
+    arch: Annotated[
+        str,
+        typer.Option(
+            help="An architecture the server knows, e.g. vgg11 (see `edgeprune architectures`)."
+        ),
+    ],
     num_classes: Annotated[int, typer.Option(min=2, help="Classes of the checkpoint's head.")],
     input_shape: Annotated[str, typer.Option(help="C,H,W of one input, e.g. 1,32,32.")],
     name: Annotated[str | None, typer.Option(help="Display name (default: file name).")] = None,

@@ -175,3 +175,15 @@ class DeviceReport(Base):
     version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Architecture(Base):
+    """An architecture some worker can build: a zoo name or an installed `edgeprune.models`
+    entry point. Workers write these at start; the API accepts exactly these names."""
+
+    __tablename__ = "architectures"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))  # "zoo" | "installed"
+    reported_by: Mapped[str] = mapped_column(String(200))
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -174,3 +174,18 @@ def test_deployments_promote_show_rollback(live_server: LiveServer) -> None:
 def test_watch_unknown_job_is_exit_5(live_server: LiveServer) -> None:
     result = cli(live_server, "jobs", "watch", "job_nope")
     assert result.exit_code == 5 and "404" in result.stderr
+
+
+def test_architectures_lists_the_zoo_and_what_workers_reported(live_server: LiveServer) -> None:
+    from service.store import architectures
+
+    with live_server.sessions.begin() as session:
+        architectures.report(session, [("camera_net", "installed")], "gpu@cam")
+    plain = cli(live_server, "architectures")
+    assert plain.exit_code == 0, plain.output
+    lines = plain.stdout.splitlines()
+    assert lines[0].split() == ["mobilenet", "zoo"]
+    assert lines[-1].split() == ["camera_net", "installed", "(reported", "by", "gpu@cam)"]
+    as_json = cli(live_server, "architectures", "--json")
+    names = [a["name"] for a in json.loads(as_json.stdout)["data"]]
+    assert "vgg16" in names and names[-1] == "camera_net"

@@ -330,6 +330,14 @@ def test_operator_submits_watches_and_promotes_a_job(
     assert deployment["current_job_id"] == job_id
     tab.screenshot(path=SCREENSHOTS / "job.png", full_page=True)
 
+    # The workers reported what they can build when they started: the submit form offers
+    # the installed architectures (the test package's entry points) beside the zoo.
+    tab.goto(f"{service.url}/jobs/new")
+    installed = tab.locator('#arch-options option[value="se_resnet"]')
+    expect(installed).to_have_attribute("label", "se_resnet (installed)")
+    expect(tab.locator('#arch-options option[value="vgg16"]')).to_have_count(1)
+    expect(tab.locator('#arch-options option[value="broken_net"]')).to_have_count(0)
+
     # The jobs list shows it with its numbers; the filter narrows the list in place.
     nav = tab.get_by_role("navigation", name="Main")
     nav.get_by_role("link", name="Jobs", exact=True).click()

@@ -180,6 +180,7 @@ ROWS: dict[tuple[str, str], Row] = {
     ("POST", "/v1/models"): Row("/v1/models", admin_only(202), _checkpoint_upload),
     ("GET", "/v1/models"): Row("/v1/models", admin_only(200)),
     ("GET", "/v1/models/{model_id}"): Row("/v1/models/{model_id}", admin_only(200)),
+    ("GET", "/v1/architectures"): Row("/v1/architectures", admin_only(200)),
     ("POST", "/v1/datasets"): Row("/v1/datasets", admin_only(201), _dataset_upload),
     ("GET", "/v1/datasets"): Row("/v1/datasets", admin_only(200)),
     ("GET", "/v1/datasets/{dataset_id}"): Row("/v1/datasets/{dataset_id}", admin_only(200)),

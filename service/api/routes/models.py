@@ -42,11 +42,23 @@ from service.api.session_route import SessionReleasingRoute
 from service.api.uploads import ReceivedFile, receive_multipart
 from service.api.validation.checkpoint import check_checkpoint, checkpoint_format
 from service.storage import ArtifactStore
+from service.store import architectures
 from service.store.models import Model
 
 log = logging.getLogger("edgeprune.api")
 router = APIRouter(prefix="/v1/models", tags=["models"], route_class=SessionReleasingRoute)
 POLL_INTERVAL_S = 0.2
+
+
+def _check_architecture(factory: sessionmaker[Session], arch: str) -> None:
+    """Only names some worker can build (GET /v1/architectures): refused before any upload
+    is stored or inspected."""
+    with factory() as session:
+        known = architectures.known_names(session)
+    if arch not in known:
+        raise InvalidUpload(
+            f"unknown arch {arch!r}; known: {', '.join(known)}", loc=["body", "arch"]
+        )
 
 
 def _store_checkpoint(storage: ArtifactStore, received: ReceivedFile) -> str:
@@ -154,6 +166,7 @@ async def upload_model(
         tmp_dir=settings.data_dir / "tmp",
     ) as form:
         fields = parse_fields(ModelUploadFields, form.fields)
+        await anyio.to_thread.run_sync(_check_architecture, factory, fields.arch)
         assert form.file is not None  # receive_multipart guarantees a file
         received = form.file
         fmt = await anyio.to_thread.run_sync(_store_checkpoint, storage, received)

@@ -206,8 +206,21 @@ async function fillSelect(select, path, label, keep) {
   }
 }
 
+// The architectures the workers can build (GET /v1/architectures): the zoo, then packages
+// installed on the workers. The page ships the zoo's names, so the list works offline too.
+async function fillArchitectures() {
+  try {
+    const page = await getJson("/v1/architectures");
+    const options = page.data.map((a) => el("option", { value: a.name, label: a.source === "installed" ? `${a.name} (installed)` : a.name }));
+    $("arch-options").replaceChildren(...options);
+  } catch (err) {
+    // Keep the zoo's names that the page was served with.
+  }
+}
+
 async function refreshChoices() {
   await Promise.all([
+    fillArchitectures(),
     fillSelect($("model-id"), "/v1/models?limit=200", (m) => `${m.arch} · ${m.name} · ${m.num_classes} classes · ${m.input_shape.join("×")}${m.status === "ready" ? "" : ` (${m.status})`} · ${m.id}`, true),
     fillSelect($("dataset-id"), "/v1/datasets?limit=200", (d) => `${d.name} · ${d.samples} samples · ${d.classes.length} classes · ${d.input_shape.join("×")} · ${d.id}`, true),
   ]);
