@@ -16,6 +16,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from service.store.architectures import ZOO_ARCHITECTURES
+
 HERE = Path(__file__).resolve().parent
 TEMPLATES_DIR = HERE / "templates"
 STATIC_DIR = HERE / "static"
@@ -73,7 +75,8 @@ def login_page(request: Request) -> HTMLResponse:
 
 @router.get("/jobs/new")
 def submit_page(request: Request) -> HTMLResponse:
-    return _page(request, "submit.html", nav="submit", title="New job")
+    # The zoo's names ship with the page; the script adds what the workers reported.
+    return _page(request, "submit.html", nav="submit", title="New job", zoo=ZOO_ARCHITECTURES)
 
 
 @router.get("/jobs/{job_id}")

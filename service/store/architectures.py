@@ -16,7 +16,8 @@ from service.store.models import Architecture, utcnow
 # The engine's zoo (pruning.models); a test keeps this list equal to the registry's, since
 # the service never imports the engine.
 ZOO_ARCHITECTURES = (
-    "mobilenet", "mobilenet_v2", "resnet110", "resnet18", "resnet20", "resnet32", "resnet34",
+    "mobilenet", "mobilenet_v2", "mobilenet_v2_imagenet", "resnet110", "resnet18", "resnet20",
+    "resnet32", "resnet34",
     "resnet50", "resnet56", "vgg11", "vgg13", "vgg16", "vgg19",
 )  # fmt: skip
 

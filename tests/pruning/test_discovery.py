@@ -33,6 +33,7 @@ from pruning.units import PrunableModel, UnitSpec, unit_widths
 EXTRA_UNITS = {
     "mobilenet": ["conv1"],
     "mobilenet_v2": ["conv1", "features.0.project", "features.16.project", "conv_last"],
+    "mobilenet_v2_imagenet": ["features.17.conv.2", "features.18.0"],
     "resnet50": ["conv1"],
 }
 PLUGIN = "tests/model_plugin/edgeprune_test_models/__init__.py"
@@ -53,7 +54,9 @@ def test_discovery_on_the_zoo_finds_its_units_and_the_listed_extras(arch: str) -
     assert [c for c in found if c not in declared] == EXTRA_UNITS.get(arch, [])
 
 
-@pytest.mark.parametrize("arch", ["vgg11", "resnet20", "mobilenet", "mobilenet_v2", "resnet50"])
+@pytest.mark.parametrize(
+    "arch", ["vgg11", "resnet20", "mobilenet", "mobilenet_v2", "mobilenet_v2_imagenet", "resnet50"]
+)
 def test_discovered_gates_mask_exactly_like_the_zoo_gates(arch: str) -> None:
     """Same masks, hand-written gate positions (hooks at gate_at) vs discovered ones (folded
     into the readers): the same function, with random BN statistics."""

@@ -13,7 +13,7 @@ import torch
 from pruning.checkpoints import load_model, save_checkpoint
 from pruning.config import Cancelled, CompressConfig, ProgressEvent, RunHooks, Target
 from pruning.dependency import DependencyAdapter
-from pruning.engine import compress_model
+from pruning.engine import PruningMismatch, compress_model
 from pruning.export import export_onnx
 from pruning.gates import UnitGates
 from pruning.units import unit_widths
@@ -232,3 +232,21 @@ def test_calibration_leaves_the_checkpoints_bn_statistics_alone() -> None:
     assert learner._calibration_batches == 3  # it did run, in train mode, with gradients
     for key, value in model.state_dict().items():
         assert torch.equal(value, before[key]), key
+
+
+def test_a_removal_that_differs_from_the_masking_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The self-check is what stands between a wrong removal and a published model."""
+    original = DependencyAdapter.remove_channels
+
+    def remove_the_wrong_channels(self: DependencyAdapter, masks: list[torch.Tensor]) -> None:
+        original(self, [mask.roll(1) for mask in masks])
+
+    monkeypatch.setattr(DependencyAdapter, "remove_channels", remove_the_wrong_channels)
+    config = CompressConfig(
+        target=Target("flops", 0.5), structure_epochs=1, finetune_epochs=0, batch_size=16,
+        calibration_batches=1, device="cpu",
+    )  # fmt: skip
+    with pytest.raises(PruningMismatch, match="differs from the masked one"):
+        compress_model(tiny_model("vgg11"), tiny_spec("vgg11"), random_task(), config)

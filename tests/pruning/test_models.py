@@ -7,11 +7,13 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
+from pruning.metrics import count_model
 from pruning.models import ModelSpec, available_models, build_model
 from pruning.units import PrunableModel, unit_widths
 
 ALL = [
-    "mobilenet", "mobilenet_v2", "resnet110", "resnet18", "resnet20", "resnet32", "resnet34",
+    "mobilenet", "mobilenet_v2", "mobilenet_v2_imagenet", "resnet110", "resnet18", "resnet20",
+    "resnet32", "resnet34",
     "resnet50", "resnet56", "vgg11", "vgg13", "vgg16", "vgg19",
 ]  # fmt: skip
 # Small enough to be fast, wide enough that every unit keeps >= 3 channels.
@@ -135,6 +137,28 @@ def test_resnet50_keys_and_params_match_torchvision() -> None:
         assert key in keys
     assert tuple(model.state_dict()["layer2.0.conv2.weight"].shape) == (128, 128, 3, 3)
     assert sum(p.numel() for p in model.parameters()) == 25_557_032
+
+
+def test_mobilenet_v2_imagenet_keys_params_and_macs_match_torchvision() -> None:
+    """torchvision's mobilenet_v2 state dicts load as they are: 314 keys, 3,504,872
+    parameters, 300.8M MACs at 224×224."""
+    model = build_model(ModelSpec("mobilenet_v2_imagenet", num_classes=1000))
+    keys = list(model.state_dict())
+    assert len(keys) == 314
+    for key in [
+        "features.0.0.weight", "features.0.1.running_var", "features.1.conv.0.0.weight",
+        "features.1.conv.1.weight", "features.1.conv.2.bias", "features.2.conv.0.0.weight",
+        "features.2.conv.1.0.weight", "features.2.conv.2.weight", "features.2.conv.3.weight",
+        "features.17.conv.3.num_batches_tracked", "features.18.0.weight", "classifier.1.weight",
+    ]:  # fmt: skip
+        assert key in keys
+    assert tuple(model.state_dict()["features.2.conv.0.0.weight"].shape) == (96, 16, 1, 1)
+    assert sum(p.numel() for p in model.parameters()) == 3_504_872
+    assert count_model(model, (3, 224, 224)).flops == 300_774_272
+    assert [u.conv for u in model.prunable_units()][:2] == [
+        "features.2.conv.0.0",
+        "features.3.conv.0.0",
+    ]
 
 
 def test_cifar_resnet_param_counts() -> None:
