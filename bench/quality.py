@@ -46,6 +46,8 @@ FIT_VARIANTS: dict[str, dict[str, Any]] = {
     "ours_cost_aware": {"target_fit": "cost_aware", "release_schedule": "constant"},
     "ours_greedy": {"target_fit": "greedy", "release_schedule": "constant"},
     "ours_greedy_cosine": {"target_fit": "greedy"},
+    # The last channels onto the target by saliency per unit of cost (the former default).
+    "ours_saliency_correction": {"correction": "saliency"},
     # Units discovered from the dependency graph instead of the zoo's hand-written lists.
     "ours_discovered": {"unit_source": "discovered"},
 }

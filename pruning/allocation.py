@@ -149,8 +149,15 @@ def adjust_to_target(
     floors: Sequence[int],
     tolerance: float,
     multiple: int = 1,
+    reference: Sequence[float] | None = None,
 ) -> list[int]:
     """Greedy adjustment of an allocation until cost(a) meets the target.
+
+    With a `reference` shape (the widths the allocation should stay proportional to: the
+    capacities for the uniform start, redistribution's proposal afterwards), each step
+    changes the unit that is furthest from that shape (the largest a_l/ref_l when removing,
+    the smallest when adding) and saliency per unit of cost only breaks ties; so rounding a
+    small network onto the target does not tilt its allocation towards the cheapest units.
 
     Active channels are always each unit's top-a by saliency, so a step moves one a_l by one
     block (`multiple` channels; one channel by default). While above the target, drop the
@@ -176,6 +183,17 @@ def adjust_to_target(
     floor = np.asarray(floors, dtype=np.int64)
     diagonal = np.arange(units)
     eps = 1e-12
+    shape = None if reference is None else np.maximum(np.asarray(reference, dtype=float), eps)
+
+    def pick(valid: np.ndarray, score: np.ndarray, *, largest_ratio: bool) -> int:
+        """Among valid units: the best score, or (with a reference) the unit furthest from
+        the reference shape, the best score among those."""
+        if shape is None:
+            return int(np.argmin(np.where(valid, score, np.inf)))
+        ratio = a / shape
+        ratio = np.where(valid, ratio if largest_ratio else -ratio, -np.inf)
+        best = np.flatnonzero(ratio >= ratio.max() - 1e-9)
+        return int(best[np.argmin(score[best])])
 
     def with_each(changed: np.ndarray) -> np.ndarray:
         """U allocations: row u is `a` with unit u set to changed[u]."""
@@ -194,10 +212,10 @@ def adjust_to_target(
             raise InvalidTarget(f"cannot reach the {metric} target above the channel floors")
         saved = current - cost_model.costs(with_each(down), metric)
         lost = saliency_between(np.minimum(down, a), a)
-        score = np.where(removable & (saved > 0), lost / np.maximum(saved, eps), np.inf)
-        unit = int(np.argmin(score))
-        if not np.isfinite(score[unit]):
+        valid = removable & (saved > 0)
+        if not valid.any():
             raise InvalidTarget(f"cannot reach the {metric} target: no channel saves any cost")
+        unit = pick(valid, lost / np.maximum(saved, eps), largest_ratio=True)
         a[unit] = down[unit]
         current -= float(saved[unit])
 
@@ -211,8 +229,7 @@ def adjust_to_target(
         if not fits.any():
             break
         gained = saliency_between(a, np.maximum(up, a))
-        score = np.where(fits, gained / np.maximum(added, eps), -np.inf)
-        unit = int(np.argmax(score))
+        unit = pick(fits, -gained / np.maximum(added, eps), largest_ratio=False)
         a[unit] = up[unit]
         current += float(added[unit])
     return [int(x) for x in a]

@@ -108,6 +108,17 @@ def compress(
     input_size: Annotated[str | None, typer.Option(help="Resize images, e.g. 32x32.")] = None,
     seed: int = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    quantize: Annotated[
+        str,
+        typer.Option(
+            help="none, or int8: also write model.int8.onnx (onnxruntime static quantization, "
+            "calibrated on training samples) unless it loses more than --int8-max-drop."
+        ),
+    ] = "none",
+    int8_max_drop: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="Largest accuracy drop (0..1) INT8 may cost."),
+    ] = 0.01,
     stall_timeout: Annotated[
         float,
         typer.Option(min=1, help="Fail when no training step completes for this many seconds."),
@@ -148,6 +159,8 @@ def compress(
             seed=seed,
             device=device,
             keep_layers=tuple(keep_layer or ()),
+            quantize=quantize,  # type: ignore[arg-type]  # validated by CompressConfig
+            int8_max_drop=int8_max_drop,
             residual="coupled" if prune_residual else "inside",
         )
     except (InvalidTarget, ValueError) as exc:
@@ -185,6 +198,13 @@ def compress(
         f"FLOPs -{achieved['flops']:.1%}  params -{achieved['params']:.1%}  "
         f"accuracy {base['accuracy']:.4f} -> {pruned['accuracy']:.4f}"
     )
+    int8 = report.get("int8")
+    if int8 is not None:
+        typer.echo(
+            f"INT8 accuracy {int8['accuracy']:.4f} (fp32 {int8['fp32_accuracy']:.4f})"
+            if int8["published"]
+            else f"INT8 not written: {int8['reason']}"
+        )
     typer.echo(f"artifacts in {out}: {', '.join(sorted(result.artifacts))}")
 
 

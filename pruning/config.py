@@ -16,6 +16,8 @@ TargetFit = Literal["scale", "cost_aware", "greedy"]
 ReleaseSchedule = Literal["constant", "cosine"]
 FinetuneSchedule = Literal["step", "cosine"]
 UnitSource = Literal["auto", "discovered"]
+Correction = Literal["proportional", "saliency"]
+Quantize = Literal["none", "int8"]
 ResidualPolicy = Literal["inside", "coupled"]
 Phase = Literal["calibrating", "structure_learning", "pruning", "weight_learning", "exporting"]
 PHASES: tuple[Phase, ...] = (
@@ -98,6 +100,10 @@ class CompressConfig:
     # "cost_aware" — eq. (8) significance per unit of cost, then the same scale fit;
     # "greedy" — the former per-channel saliency-per-cost greedy (kept for comparison).
     target_fit: TargetFit = "scale"
+    # The last few channels onto the target: "proportional" keeps the shape of the widths
+    # being fitted (uniform at the start, the learned proposal afterwards); "saliency" adds
+    # and removes by saliency per unit of cost, which tilts small nets towards cheap units.
+    correction: Correction = "proportional"
     # Keep every unit's width a multiple of this (1 = per channel, as in the paper). CPUs and
     # GPUs run convs fastest when channel counts fill their SIMD blocks (8 or 16): see
     # bench/RESULTS.md. With a multiple > 1 the target is met to within one block's cost.
@@ -110,6 +116,12 @@ class CompressConfig:
     residual: ResidualPolicy = "inside"
     # Module paths (and everything below them) whose output channels are never pruned.
     keep_layers: tuple[str, ...] = ()
+    # INT8 for the edge (pruning.quantize): "int8" also publishes model.int8.onnx, unless its
+    # test accuracy is more than `int8_max_drop` below the fp32 model's (then fp32 only, and
+    # the report says why).
+    quantize: Quantize = "none"
+    int8_max_drop: float = 0.01
+    int8_calibration_samples: int = 256
     tolerance: float = 0.005  # allowed undershoot of the target reduction (cost model units)
     augment: bool = True
     seed: int = 0
@@ -142,6 +154,16 @@ class CompressConfig:
         if self.target_fit not in ("scale", "cost_aware", "greedy"):
             raise ValueError(
                 f"target_fit must be scale, cost_aware or greedy, got {self.target_fit!r}"
+            )
+        if self.quantize not in ("none", "int8"):
+            raise ValueError(f"quantize must be none or int8, got {self.quantize!r}")
+        if not 0.0 <= self.int8_max_drop <= 1.0:
+            raise ValueError(f"int8_max_drop must be in [0, 1], got {self.int8_max_drop}")
+        if not 1 <= self.int8_calibration_samples <= 100_000:
+            raise ValueError("int8_calibration_samples must be in [1, 100000]")
+        if self.correction not in ("proportional", "saliency"):
+            raise ValueError(
+                f"correction must be proportional or saliency, got {self.correction!r}"
             )
         if self.unit_source not in ("auto", "discovered"):
             raise ValueError(f"unit_source must be auto or discovered, got {self.unit_source!r}")

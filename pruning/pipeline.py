@@ -30,8 +30,11 @@ from pruning.engine import TaskTensors, compress_model
 from pruning.export import export_onnx
 from pruning.metrics import count_model
 from pruning.models.registry import ModelSpec, available_models, build_model
+from pruning.onnx_metadata import model_metadata, write_metadata
+from pruning.quantize import calibration_sample, onnx_accuracy, quantize_int8
 from pruning.report import build_report, plot_channels, plot_history, write_json
 
+INT8_ARTIFACT = "model.int8.onnx"  # published only when asked for and accurate enough
 ARTIFACTS = (
     "model.onnx",
     "baseline.onnx",
@@ -54,6 +57,7 @@ class CompressRequest:
     num_classes: int | None = None
     width_mult: float = 1.0
     input_size: tuple[int, int] | None = None
+    source_job: str | None = None  # written into the exported models' metadata
 
 
 @dataclass
@@ -157,6 +161,21 @@ def run_compression(
     counted_after = count_model(pruned_model, shape)
     baseline = {**result.baseline, "flops": counted_before.flops, "params": counted_before.params}
     pruned = {**result.pruned, "flops": counted_after.flops, "params": counted_after.params}
+
+    def describe(variant: str, counted: Any) -> dict[str, str]:
+        return model_metadata(
+            input_shape=shape, mean=data.mean, std=data.std, value_scale=data.value_scale,
+            classes=data.classes, flops=counted.flops, params=counted.params, arch=spec.arch,
+            variant=variant, source_job=request.source_job,
+        )  # fmt: skip
+
+    write_metadata(artifacts["model.onnx"], describe("fp32", counted_after))
+    write_metadata(artifacts["baseline.onnx"], describe("baseline", counted_before))
+    int8 = None
+    if request.config.quantize == "int8":
+        int8 = _quantize(request, data, artifacts, out_dir)
+        if int8["published"]:
+            write_metadata(artifacts[INT8_ARTIFACT], describe("int8", counted_after))
     timings = {"loading": load_seconds, **result.timings}
     timings["exporting"] = time.perf_counter() - started
     report = build_report(
@@ -179,11 +198,48 @@ def run_compression(
         head_reinitialised=head_reinitialised,
     )
     report["structure"] = result.spec.to_json()
-    report["data"] = {"mean": data.mean, "std": data.std, "classes": data.classes}
+    report["data"] = {
+        "mean": data.mean,
+        "std": data.std,
+        "value_scale": data.value_scale,
+        "classes": data.classes,
+    }
+    if int8 is not None:
+        report["int8"] = int8
     plot_channels(report, artifacts["channels.png"])
     plot_history(report, artifacts["history.png"])
     write_json(artifacts["report.json"], report)
     return CompressResult(out_dir=out_dir, artifacts=artifacts, report=report)
+
+
+def _quantize(
+    request: CompressRequest, data: TaskData, artifacts: dict[str, Path], out_dir: Path
+) -> dict[str, Any]:
+    """INT8 with onnxruntime, judged on the test split against the fp32 ONNX model: published
+    as model.int8.onnx unless it loses more than `int8_max_drop` (then the report says why)."""
+    config = request.config
+    path = out_dir / INT8_ARTIFACT
+    sample = calibration_sample(data.x_train, config.int8_calibration_samples, config.seed)
+    quantize_int8(artifacts["model.onnx"], path, sample)
+    fp32 = onnx_accuracy(artifacts["model.onnx"], data.x_test, data.y_test).accuracy
+    quantized = onnx_accuracy(path, data.x_test, data.y_test).accuracy
+    outcome: dict[str, Any] = {
+        "accuracy": quantized,
+        "fp32_accuracy": fp32,
+        "drop": fp32 - quantized,
+        "max_drop": config.int8_max_drop,
+        "calibration_samples": len(sample),
+        "published": fp32 - quantized <= config.int8_max_drop,
+    }
+    if outcome["published"]:
+        artifacts[INT8_ARTIFACT] = path
+    else:
+        path.unlink(missing_ok=True)
+        outcome["reason"] = (
+            f"INT8 accuracy {quantized:.4f} is {fp32 - quantized:.4f} below fp32's {fp32:.4f} "
+            f"(more than the allowed {config.int8_max_drop:.4f}): published fp32 only"
+        )
+    return outcome
 
 
 def inspect_model(

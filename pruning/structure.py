@@ -106,7 +106,7 @@ class StructureLearner:
             self.floors,
             self.config.channel_multiple,
         )
-        self.active = self._correct(uniform)
+        self.active = self._correct(uniform, reference=list(self.capacity))
         self._apply_masks()
 
     # -- step 1: every mini-batch ---------------------------------------------------------
@@ -167,7 +167,7 @@ class StructureLearner:
         if target.metric == "channels":
             return proposed
         if self.config.target_fit == "greedy":
-            return self._correct(proposed)
+            return self._correct(proposed, reference=None)
         scaled = scale_to_target(
             proposed,
             self.cost_model,
@@ -175,10 +175,13 @@ class StructureLearner:
             floors=self.floors,
             multiple=self.config.channel_multiple,
         )
-        return self._correct(scaled)
+        return self._correct(scaled, reference=proposed)
 
-    def _correct(self, active: list[int]) -> list[int]:
-        """The exact greedy correction onto the target (a few channels after a scale fit)."""
+    def _correct(self, active: list[int], reference: list[int] | None) -> list[int]:
+        """The exact greedy correction onto the target (a few channels after a scale fit),
+        keeping the shape of `reference` unless the config asks for saliency per cost."""
+        if self.config.correction == "saliency":
+            reference = None
         return adjust_to_target(
             active,
             self.saliency,
@@ -187,6 +190,7 @@ class StructureLearner:
             floors=self.floors,
             tolerance=self.config.tolerance,
             multiple=self.config.channel_multiple,
+            reference=reference,
         )
 
     def _apply_masks(self) -> None:

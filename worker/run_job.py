@@ -214,6 +214,7 @@ class JobRun:
             config=config,
             num_classes=model.num_classes,
             input_size=(shape[1], shape[2]) if len(shape) == 3 else None,
+            source_job=job.id,
         )
 
     def _publish(self, job: Job, lease: Lease, result: CompressResult) -> None:

@@ -75,7 +75,14 @@ def arrays_to_raw(
                 f"{source}: x_test has {len(xv)} samples but y_test has {len(yv)} labels"
             )
     y_train, y_eval, classes = labels_to_indices(yt, yv)
-    return RawData(x_train=xt, y_train=y_train, classes=classes, x_test=xv, y_test=y_eval)
+    return RawData(
+        x_train=xt,
+        y_train=y_train,
+        classes=classes,
+        x_test=xv,
+        y_test=y_eval,
+        value_scale=1 / 255 if np.asarray(x).dtype == np.uint8 else 1.0,
+    )
 
 
 def _check_npz_expansion(path: str, source: str) -> None:
@@ -122,4 +129,4 @@ def load_digits_builtin() -> RawData:
     digits = load_digits()
     x = torch.from_numpy(digits.images.astype(np.float32) / 16.0)[:, None, :, :]
     y = torch.from_numpy(digits.target.astype(np.int64))
-    return RawData(x_train=x, y_train=y, classes=[str(i) for i in range(10)])
+    return RawData(x_train=x, y_train=y, classes=[str(i) for i in range(10)], value_scale=1 / 16)

@@ -55,6 +55,7 @@ def finalise(
         mean=mean.tolist(),
         std=std.tolist(),
         source=source,
+        value_scale=raw.value_scale,
     )
 
 

@@ -27,6 +27,9 @@ class TaskData:
     mean: list[float]
     std: list[float]
     source: str
+    # What one unit of the source's values is before normalisation: 1/255 for 8-bit images
+    # (a device feeds pixel/255, then (x − mean)/std), 1/16 for digits, 1 for float arrays.
+    value_scale: float = 1 / 255
 
     @property
     def num_classes(self) -> int:
@@ -46,3 +49,4 @@ class RawData:
     classes: list[str]
     x_test: torch.Tensor | None = None
     y_test: torch.Tensor | None = None
+    value_scale: float = 1 / 255

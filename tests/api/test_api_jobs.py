@@ -39,6 +39,8 @@ def test_create_job_queues_it_with_a_first_event_and_location(api: Api) -> None:
         "seed": 0,
         "channel_multiple": 1,
         "augment": True,
+        "quantize": "none",
+        "int8_max_drop": 0.01,
     }
     with api.sessions() as session:
         from service.store.jobs import events_after
@@ -73,6 +75,8 @@ BAD_BODIES: list[tuple[dict[str, Any], list[Any]]] = [
     ({"target": {"metric": "flops", "reduction": "0.5"}}, ["body", "target", "reduction"]),
     ({"target": {"metric": "latency", "reduction": 0.5}}, ["body", "target", "metric"]),
     ({"target": {"metric": "flops"}}, ["body", "target", "reduction"]),
+    ({"quantize": "int4"}, ["body", "quantize"]),
+    ({"int8_max_drop": 2}, ["body", "int8_max_drop"]),
     ({"target": "flops=0.5"}, ["body", "target"]),
     ({"finetune_epochs": 0}, ["body", "finetune_epochs"]),
     ({"finetune_epochs": -1}, ["body", "finetune_epochs"]),

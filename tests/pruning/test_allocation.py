@@ -117,6 +117,28 @@ def test_greedy_correction_reaches_the_target_from_both_sides() -> None:
     ) == [3, 4]
 
 
+def test_proportional_correction_keeps_the_reference_shape() -> None:
+    """From the floors up to the target: by saliency per cost the cheap deep units fill up
+    first; with the capacities as reference every unit keeps about the same fraction."""
+    _, capacity, cost, _ = _vgg()
+    saliency = [torch.ones(c) / c for c in capacity]  # eq. (6): every unit sums to one
+    floors = channel_floor(capacity, 1)
+    target = Target("flops", 0.6)
+    by_cost = adjust_to_target(floors, saliency, cost, target, floors=floors, tolerance=0.005)
+    shaped = adjust_to_target(
+        floors, saliency, cost, target, floors=floors, tolerance=0.005, reference=capacity
+    )
+    for a in (by_cost, shaped):
+        assert 0.6 - 1e-9 <= _reduction(cost, a) <= 0.6 + 0.005 + 1e-9
+
+    def spread(a: list[int]) -> float:
+        fractions = [x / c for x, c in zip(a, capacity, strict=True)]
+        return max(fractions) - min(fractions)
+
+    assert spread(shaped) <= 1 / min(capacity) + 1e-9  # one channel of the narrowest unit
+    assert spread(by_cost) > 2 * spread(shaped)
+
+
 def test_top_channels_picks_the_most_salient_and_breaks_ties_by_index() -> None:
     saliency = torch.tensor([0.5, 0.9, 0.5, 0.1, 0.5])
     assert top_channels(saliency, 2).tolist() == [True, True, False, False, False]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 from sqlalchemy import select
 
@@ -334,3 +335,25 @@ def test_a_job_stalled_in_a_native_kernel_fails_and_replaces_the_process(
         assert JobRun(ctx, job_id, "test:2").execute() == "failed"
     finally:
         ctx.engine.dispose()
+
+
+def test_an_int8_job_publishes_the_quantized_model_beside_fp32(
+    ctx: WorkerContext, tmp_path: Path
+) -> None:
+    job_id = add_tiny_job(
+        ctx.sessions, ctx.storage, tmp_path / "in", quantize="int8", int8_max_drop=1.0
+    )
+    assert JobRun(ctx, job_id, "test:1").execute() == "succeeded"
+    with ctx.sessions() as session:
+        rows = {
+            a.name: a
+            for a in session.scalars(select(JobArtifact).where(JobArtifact.job_id == job_id))
+        }
+    assert set(rows) == {*ARTIFACTS, "model.int8.onnx"}
+    report = json.loads(ctx.storage.read_range(rows["report.json"].sha256, 0))
+    assert report["int8"]["published"] is True
+    with ctx.storage.open(rows["model.int8.onnx"].sha256) as handle:
+        model = onnx.load_model_from_string(handle.read())
+    metadata = {p.key: p.value for p in model.metadata_props}
+    assert metadata["edgeprune.variant"] == "int8"
+    assert metadata["edgeprune.source_job"] == job_id

@@ -50,6 +50,10 @@ class JobCreate(BaseModel):
     # The paper's shift-and-mirror augmentation; turn it off for data where a mirrored image
     # is another class (digits, text).
     augment: bool = True
+    # "int8" also publishes model.int8.onnx (onnxruntime static QDQ, per-channel), unless its
+    # test accuracy falls more than `int8_max_drop` below the fp32 model's.
+    quantize: Literal["none", "int8"] = "none"
+    int8_max_drop: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.01
     # Promote the job's model to this deployment automatically when it succeeds.
     deployment: DeploymentName | None = None
 

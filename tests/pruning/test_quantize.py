@@ -1,0 +1,95 @@
+"""INT8 for the edge and the self-describing ONNX models, through run_compression."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from pruning import pipeline
+from pruning.config import CompressConfig, Target
+from pruning.onnx_metadata import read_metadata
+from pruning.pipeline import INT8_ARTIFACT, CompressRequest, run_compression
+from pruning.quantize import OnnxAccuracy
+
+
+def _request(tmp_path: Path, **config: object) -> CompressRequest:
+    return CompressRequest(
+        arch="vgg11",
+        data="builtin:digits",
+        width_mult=0.25,
+        source_job="job_test",
+        config=CompressConfig(
+            target=Target("flops", 0.5), structure_epochs=1, finetune_epochs=2, batch_size=64,
+            calibration_batches=4, augment=False, device="cpu", lr=0.05, structure_lr=0.05,
+            **config,  # type: ignore[arg-type]
+        ),
+    )  # fmt: skip
+
+
+def test_int8_is_published_with_its_accuracy_and_every_model_describes_itself(
+    tmp_path: Path,
+) -> None:
+    result = run_compression(_request(tmp_path, quantize="int8", int8_max_drop=0.05), tmp_path)
+    int8 = result.report["int8"]
+    assert int8["published"] is True and INT8_ARTIFACT in result.artifacts
+    assert int8["drop"] <= 0.05 and int8["fp32_accuracy"] > 0.5  # a trained, useful model
+    assert int8["calibration_samples"] == 256
+    path = result.artifacts[INT8_ARTIFACT]
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops  # QDQ format
+    logits = session.run(None, {"input": np.zeros((3, 1, 32, 32), dtype=np.float32)})[0]
+    assert logits.shape == (3, 10)
+
+    data = result.report["data"]
+    for name, variant in (
+        ("model.onnx", "fp32"),
+        (INT8_ARTIFACT, "int8"),
+        ("baseline.onnx", "baseline"),
+    ):
+        meta = read_metadata(result.artifacts[name])
+        assert meta["variant"] == variant
+        assert meta["input_layout"] == "NCHW" and meta["input_shape"] == [1, 32, 32]
+        assert meta["mean"] == pytest.approx(data["mean"]) and meta["std"] == pytest.approx(
+            data["std"]
+        )
+        assert meta["value_scale"] == pytest.approx(1 / 16)  # digits are 0..16
+        assert meta["classes"] == [str(i) for i in range(10)]
+        assert meta["source_job"] == "job_test" and meta["arch"] == "vgg11"
+    assert (
+        read_metadata(result.artifacts["model.onnx"])["flops"] == result.report["pruned"]["flops"]
+    )
+    assert (
+        read_metadata(result.artifacts["baseline.onnx"])["flops"]
+        == result.report["baseline"]["flops"]
+    )
+
+
+def test_an_int8_model_that_loses_too_much_is_not_published(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = pipeline.onnx_accuracy
+
+    def worse_int8(path: Path, x: object, y: object) -> OnnxAccuracy:
+        measured = real(path, x, y)  # type: ignore[arg-type]
+        if path.name == INT8_ARTIFACT:  # as if quantization had broken the model
+            return OnnxAccuracy(measured.accuracy - 0.2, measured.samples)
+        return measured
+
+    monkeypatch.setattr(pipeline, "onnx_accuracy", worse_int8)
+    result = run_compression(_request(tmp_path, quantize="int8"), tmp_path)
+    int8 = result.report["int8"]
+    assert int8["published"] is False
+    assert "published fp32 only" in int8["reason"] and "0.2000 below" in int8["reason"]
+    assert INT8_ARTIFACT not in result.artifacts and not (tmp_path / INT8_ARTIFACT).exists()
+
+
+def test_int8_is_off_by_default(tmp_path: Path) -> None:
+    config = CompressConfig(target=Target("flops", 0.5))
+    assert config.quantize == "none"
+    with pytest.raises(ValueError, match="quantize must be none or int8"):
+        CompressConfig(target=Target("flops", 0.5), quantize="int4")  # type: ignore[arg-type]
