@@ -47,12 +47,19 @@ class Manifest:
     flops: int | None = None
     params: int | None = None
     etag: str | None = None
+    # Which published form `sha256`/`size`/`url` describe: "fp32" or "int8".
+    variant: str = "fp32"
+    # Per channel c: x = (value · value_scale − mean[c]) / std[c] (None from older servers).
+    preprocessing: dict[str, Any] | None = None
 
     @classmethod
-    def from_json(cls, data: Any, etag: str | None = None) -> Manifest:
+    def from_json(cls, data: Any, etag: str | None = None, variant: str = "fp32") -> Manifest:
+        """`variant`: "fp32", "int8", or "auto" (int8 when the server published one). A
+        variant the server does not offer falls back to fp32."""
         if not isinstance(data, Mapping):
             raise ServerError("malformed manifest: not a JSON object")
         try:
+            data = _choose_variant(data, variant)
             shape = data.get("input_shape")
             classes = data.get("classes")
             sha256 = str(data["sha256"]).lower()
@@ -76,6 +83,12 @@ class Manifest:
                 flops=_opt_int(data.get("flops")),
                 params=_opt_int(data.get("params")),
                 etag=etag if etag is not None else _opt_str(data.get("etag")),
+                variant=str(data.get("variant") or "fp32"),
+                preprocessing=(
+                    dict(data["preprocessing"])
+                    if isinstance(data.get("preprocessing"), Mapping)
+                    else None
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ServerError(f"malformed manifest: {exc!r}") from exc
@@ -91,6 +104,31 @@ class Manifest:
 class Registration:
     device_id: str
     token: str
+
+
+VARIANTS = ("auto", "fp32", "int8")
+
+
+def _choose_variant(data: Mapping[str, Any], wanted: str) -> Mapping[str, Any]:
+    """The manifest with sha256/size/url taken from the chosen entry of `variants`."""
+    if wanted not in VARIANTS:
+        raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {wanted!r}")
+    offered = {str(v.get("name")): v for v in data.get("variants") or [] if isinstance(v, Mapping)}
+    if not offered:  # an older server, or a manifest saved by this client: as it is
+        return {**data, "variant": data.get("variant") or "fp32"}
+    name = "int8" if wanted == "auto" and "int8" in offered else wanted
+    if name == "auto" or name not in offered:
+        if name == "int8":
+            log.info("the server offers no int8 model for this version: using fp32")
+        return {**data, "variant": "fp32"}
+    chosen = offered[name]
+    return {
+        **data,
+        "sha256": chosen["sha256"],
+        "size": chosen["size"],
+        "url": chosen["url"],
+        "variant": name,
+    }
 
 
 def _opt_str(value: Any) -> str | None:
@@ -130,8 +168,10 @@ class ApiClient:
         backoff: Backoff | None = None,
         stopper: Stopper | None = None,
         rng: random.Random | None = None,
+        variant: str = "fp32",
     ) -> None:
         self.server = httpx.URL(server.rstrip("/") + "/")
+        self.variant = variant  # which published form of a model to fetch (see Manifest)
         self._token = token
         self._retries = retries
         self._backoff = backoff or Backoff(base=0.5, cap=30.0, jitter=1.0)
@@ -226,7 +266,7 @@ class ApiClient:
             body = response.json()
         except ValueError as exc:
             raise ServerError(f"manifest is not JSON (status {response.status_code})") from exc
-        return Manifest.from_json(body, response.headers.get("ETag"))
+        return Manifest.from_json(body, response.headers.get("ETag"), self.variant)
 
     def register_device(self, name: str, deployment: str) -> Registration:
         response = self._request(

@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .api import ApiClient
+from .api import VARIANTS, ApiClient
 from .backoff import Stopper
 from .bench import BenchConfig, BenchResult, LatencyStats, run_benchmark
 from .errors import ConfigError, EdgeError, NothingToRollBack
@@ -134,6 +134,13 @@ def run(
     threads: Annotated[int, typer.Option(min=1, help="Benchmark intra-op threads.")] = 1,
     runs: Annotated[int, typer.Option(min=1, help="Timed benchmark runs.")] = 50,
     warmup: Annotated[int, typer.Option(min=0, help="Untimed warm-up runs.")] = 5,
+    variant: Annotated[
+        str,
+        typer.Option(
+            help="Which form of the model to run: auto (int8 when the server published one), "
+            "fp32 or int8."
+        ),
+    ] = "auto",
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
     state_dir: StateDirOpt = None,
 ) -> None:
@@ -147,7 +154,11 @@ def run(
         config = RunConfig(
             interval=interval, bench=BenchConfig(threads=threads, runs=runs, warmup=warmup)
         )
-        with ApiClient(device.server, device.token, stopper=stopper, retries=2) as api:
+        if variant not in VARIANTS:
+            raise typer.BadParameter(f"--variant must be one of {', '.join(VARIANTS)}")
+        with ApiClient(
+            device.server, device.token, stopper=stopper, retries=2, variant=variant
+        ) as api:
             runner = Runner(api, state, device, config, stopper)
             if not once:
                 runner.run()
@@ -156,7 +167,8 @@ def run(
         current = state.current()
         version = current.manifest.version if current else None
         reported = "reported" if result.report is not None else "nothing to report"
-        out.print(f"{result.update.outcome.value}: current version {version}; {reported}")
+        form = f" ({current.manifest.variant})" if current else ""
+        out.print(f"{result.update.outcome.value}: current version {version}{form}; {reported}")
 
 
 @app.command()

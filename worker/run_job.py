@@ -121,8 +121,28 @@ def summarize(report: dict[str, Any]) -> dict[str, Any]:
             "flops_after": pruned.get("flops"),
             "params_before": baseline.get("params"),
             "params_after": pruned.get("params"),
+            # What a device needs to feed the model (the manifest carries it).
+            "preprocessing": _preprocessing(report.get("data")),
+            "int8": _int8_headline(report.get("int8")),
         }
     )
+
+
+def _preprocessing(data: Any) -> dict[str, Any] | None:
+    if not isinstance(data, dict) or "mean" not in data or "std" not in data:
+        return None
+    return {
+        "layout": "NCHW",
+        "mean": data["mean"],
+        "std": data["std"],
+        "value_scale": data.get("value_scale", 1 / 255),
+    }
+
+
+def _int8_headline(int8: Any) -> dict[str, Any] | None:
+    if not isinstance(int8, dict):
+        return None
+    return {k: int8.get(k) for k in ("published", "accuracy", "fp32_accuracy", "drop", "reason")}
 
 
 class JobRun:

@@ -35,6 +35,7 @@ from service.store.models import (
 
 MODEL_ARTIFACT = "model.onnx"
 BASELINE_ARTIFACT = "baseline.onnx"
+INT8_ARTIFACT = "model.int8.onnx"  # published only for jobs that asked for INT8
 
 
 def page(
@@ -171,6 +172,8 @@ class ManifestRow:
     model_sha256: str
     model_size: int
     baseline_sha256: str | None
+    int8_sha256: str | None = None
+    int8_size: int | None = None
 
 
 @functools.cache
@@ -179,6 +182,7 @@ def _manifest_query() -> Select[Any]:
     running it (measured with bench/service_throughput.py); the name is a bound parameter."""
     onnx = aliased(JobArtifact)
     baseline = aliased(JobArtifact)
+    int8 = aliased(JobArtifact)
     return (
         select(
             Deployment.name,
@@ -190,6 +194,8 @@ def _manifest_query() -> Select[Any]:
             onnx.sha256,
             onnx.size,
             baseline.sha256,
+            int8.sha256,
+            int8.size,
         )
         .join(
             DeploymentVersion,
@@ -201,6 +207,7 @@ def _manifest_query() -> Select[Any]:
         .join(Dataset, Dataset.id == Job.dataset_id)
         .join(onnx, (onnx.job_id == Job.id) & (onnx.name == MODEL_ARTIFACT))
         .outerjoin(baseline, (baseline.job_id == Job.id) & (baseline.name == BASELINE_ARTIFACT))
+        .outerjoin(int8, (int8.job_id == Job.id) & (int8.name == INT8_ARTIFACT))
         .where(Deployment.name == bindparam("deployment_name"))
     )
 
@@ -226,6 +233,8 @@ def manifest_row(session: Session, name: str) -> ManifestRow | None:
         model_sha256=row[6],
         model_size=int(row[7]),
         baseline_sha256=row[8],
+        int8_sha256=row[9],
+        int8_size=int(row[10]) if row[10] is not None else None,
     )
 
 

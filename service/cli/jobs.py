@@ -59,6 +59,16 @@ def submit(
     augment: Annotated[
         bool | None, typer.Option(help="Shift-and-mirror augmentation (default: on).")
     ] = None,
+    quantize: Annotated[
+        str | None,
+        typer.Option(
+            help="none (default) or int8: also publish model.int8.onnx when it is accurate "
+            "enough (see --int8-max-drop)."
+        ),
+    ] = None,
+    int8_max_drop: Annotated[
+        float | None, typer.Option(help="Largest accuracy drop (0..1) INT8 may cost (0.01).")
+    ] = None,
     deployment: Annotated[
         str | None, typer.Option(help="Promote the result to this deployment on success.")
     ] = None,
@@ -80,6 +90,8 @@ def submit(
         "seed": seed,
         "channel_multiple": channel_multiple,
         "augment": augment,
+        "quantize": quantize,
+        "int8_max_drop": int8_max_drop,
         "deployment": deployment,
     }
     body.update({k: v for k, v in optional.items() if v is not None})

@@ -135,7 +135,14 @@ def submit_job(api: Api, **overrides: Any) -> dict[str, Any]:
     return result
 
 
-def finish_job(api: Backend, job_id: str, *, onnx: bytes = b"onnx-bytes" * 100) -> dict[str, str]:
+def finish_job(
+    api: Backend,
+    job_id: str,
+    *,
+    onnx: bytes = b"onnx-bytes" * 100,
+    int8: bytes | None = None,
+    summary: dict[str, Any] | None = None,
+) -> dict[str, str]:
     """Run the job's lifecycle the way the worker does, with the store's own transitions, and
     publish artifacts into the real storage. Returns artifact name -> sha256."""
     published = {
@@ -143,6 +150,8 @@ def finish_job(api: Backend, job_id: str, *, onnx: bytes = b"onnx-bytes" * 100) 
         "baseline.onnx": (b"baseline" * 200, "application/octet-stream"),
         "report.json": (b'{"achieved": {"flops": 0.5}}', "application/json"),
     }
+    if int8 is not None:
+        published["model.int8.onnx"] = (int8, "application/octet-stream")
     digests: dict[str, str] = {}
     with api.sessions() as session:
         claim = job_store.mark_running(session, job_id, "test-worker")
@@ -157,7 +166,10 @@ def finish_job(api: Backend, job_id: str, *, onnx: bytes = b"onnx-bytes" * 100) 
             )
             digests[name] = sha
         job_store.mark_succeeded(
-            session, job_id, claim.lease, {"flops_after": 2500, "params_after": 600}
+            session,
+            job_id,
+            claim.lease,
+            {"flops_after": 2500, "params_after": 600, **(summary or {})},
         )
         session.commit()
     return digests

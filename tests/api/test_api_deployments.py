@@ -105,11 +105,52 @@ def test_manifest_describes_the_current_model(api: Api) -> None:
         "classes": ["0", "1"],
         "flops": 2500,
         "params": 600,
+        "variants": [
+            {
+                "name": "fp32",
+                "sha256": sha,
+                "size": len(b"model-bytes" * 10),
+                "url": f"http://testserver/v1/artifacts/{sha}",
+                "accuracy": None,
+            }
+        ],
+        "preprocessing": None,
     }
     assert response.headers["etag"] == f'"1-{sha[:16]}"'
     # The URL it names serves exactly those bytes.
     blob = api.client.get(response.json()["url"], headers=api.admin)
     assert blob.content == b"model-bytes" * 10
+
+
+def test_manifest_offers_the_int8_model_and_the_preprocessing(api: Api) -> None:
+    job = submit_job(api)
+    preprocessing = {"layout": "NCHW", "mean": [0.5], "std": [0.25], "value_scale": 1 / 255}
+    digests = finish_job(
+        api,
+        job["id"],
+        onnx=b"fp32" * 50,
+        int8=b"int8" * 20,
+        summary={
+            "accuracy_after": 0.91,
+            "int8": {"published": True, "accuracy": 0.9},
+            "preprocessing": preprocessing,
+        },
+    )
+    api.client.put("/v1/deployments/cams", json={"job_id": job["id"]}, headers=api.admin)
+    manifest = api.client.get("/v1/deployments/cams/manifest", headers=api.admin).json()
+    assert manifest["sha256"] == digests["model.onnx"]  # fp32 stays the default for old clients
+    assert [(v["name"], v["sha256"], v["size"], v["accuracy"]) for v in manifest["variants"]] == [
+        ("fp32", digests["model.onnx"], 200, 0.91),
+        ("int8", digests["model.int8.onnx"], 80, 0.9),
+    ]
+    assert manifest["preprocessing"] == preprocessing
+    device = api.client.post(
+        "/v1/devices", json={"name": "cam", "deployment": "cams"}, headers=api.admin
+    ).json()
+    blob = api.client.get(
+        manifest["variants"][1]["url"], headers={"Authorization": f"Bearer {device['token']}"}
+    )
+    assert blob.status_code == 200 and blob.content == b"int8" * 20
 
 
 def test_manifest_304_on_matching_etag_and_200_after_a_new_promotion(api: Api) -> None:

@@ -70,12 +70,12 @@ def test_run_once_update_report_and_rollback(
 
     first = _run_once(state_dir)
     assert first.exit_code == 0, first.output
-    assert "installed: current version 1; reported" in first.stdout
+    assert "installed: current version 1 (fp32); reported" in first.stdout
     assert len(edge_server.reports) == 1 and edge_server.reports[0][1]["version"] == 1
 
     second = _run_once(state_dir)
     assert second.exit_code == 0
-    assert "not_modified: current version 1; nothing to report" in second.stdout
+    assert "not_modified: current version 1 (fp32); nothing to report" in second.stdout
     assert len(edge_server.reports) == 1
 
     nothing = cli.invoke(app, ["rollback", "--state-dir", str(state_dir)])

@@ -29,7 +29,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         assert f"== {step}" in out
     assert "succeeded job_" in out
     assert "demo  version 1" in out  # the manifest of the deployment
-    assert "installed: current version 1; reported" in out
+    assert "installed: current version 1 (fp32); reported" in out
     assert "speedup vs baseline" in out
     # The demo stops the service it started: no process of it is left.
     data_dir = str(tmp_path / "demo")

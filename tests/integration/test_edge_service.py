@@ -247,7 +247,7 @@ def test_cli_register_run_once_report_and_rollback(
     run = ["run", "--once", "--runs", "5", "--warmup", "1", "--state-dir", state_dir]
     first = cli.invoke(cli_app, run)
     assert first.exit_code == 0, first.output
-    assert "installed: current version 1; reported" in first.stdout
+    assert "installed: current version 1 (fp32); reported" in first.stdout
 
     devices = httpx.get(f"{live_service.url}/v1/devices", headers=live_service.admin, timeout=10)
     assert devices.status_code == 200, devices.text

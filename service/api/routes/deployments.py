@@ -39,6 +39,8 @@ from service.api.schemas.deployments import (
     DeploymentsPublic,
     DeploymentVersionPublic,
     Manifest,
+    ManifestVariant,
+    Preprocessing,
 )
 from service.store import deployments as deployment_store
 from service.store import jobs as job_store
@@ -149,6 +151,45 @@ def _headline(summary: dict[str, Any] | None, key: str) -> int | None:
     return int(value) if isinstance(value, int | float) else None
 
 
+def _variants(row: crud.ManifestRow, base: str) -> list[ManifestVariant]:
+    summary = row.summary or {}
+    int8 = summary.get("int8") or {}
+    variants = [
+        ManifestVariant(
+            name="fp32",
+            sha256=row.model_sha256,
+            size=row.model_size,
+            url=f"{base}/v1/artifacts/{row.model_sha256}",
+            accuracy=_number(summary.get("accuracy_after")),
+        )
+    ]
+    if row.int8_sha256 is not None and row.int8_size is not None:
+        variants.append(
+            ManifestVariant(
+                name="int8",
+                sha256=row.int8_sha256,
+                size=row.int8_size,
+                url=f"{base}/v1/artifacts/{row.int8_sha256}",
+                accuracy=_number(int8.get("accuracy")),
+            )
+        )
+    return variants
+
+
+def _preprocessing(summary: dict[str, Any] | None) -> Preprocessing | None:
+    found = (summary or {}).get("preprocessing")
+    if not isinstance(found, dict):
+        return None  # a job published before the worker recorded it
+    try:
+        return Preprocessing.model_validate(found)
+    except ValueError:
+        return None
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
 def _matches(if_none_match: str | None, etag: str) -> bool:
     if not if_none_match:
         return False
@@ -197,6 +238,8 @@ def manifest(
         classes=row.classes,
         flops=_headline(row.summary, "flops"),
         params=_headline(row.summary, "params"),
+        variants=_variants(row, base),
+        preprocessing=_preprocessing(row.summary),
     )
     metrics.record_manifest(200)
     return JSONResponse(body.model_dump(mode="json"), headers=headers)

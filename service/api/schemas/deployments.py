@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,8 +38,29 @@ class DeploymentsPublic(BaseModel):
     count: int
 
 
+class ManifestVariant(BaseModel):
+    """One form of the current model a device may choose: "fp32" (always) or "int8"."""
+
+    name: Literal["fp32", "int8"]
+    sha256: str
+    size: int
+    url: str
+    accuracy: float | None  # on the task's test split, measured with onnxruntime
+
+
+class Preprocessing(BaseModel):
+    """How a device turns a sample into the model's input, per channel c:
+    x = (value · value_scale − mean[c]) / std[c], laid out as `layout`."""
+
+    layout: Literal["NCHW"]
+    mean: list[float]
+    std: list[float]
+    value_scale: float
+
+
 class Manifest(BaseModel):
-    """What a device polls: enough to download, verify and run the current model."""
+    """What a device polls: enough to download, verify and run the current model. `sha256`,
+    `size` and `url` are the fp32 model's; `variants` lists every form published."""
 
     deployment: str
     version: int
@@ -53,6 +74,8 @@ class Manifest(BaseModel):
     classes: list[str]
     flops: int | None
     params: int | None
+    variants: list[ManifestVariant]
+    preprocessing: Preprocessing | None
 
 
 class DeploymentRollback(BaseModel):
