@@ -310,6 +310,16 @@ def headline(results: dict[str, dict[str, Any]]) -> list[str]:
             )
     if "onnx_speedup" in results:
         said += _speedup_headline(results["onnx_speedup"])
+    if "int8" in results and results["int8"]["results"]:
+        rows = results["int8"]["results"]
+        speedups = [r["int8_over_fp32_speedup"] for r in rows]
+        drops = [100 * r["int8_accuracy_drop"] for r in rows]
+        said.append(
+            f"INT8 over the pruned fp32 model (1 thread): {min(speedups):.2f}–"
+            f"{max(speedups):.2f}× faster across {len({r['arch'] for r in rows})} architectures "
+            f"and batch 1 and 32, for an accuracy change of {-max(drops):+.2f} to "
+            f"{-min(drops):+.2f} points."
+        )
     if "structure_overhead" in results:
         rows = results["structure_overhead"]["results"]
         if rows:
@@ -412,6 +422,43 @@ def guard_section(payload: dict[str, Any]) -> list[str]:
     return lines + _table(header, rows)
 
 
+def int8_section(payload: dict[str, Any]) -> list[str]:
+    rows = payload["results"]
+    quick = " Quick mode: 3 pretraining epochs, 1 + 2 compression epochs."
+    quick = quick if payload.get("quick") else ""
+    lines = [
+        "## INT8 on top of pruning (ONNX Runtime, CPU, 1 thread)",
+        "",
+        "`python -m bench.int8`: pretrained on builtin:digits, compressed, exported, then "
+        "quantized by `pruning.quantize` (static QDQ, per-channel weights, 256 calibration "
+        "samples). The three models take turns run by run; accuracy is onnxruntime's on the "
+        "test split."
+        + (
+            " Quick mode: 3 pretraining epochs, 1 + 2 compression epochs."
+            if payload.get("quick")
+            else ""
+        ),
+        "",
+    ]
+    lines += _table(
+        ["arch", "width", "FLOPs red. %", "batch", "baseline ms", "pruned fp32 ms",
+         "pruned int8 ms", "int8 / fp32 speedup", "baseline acc %", "fp32 acc %",
+         "int8 acc %"],
+        [
+            [
+                str(r["arch"]), f"{r['width_mult']:g}",
+                f"{100 * r['achieved_flops_reduction']:.1f}", str(r["batch"]),
+                f"{r['baseline_p50_ms']:.2f}", f"{r['pruned_fp32_p50_ms']:.2f}",
+                f"{r['pruned_int8_p50_ms']:.2f}", f"{r['int8_over_fp32_speedup']:.2f}",
+                f"{100 * r['baseline_accuracy']:.2f}", f"{100 * r['pruned_fp32_accuracy']:.2f}",
+                f"{100 * r['pruned_int8_accuracy']:.2f}",
+            ]
+            for r in rows
+        ],
+    )  # fmt: skip
+    return lines
+
+
 def render(results_dir: Path, out: Path) -> str:
     results = load_results(results_dir)
     out_dir = out.parent
@@ -430,6 +477,8 @@ def render(results_dir: Path, out: Path) -> str:
         rows = results["onnx_speedup"]["results"]
         plot = speedup_vs_flops_ratio(rows, results_dir / "onnx_speedup.png")
         lines += ["", *speedup_section(results["onnx_speedup"], plot, out_dir)]
+    if "int8" in results:
+        lines += ["", *int8_section(results["int8"])]
     if "structure_overhead" in results:
         lines += ["", *overhead_section(results["structure_overhead"])]
     if "cpu_kernel_guard" in results:

@@ -71,8 +71,23 @@ def _write(directory: Path) -> None:
             }
         ],
     }
+    int8 = {
+        "environment": ENV,
+        "quick": True,
+        "results": [
+            {
+                "arch": "vgg16", "width_mult": 0.5, "target_flops_reduction": 0.5,
+                "achieved_flops_reduction": 0.501, "batch": 1, "threads": 1,
+                "baseline_p50_ms": 1.43, "pruned_fp32_p50_ms": 1.12, "pruned_int8_p50_ms": 0.38,
+                "baseline_accuracy": 0.98, "pruned_fp32_accuracy": 0.99,
+                "pruned_int8_accuracy": 0.985, "int8_over_fp32_speedup": 2.95,
+                "int8_over_baseline_speedup": 3.76, "int8_accuracy_drop": 0.005,
+            }
+        ],
+    }  # fmt: skip
     (directory / "quality.json").write_text(json.dumps(quality))
     (directory / "onnx_speedup.json").write_text(json.dumps(speedup))
+    (directory / "int8.json").write_text(json.dumps(int8))
 
 
 def test_results_md_holds_the_json_numbers(tmp_path: Path) -> None:
@@ -94,6 +109,7 @@ def test_results_md_holds_the_json_numbers(tmp_path: Path) -> None:
     assert "vs tp_taylor: 1 better, 0 tied, 0 worse" in text
     assert "Where we lose: vgg16 at 50 % on builtin:digits vs pfec by 5.00 points" in text
     assert "| vgg16 | 1 | 50.0 | 2.00 | 1 | 1 | 4.00 | 2.50 | 1.60 | 0.80 |" in text
+    assert "| vgg16 | 0.5 | 50.1 | 1 | 1.43 | 1.12 | 0.38 | 2.95 | 98.00 | 99.00 | 98.50 |" in text
     assert "TestCPU 9000" in text
     for png in ("quality_accuracy_vs_flops.png", "onnx_speedup.png"):
         assert (results / png).stat().st_size > 1000

@@ -1,0 +1,140 @@
+"""What INT8 adds on top of pruning: latency and accuracy of baseline fp32, pruned fp32 and
+pruned INT8 with onnxruntime on the CPU, in one run.
+
+For each architecture: pretrain on builtin:digits, compress to 50% and 70% FLOPs (structure
+and weight learning), export, quantize with `pruning.quantize` (static, QDQ, per-channel,
+256 calibration samples), then time the three models alternately, run by run, at batch 1
+and 32 with one thread, and measure each one's test accuracy with onnxruntime.
+
+    python -m bench.int8 [--quick] [--archs vgg16:0.5,resnet56:0.5,mobilenet:0.5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from bench.common import environment, save
+from bench.train import Recipe, train
+from pruning.config import CompressConfig, Target
+from pruning.data import load_task_data
+from pruning.engine import TaskTensors, compress_model
+from pruning.export import export_onnx
+from pruning.metrics import count_model
+from pruning.models.registry import ModelSpec, build_model
+from pruning.quantize import calibration_sample, onnx_accuracy, quantize_int8
+
+MODELS = ("baseline", "pruned_fp32", "pruned_int8")
+
+
+def _session(path: Path) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def alternating_p50_ms(
+    paths: dict[str, Path], shape: tuple[int, ...], runs: int
+) -> dict[str, float]:
+    """Median latency of each model, the models taking turns run by run (drift hits all)."""
+    sessions = {name: _session(path) for name, path in paths.items()}
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    times: dict[str, list[float]] = {name: [] for name in sessions}
+    for _ in range(max(3, runs // 10)):  # warm-up
+        for session in sessions.values():
+            session.run(None, {"input": x})
+    for _ in range(runs):
+        for name, session in sessions.items():
+            started = time.perf_counter()
+            session.run(None, {"input": x})
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(t) * 1e3 for name, t in times.items()}
+
+
+def _measure(
+    arch: str, width: float, task: TaskTensors, shape: tuple[int, int, int], tmp: Path, args: Any
+) -> list[dict[str, Any]]:
+    spec = ModelSpec(arch=arch, in_channels=shape[0], num_classes=10, width_mult=width)
+    torch.manual_seed(0)
+    model = build_model(spec)
+    train(model, task, args.pretrain_epochs, Recipe(lr=0.1, augment=False, schedule="onecycle"), 0)
+    paths = {"baseline": tmp / f"{arch}_baseline.onnx"}
+    export_onnx(model, shape, paths["baseline"])
+    base_cost = count_model(model, shape)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    rows = []
+    for reduction in (0.5, 0.7):
+        start = build_model(spec)
+        start.load_state_dict(state)
+        config = CompressConfig(
+            target=Target("flops", reduction), structure_epochs=args.structure_epochs,
+            finetune_epochs=args.finetune_epochs, calibration_batches=8, augment=False,
+            device="cpu",
+        )  # fmt: skip
+        result = compress_model(start, spec, task, config)
+        paths["pruned_fp32"] = tmp / f"{arch}_{reduction}_fp32.onnx"
+        paths["pruned_int8"] = tmp / f"{arch}_{reduction}_int8.onnx"
+        export_onnx(result.model, shape, paths["pruned_fp32"])
+        sample = calibration_sample(task.x_train, 256, seed=0)
+        quantize_int8(paths["pruned_fp32"], paths["pruned_int8"], sample)
+        accuracy = {
+            name: onnx_accuracy(path, task.x_test, task.y_test).accuracy
+            for name, path in paths.items()
+        }
+        cost = count_model(result.model, shape)
+        for batch in (1, 32):
+            runs = args.runs if batch == 1 else max(10, args.runs // 8)
+            p50 = alternating_p50_ms(paths, (batch, *shape), runs)
+            row = {
+                "arch": arch,
+                "width_mult": width,
+                "target_flops_reduction": reduction,
+                "achieved_flops_reduction": 1 - cost.flops / base_cost.flops,
+                "batch": batch,
+                "threads": 1,
+                **{f"{name}_p50_ms": p50[name] for name in MODELS},
+                **{f"{name}_accuracy": accuracy[name] for name in MODELS},
+                "int8_over_fp32_speedup": p50["pruned_fp32"] / p50["pruned_int8"],
+                "int8_over_baseline_speedup": p50["baseline"] / p50["pruned_int8"],
+                "int8_accuracy_drop": accuracy["pruned_fp32"] - accuracy["pruned_int8"],
+            }
+            print(
+                {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}, flush=True
+            )
+            rows.append(row)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer epochs and timed runs")
+    parser.add_argument("--archs", default="vgg16:0.5,resnet56:0.5,mobilenet:0.5")
+    args = parser.parse_args()
+    args.pretrain_epochs, args.structure_epochs, args.finetune_epochs = (
+        (3, 1, 2) if args.quick else (10, 3, 5)
+    )
+    args.runs = 100 if args.quick else 300
+    torch.set_num_threads(1)
+    env = environment()
+    print(env, flush=True)
+    data = load_task_data("builtin:digits", seed=0)
+    task = TaskTensors(data.x_train, data.y_train, data.x_test, data.y_test)
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for item in args.archs.split(","):
+            arch, width = item.split(":")
+            rows += _measure(arch, float(width), task, data.input_shape, Path(tmp), args)
+    save("int8", {"environment": env, "quick": args.quick, "results": rows})
+
+
+if __name__ == "__main__":
+    main()
