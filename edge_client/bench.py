@@ -102,6 +102,15 @@ class BenchResult:
 
 
 def peak_rss_mb() -> float:
+    """This process's own peak resident memory. On Linux, /proc's VmHWM: ru_maxrss survives
+    exec, so a client started by a big parent (the demo, a Python supervisor) would report
+    the parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Linux reports KiB, macOS bytes.
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024

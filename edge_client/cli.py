@@ -156,6 +156,11 @@ def run(
         )
         if variant not in VARIANTS:
             raise typer.BadParameter(f"--variant must be one of {', '.join(VARIANTS)}")
+        if not once:
+            out.print(
+                f"polling deployment {device.deployment} on {device.server} every ~{interval:.0f}"
+                f" s (variant {variant}); Ctrl-C stops"
+            )
         with ApiClient(
             device.server, device.token, stopper=stopper, retries=2, variant=variant
         ) as api:

@@ -126,6 +126,13 @@ class Runner:
         current = self.state.current()
         poll = self.state.load_poll()
         if current is None or poll.reported_sha256 == current.manifest.sha256:
+            # Say so every poll: a silent device looks like a hung one.
+            running = (
+                f"version {current.manifest.version} ({current.manifest.variant})"
+                if current is not None
+                else "no model yet"
+            )
+            log.info("poll: %s; running %s", update.outcome.value.replace("_", " "), running)
             return CycleResult(update, None)
         sha = current.manifest.sha256
         if self._pending is None or self._pending[0] != sha:

@@ -1,3 +1,3 @@
-from edgeprune.cli import app
+from edgeprune.cli import main
 
-app(prog_name="edgeprune")
+main()

@@ -51,3 +51,50 @@ def demo(
         finetune_epochs,
         keep_running,
     )
+
+
+# Which extra installs a missing top-level module (pyproject.toml's optional dependencies).
+EXTRA_OF_MODULE = {
+    **dict.fromkeys(
+        ("torch", "torch_pruning", "onnx", "safetensors", "sklearn", "matplotlib", "skimage"),
+        "worker",
+    ),
+    **dict.fromkeys(
+        ("fastapi", "uvicorn", "multipart", "sse_starlette", "prometheus_client", "jinja2"),
+        "service",
+    ),
+    **dict.fromkeys(
+        (
+            "sqlalchemy",
+            "alembic",
+            "psycopg",
+            "celery",
+            "redis",
+            "kombu",
+            "fsspec",
+            "pydantic",
+            "pydantic_settings",
+            "PIL",
+        ),
+        "service or worker",
+    ),
+    "onnxruntime": "edge",
+}
+
+
+def main() -> None:
+    """The console script: the CLI, with a missing optional dependency named as the extra to
+    install instead of a traceback (an edge install has no torch, no server parts)."""
+    try:
+        app(prog_name="edgeprune")
+    except ModuleNotFoundError as exc:
+        top = (exc.name or "").split(".")[0]
+        extra = EXTRA_OF_MODULE.get(top)
+        if extra is None:
+            raise
+        extras = " or ".join(f"'edgeprune[{e}]'" for e in extra.split(" or "))
+        typer.echo(
+            f"error: this command needs {top}, which this install lacks: pip install {extras}",
+            err=True,
+        )
+        raise SystemExit(2) from None

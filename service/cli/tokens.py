@@ -6,6 +6,7 @@ deployment (`edgeprune api` on PostgreSQL) comes to exist.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -17,12 +18,35 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Create, revoke and list API tokens (directly in the database).")
 
 
-def _sessions() -> tuple[Engine, sessionmaker[Session]]:
-    from service.settings import get_settings
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        help="The data folder of the `edgeprune serve` whose tokens these are (default: "
+        "EDGEPRUNE_DATA_DIR, else ./edgeprune-data; EDGEPRUNE_DATABASE_URL overrides both).",
+        show_default=False,
+    ),
+]
+
+
+def _sessions(data_dir: Path | None) -> tuple[Engine, sessionmaker[Session]]:
+    """The database the named server uses. A SQLite file that does not exist yet is refused:
+    creating one would hold tokens that no server ever reads."""
+    from service.settings import Settings, get_settings
     from service.store.db import make_engine, make_session_factory
     from service.store.migrate import upgrade_database
 
-    url = get_settings().resolved_database_url()
+    settings = get_settings() if data_dir is None else Settings(data_dir=data_dir)
+    url = settings.resolved_database_url()
+    sqlite_path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else None
+    typer.echo(f"database: {sqlite_path or url.split('@')[-1]}", err=True)
+    if sqlite_path is not None and not Path(sqlite_path).is_file():
+        typer.echo(
+            f"error: no EdgePrune database at {sqlite_path}: start `edgeprune serve "
+            "--data-dir DIR` there once, or name the server's folder with --data-dir "
+            "(or EDGEPRUNE_DATA_DIR / EDGEPRUNE_DATABASE_URL)",
+            err=True,
+        )
+        raise typer.Exit(2)
     upgrade_database(url)
     engine = make_engine(url)
     return engine, make_session_factory(engine)
@@ -31,11 +55,12 @@ def _sessions() -> tuple[Engine, sessionmaker[Session]]:
 @app.command("create")
 def create(
     name: Annotated[str, typer.Option(help="Who or what uses the token.")] = "admin",
+    data_dir: DataDir = None,
 ) -> None:
     """Create an admin token and print its secret (shown only this once)."""
     from service.store.tokens import create_token
 
-    engine, sessions = _sessions()
+    engine, sessions = _sessions(data_dir)
     try:
         with sessions.begin() as session:
             token_id, secret = create_token(session, name, kind="admin")
@@ -46,11 +71,14 @@ def create(
 
 
 @app.command("revoke")
-def revoke(token_id: Annotated[str, typer.Argument(help="The token's id (tok_...).")]) -> None:
+def revoke(
+    token_id: Annotated[str, typer.Argument(help="The token's id (tok_...).")],
+    data_dir: DataDir = None,
+) -> None:
     """Revoke a token; requests using it are refused from now on."""
     from service.store.tokens import revoke_token
 
-    engine, sessions = _sessions()
+    engine, sessions = _sessions(data_dir)
     try:
         with sessions.begin() as session:
             revoked = revoke_token(session, token_id)
@@ -65,13 +93,14 @@ def revoke(token_id: Annotated[str, typer.Argument(help="The token's id (tok_...
 @app.command("list")
 def list_tokens(
     all_tokens: Annotated[bool, typer.Option("--all", help="Include revoked tokens.")] = False,
+    data_dir: DataDir = None,
 ) -> None:
     """List tokens (ids, names, kinds; never secrets)."""
     from sqlalchemy import select
 
     from service.store.models import Token
 
-    engine, sessions = _sessions()
+    engine, sessions = _sessions(data_dir)
     try:
         with sessions() as session:
             stmt = select(Token).order_by(Token.created_at)

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from edgeprune.cli import app
 from service.settings import get_settings
 from service.store.db import make_engine, make_session_factory
+from service.store.migrate import upgrade_database
 from service.store.tokens import lookup_token
 
 runner = CliRunner()
@@ -19,6 +20,7 @@ runner = CliRunner()
 @pytest.fixture
 def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     url = f"sqlite:///{tmp_path / 'tokens.db'}"
+    upgrade_database(url)  # as the server that uses it would have
     monkeypatch.setenv("EDGEPRUNE_DATABASE_URL", url)
     get_settings.cache_clear()
     yield url
@@ -51,3 +53,30 @@ def test_create_list_revoke(database: str) -> None:
     assert "revoked" in runner.invoke(app, ["token", "list", "--all"]).stdout
     again = runner.invoke(app, ["token", "revoke", token_id])
     assert again.exit_code == 5
+
+
+def test_token_commands_refuse_a_database_no_server_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --data-dir a token went into an empty ./edgeprune-data that no server reads."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("EDGEPRUNE_DATABASE_URL", raising=False)
+    monkeypatch.delenv("EDGEPRUNE_DATA_DIR", raising=False)
+    get_settings.cache_clear()
+    for command in (["token", "create"], ["token", "list"], ["token", "revoke", "tok_x"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, result.output
+        assert f"no EdgePrune database at {tmp_path / 'edgeprune-data' / 'edgeprune.db'}" in (
+            result.stderr
+        )
+    assert not (tmp_path / "edgeprune-data").exists()
+
+    served = tmp_path / "served"
+    served.mkdir()
+    upgrade_database(f"sqlite:///{served / 'edgeprune.db'}")  # what `edgeprune serve` leaves
+    created = runner.invoke(app, ["token", "create", "--data-dir", str(served)])
+    assert created.exit_code == 0, created.output
+    assert f"database: {served / 'edgeprune.db'}" in created.stderr
+    listing = runner.invoke(app, ["token", "list", "--data-dir", str(served)])
+    assert "admin" in listing.stdout
+    get_settings.cache_clear()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -142,3 +144,19 @@ def test_stop_check_interrupts_a_benchmark(tiny_models: TinyModels) -> None:
     with pytest.raises(Interrupted):
         run_benchmark(tiny_models.pruned, config=BenchConfig(runs=1000, warmup=0), check_stop=check)
     assert calls == 4
+
+
+def test_peak_rss_is_the_clients_own_not_its_parents() -> None:
+    """ru_maxrss survives exec: started by a parent that touched 300 MB, it reports 300 MB."""
+    script = (
+        "import subprocess, sys\n"
+        "big = bytearray(300 * 1024 * 1024)\n"
+        "for i in range(0, len(big), 4096): big[i] = 1\n"
+        "code = 'from edge_client.bench import peak_rss_mb; print(peak_rss_mb())'\n"
+        "print(subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,"
+        " check=True).stdout)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert float(out.stdout.strip()) < 200

@@ -1,4 +1,5 @@
-"""The device side must import without torch (and without the service) installed."""
+"""The device side must import without torch, the service or pydantic installed (the edge
+extra does not bring them)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_client_imports_without_torch_or_service() -> None:
     # A None entry in sys.modules makes `import torch` raise ImportError, as if absent.
-    blocked = ["torch", "service", "worker", "pruning", "fastapi", "sqlalchemy", "celery"]
+    blocked = [
+        "torch", "service", "worker", "pruning", "fastapi", "sqlalchemy", "celery", "pydantic",
+        "pydantic_settings", "dotenv",
+    ]  # fmt: skip
     code = (
         "import sys\n"
         f"for name in {blocked!r}: sys.modules[name] = None\n"
