@@ -108,6 +108,13 @@ def compress(
     input_size: Annotated[str | None, typer.Option(help="Resize images, e.g. 32x32.")] = None,
     seed: int = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    precision: Annotated[
+        str,
+        typer.Option(
+            help="Training arithmetic: auto (bf16 on CUDA that has it, fp16 with a gradient "
+            "scaler on CUDA that does not, fp32 on the CPU), fp32, bf16 or fp16."
+        ),
+    ] = "auto",
     quantize: Annotated[
         str,
         typer.Option(
@@ -159,6 +166,7 @@ def compress(
             seed=seed,
             device=device,
             keep_layers=tuple(keep_layer or ()),
+            precision=precision,  # type: ignore[arg-type]  # validated by CompressConfig
             quantize=quantize,  # type: ignore[arg-type]  # validated by CompressConfig
             int8_max_drop=int8_max_drop,
             residual="coupled" if prune_residual else "inside",

@@ -18,6 +18,7 @@ FinetuneSchedule = Literal["step", "cosine"]
 UnitSource = Literal["auto", "discovered"]
 Correction = Literal["proportional", "saliency"]
 Quantize = Literal["none", "int8"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
 ResidualPolicy = Literal["inside", "coupled"]
 Phase = Literal["calibrating", "structure_learning", "pruning", "weight_learning", "exporting"]
 PHASES: tuple[Phase, ...] = (
@@ -126,6 +127,9 @@ class CompressConfig:
     augment: bool = True
     seed: int = 0
     device: str = "auto"  # "auto" = cuda when available, else cpu
+    # Training arithmetic (pruning.precision): "auto" = bf16 autocast on CUDA that has it,
+    # fp16 with a gradient scaler on CUDA that does not, fp32 on the CPU.
+    precision: Precision = "auto"
     max_eval_batches: int | None = None
 
     def __post_init__(self) -> None:
@@ -155,6 +159,8 @@ class CompressConfig:
             raise ValueError(
                 f"target_fit must be scale, cost_aware or greedy, got {self.target_fit!r}"
             )
+        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
+            raise ValueError(f"precision must be auto, fp32, bf16 or fp16, got {self.precision!r}")
         if self.quantize not in ("none", "int8"):
             raise ValueError(f"quantize must be none or int8, got {self.quantize!r}")
         if not 0.0 <= self.int8_max_drop <= 1.0:

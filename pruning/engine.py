@@ -23,6 +23,7 @@ from pruning.dependency import DependencyAdapter
 from pruning.discovery import Discovery, discover_units
 from pruning.gates import UnitGates
 from pruning.models.registry import ModelSpec, build_model
+from pruning.precision import plan
 from pruning.schedules import finetune_scheduler
 from pruning.structure import StructureLearner
 from pruning.training import evaluate, select_device, steps_per_epoch, train_one_epoch
@@ -55,6 +56,9 @@ class EngineResult:
     timings: dict[str, float]
     self_check_max_abs_diff: float
     masked_model_metrics: dict[str, float] = field(default_factory=dict)
+    # Where and how it trained: the device (e.g. "cuda:0", "cpu") and the precision that
+    # "auto" resolved to.
+    runtime: dict[str, str] = field(default_factory=dict)
 
 
 def select_units(model: nn.Module, example: Tensor, config: CompressConfig) -> Discovery:
@@ -212,6 +216,7 @@ def compress_model(
                     "structure_learning", epoch, config.structure_epochs, extra
                 ),
                 should_cancel=cancel,
+                precision=config.precision,
             )
             # The masked network is evaluated with the masks it trained under: after
             # redistribution its BN running statistics would belong to another structure.
@@ -324,6 +329,7 @@ def compress_model(
                 "weight_learning", epoch, config.finetune_epochs, lambda: {"flops": compact_flops}
             ),
             should_cancel=cancel,
+            precision=config.precision,
         )
         test_stats = evaluate(model, x_test, y_test, **eval_kwargs)  # type: ignore[arg-type]
         record = {
@@ -384,6 +390,10 @@ def compress_model(
         history=history,
         timings=timings,
         self_check_max_abs_diff=diff,
+        runtime={
+            "device": _device_name(device),
+            "precision": plan(config.precision, device).name,
+        },
     )
 
 
@@ -433,6 +443,13 @@ def _calibrate(
         with torch.no_grad():
             for name, buffer in model.named_buffers():
                 buffer.copy_(buffers[name])
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+    return device.type
 
 
 def _by_unit(units: list[UnitSpec], widths: list[int]) -> dict[str, int]:

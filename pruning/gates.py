@@ -195,7 +195,10 @@ class UnitGates:
             if gate.grad is None or entries == 0:
                 scores.append(torch.zeros_like(gate.detach()))
                 continue
-            scores.append(normalise_per_unit(taylor_criterion(gate.grad, entries)))
+            # A step whose fp16 gradients overflowed (the scaler skips it) adds nothing:
+            # non-finite entries become 0 on the device, with no read-back.
+            grad = torch.nan_to_num(gate.grad.float(), nan=0.0, posinf=0.0, neginf=0.0)
+            scores.append(normalise_per_unit(taylor_criterion(grad, entries)))
         return scores
 
     def zero_grad(self) -> None:

@@ -198,6 +198,7 @@ def run_compression(
         head_reinitialised=head_reinitialised,
     )
     report["structure"] = result.spec.to_json()
+    report["runtime"] = result.runtime
     report["data"] = {
         "mean": data.mean,
         "std": data.std,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -9,9 +10,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pruning.config import Cancelled
+from pruning.config import Cancelled, Precision
 from pruning.cpu_kernels import guard_cpu_kernels
 from pruning.data.batches import iterate_batches
+from pruning.precision import autocast, plan, scaler
+
+# Steps between reads of the loss and accuracy on a GPU (each read waits for the device).
+SYNC_EVERY = 10
 
 
 def select_device(name: str) -> torch.device:
@@ -47,12 +52,25 @@ def train_one_epoch(
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     on_step: StepCallback | None = None,
     should_cancel: Callable[[], bool] | None = None,
+    precision: Precision = "fp32",
 ) -> EpochStats:
     """One epoch of SGD. `after_backward` runs between backward and the optimiser step (the
     structure learner reads the gates' gradients there). Runs under the CPU kernel guard
-    (`pruning.cpu_kernels`)."""
+    (`pruning.cpu_kernels`) and in the chosen precision (`pruning.precision`).
+
+    Loss and accuracy are summed on the device and read back every `SYNC_EVERY` steps on a
+    GPU (every step on the CPU, where reading costs nothing): `on_step` still runs every step,
+    with the latest values read."""
     model.train()
-    total_loss, correct, seen = 0.0, 0, 0
+    chosen = plan(precision, device)
+    grad_scaler = scaler(chosen, device)
+    sync_every = 1 if device.type == "cpu" else SYNC_EVERY
+    loss_sum = torch.zeros((), device=device)
+    correct_sum = torch.zeros((), dtype=torch.long, device=device)
+    window_loss = torch.zeros((), device=device)
+    window_correct = torch.zeros((), dtype=torch.long, device=device)
+    seen = window_seen = 0
+    last_loss = last_accuracy = float("nan")
     steps = steps_per_epoch(x.shape[0], batch_size)
     with guard_cpu_kernels(model, device):
         for step, (xb, yb) in enumerate(
@@ -63,24 +81,45 @@ def train_one_epoch(
                 raise Cancelled("canceled during training")
             xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
-            logits = model(xb)
-            loss = F.cross_entropy(logits, yb)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"training diverged: loss is {loss.item()} at step {step}")
-            loss.backward()
+            with autocast(chosen, device):
+                logits = model(xb)
+            loss = F.cross_entropy(logits.float(), yb)
+            if grad_scaler is not None:
+                grad_scaler.scale(loss).backward()
+            else:
+                loss.backward()
             if after_backward is not None:
                 after_backward()
-            optimizer.step()
+            if grad_scaler is not None:
+                grad_scaler.step(optimizer)
+                grad_scaler.update()
+            else:
+                optimizer.step()
             if scheduler is not None:
                 scheduler.step()
-            batch_loss = float(loss.detach())
-            batch_correct = int((logits.detach().argmax(1) == yb).sum())
-            total_loss += batch_loss * yb.shape[0]
-            correct += batch_correct
-            seen += yb.shape[0]
+            batch = yb.shape[0]
+            batch_loss = loss.detach() * batch
+            batch_correct = (logits.detach().argmax(1) == yb).sum()
+            loss_sum += batch_loss
+            correct_sum += batch_correct
+            window_loss += batch_loss
+            window_correct += batch_correct
+            seen += batch
+            window_seen += batch
+            if step % sync_every == 0 or step == steps:
+                last_loss = float(window_loss) / window_seen
+                last_accuracy = int(window_correct) / window_seen
+                # fp16's scaler skips steps with overflowing gradients itself.
+                if grad_scaler is None and not math.isfinite(last_loss):
+                    raise FloatingPointError(
+                        f"training diverged: loss is {last_loss} by step {step}"
+                    )
+                window_loss.zero_()
+                window_correct.zero_()
+                window_seen = 0
             if on_step is not None:
-                on_step(step, steps, batch_loss, batch_correct / yb.shape[0])
-    return EpochStats(loss=total_loss / max(seen, 1), accuracy=correct / max(seen, 1))
+                on_step(step, steps, last_loss, last_accuracy)
+    return EpochStats(loss=float(loss_sum) / max(seen, 1), accuracy=int(correct_sum) / max(seen, 1))
 
 
 @torch.no_grad()

@@ -40,6 +40,7 @@ def test_create_job_queues_it_with_a_first_event_and_location(api: Api) -> None:
         "channel_multiple": 1,
         "augment": True,
         "quantize": "none",
+        "precision": "auto",
         "int8_max_drop": 0.01,
     }
     with api.sessions() as session:

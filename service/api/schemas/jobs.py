@@ -53,6 +53,9 @@ class JobCreate(BaseModel):
     # "int8" also publishes model.int8.onnx (onnxruntime static QDQ, per-channel), unless its
     # test accuracy falls more than `int8_max_drop` below the fp32 model's.
     quantize: Literal["none", "int8"] = "none"
+    # Training arithmetic: "auto" = bf16 on CUDA that has it, fp16 + gradient scaler on CUDA
+    # that does not, fp32 on the CPU.
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     int8_max_drop: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.01
     # Promote the job's model to this deployment automatically when it succeeds.
     deployment: DeploymentName | None = None

@@ -1,0 +1,56 @@
+"""Mixed precision for training: which autocast dtype, and whether fp16's gradient scaler.
+
+"auto" is bf16 autocast on CUDA devices that support it, fp16 with a gradient scaler on
+those that do not, and fp32 on the CPU (where autocast buys little and costs accuracy).
+Gates and their gradients stay float32 whatever the choice: the gate is a float32 leaf, its
+product with a weight or a feature map is taken outside autocast's cast list, and fp16's loss
+scale is divided out before eq. (5) reads the gradient.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from pruning.config import Precision
+
+
+@dataclass(frozen=True)
+class Plan:
+    dtype: torch.dtype | None  # None: plain fp32, no autocast
+    scaled: bool  # fp16: a GradScaler keeps small gradients from flushing to zero
+
+    @property
+    def name(self) -> str:
+        return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
+
+
+def plan(precision: Precision, device: torch.device) -> Plan:
+    if precision == "auto":
+        if device.type != "cuda":
+            return Plan(None, False)
+        bf16 = torch.cuda.is_bf16_supported()
+        return Plan(torch.bfloat16, False) if bf16 else Plan(torch.float16, True)
+    if precision == "fp32":
+        return Plan(None, False)
+    if precision == "bf16":
+        return Plan(torch.bfloat16, False)
+    if precision == "fp16":
+        return Plan(torch.float16, True)
+    raise ValueError(f"precision must be auto, fp32, bf16 or fp16, got {precision!r}")
+
+
+@contextlib.contextmanager
+def autocast(chosen: Plan, device: torch.device) -> Iterator[None]:
+    if chosen.dtype is None:
+        yield
+        return
+    with torch.autocast(device_type=device.type, dtype=chosen.dtype):
+        yield
+
+
+def scaler(chosen: Plan, device: torch.device) -> torch.amp.GradScaler | None:
+    return torch.amp.GradScaler(device.type) if chosen.scaled else None

@@ -1,0 +1,40 @@
+"""Mixed precision: what "auto" resolves to, and runs in bf16/fp16 that still meet the target."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pruning.config import CompressConfig, Target
+from pruning.engine import compress_model
+from pruning.metrics import count_model
+from pruning.precision import plan
+from tests.pruning.engine_helpers import random_task, tiny_model, tiny_spec
+
+
+def test_auto_is_fp32_on_the_cpu_and_explicit_choices_are_kept() -> None:
+    cpu = torch.device("cpu")
+    assert plan("auto", cpu).name == "fp32" and not plan("auto", cpu).scaled
+    assert plan("bf16", cpu).dtype == torch.bfloat16 and not plan("bf16", cpu).scaled
+    assert plan("fp16", cpu).dtype == torch.float16 and plan("fp16", cpu).scaled
+    with pytest.raises(ValueError, match="precision must be"):
+        CompressConfig(target=Target("flops", 0.5), precision="fp8")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_a_mixed_precision_run_meets_the_target_and_records_what_it_used(
+    precision: str,
+) -> None:
+    config = CompressConfig(
+        target=Target("flops", 0.5), structure_epochs=2, finetune_epochs=1, batch_size=16,
+        calibration_batches=2, device="cpu", precision=precision,  # type: ignore[arg-type]
+    )  # fmt: skip
+    model = tiny_model("vgg11")
+    full = count_model(model, (1, 32, 32)).flops
+    result = compress_model(model, tiny_spec("vgg11"), random_task(), config)
+    assert result.runtime == {"device": "cpu", "precision": precision}
+    reduction = 1 - count_model(result.model, (1, 32, 32)).flops / full
+    assert abs(reduction - 0.5) <= 0.01
+    assert result.self_check_max_abs_diff <= 1e-4  # removal is checked in fp32, eval mode
+    structure = [h for h in result.history if h["phase"] == "structure_learning"]
+    assert all(torch.isfinite(torch.tensor(h["train_loss"])) for h in structure)
