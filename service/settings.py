@@ -23,10 +23,14 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = 512 * 1024 * 1024
     max_request_bytes: int = 1024 * 1024
-    # Jobs whose running worker has not written a heartbeat for this long are re-enqueued.
-    heartbeat_timeout_s: float = 120.0
-    heartbeat_interval_s: float = 10.0
-    reconcile_interval_s: float = 15.0
+    # Jobs whose running worker has not written a heartbeat for this long are re-enqueued
+    # (EDGEPRUNE_HEARTBEAT_TIMEOUT_S). A killed worker's job is running again within
+    # timeout + reconcile interval (+ the broker's hand-over): under 30 s by default. The
+    # heartbeat comes from its own thread every interval, so a long training step is not a
+    # missed heartbeat; keep the timeout at several intervals.
+    heartbeat_timeout_s: float = 20.0
+    heartbeat_interval_s: float = 5.0
+    reconcile_interval_s: float = 8.0
     # A queued job missing from the broker is re-sent only once it is older than this (the
     # API may be between committing the job and sending its message).
     enqueue_grace_s: float = 30.0

@@ -108,6 +108,20 @@ def dataset_suffix(dataset: Dataset) -> str:
     return Path(name).suffix
 
 
+def attempt_prefix(job_id: str) -> str:
+    return f"edgeprune-{job_id}-"
+
+
+def remove_dead_attempts(job_id: str) -> list[Path]:
+    """Temporary folders of earlier attempts of `job_id` (call only while holding its lease)."""
+    stale = list(Path(tempfile.gettempdir()).glob(f"{attempt_prefix(job_id)}*"))
+    for folder in stale:
+        shutil.rmtree(folder, ignore_errors=True)
+    if stale:
+        log.info("job %s: removed %d folder(s) of dead attempts", job_id, len(stale))
+    return stale
+
+
 def summarize(report: dict[str, Any]) -> dict[str, Any]:
     """The headline numbers of a report, for job listings and the dashboard."""
     baseline, pruned = report.get("baseline", {}), report.get("pruned", {})
@@ -161,13 +175,16 @@ class JobRun:
             return claim.state
         self.claimed = True
         lease = Lease(self.job_id, claim.lease)
+        # This delivery holds the lease, so any folder of an earlier attempt of this job
+        # belongs to a dead process (SIGKILL, OOM): nothing else will remove it.
+        remove_dead_attempts(self.job_id)
         with self.ctx.sessions() as session:
             job = jobs.get_job(session, self.job_id)
             model = session.get(Model, job.model_id)
             dataset = session.get(Dataset, job.dataset_id)
         with (
             Heartbeat(self.ctx.sessions, lease, self.ctx.settings.heartbeat_interval_s),
-            tempfile.TemporaryDirectory(prefix=f"edgeprune-{self.job_id}-") as tmp,
+            tempfile.TemporaryDirectory(prefix=attempt_prefix(self.job_id)) as tmp,
         ):
             return self._run(job, model, dataset, lease, Path(tmp))
 

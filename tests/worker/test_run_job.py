@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import shutil
+import tempfile
 import threading
 import time
 from datetime import timedelta
@@ -16,6 +18,7 @@ import onnx
 import onnxruntime as ort
 from sqlalchemy import select
 
+from service.settings import Settings
 from service.storage import ArtifactStore
 from service.store import deployments, jobs
 from service.store.models import JobArtifact, utcnow
@@ -357,3 +360,24 @@ def test_an_int8_job_publishes_the_quantized_model_beside_fp32(
     metadata = {p.key: p.value for p in model.metadata_props}
     assert metadata["edgeprune.variant"] == "int8"
     assert metadata["edgeprune.source_job"] == job_id
+
+
+def test_a_new_attempt_removes_the_folder_a_killed_attempt_left(
+    ctx: WorkerContext, tmp_path: Path
+) -> None:
+    job_id = add_tiny_job(ctx.sessions, ctx.storage, tmp_path / "in")
+    dead = Path(tempfile.mkdtemp(prefix=f"edgeprune-{job_id}-"))  # as a SIGKILLed run leaves
+    (dead / "model.pt").write_bytes(b"x" * 1000)
+    other = Path(tempfile.mkdtemp(prefix="edgeprune-job_someoneelse-"))
+    try:
+        assert JobRun(ctx, job_id, "test:1").execute() == "succeeded"
+        assert not dead.exists()
+        assert other.exists()  # another job's folder is not this delivery's to remove
+    finally:
+        shutil.rmtree(other, ignore_errors=True)
+
+
+def test_default_settings_recover_a_killed_worker_within_30_seconds() -> None:
+    settings = Settings()
+    assert settings.heartbeat_timeout_s + settings.reconcile_interval_s <= 30
+    assert settings.heartbeat_timeout_s >= 3 * settings.heartbeat_interval_s
