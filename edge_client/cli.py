@@ -177,6 +177,51 @@ def run(
 
 
 @app.command()
+def predict(
+    samples: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            help=".npy of raw samples: (N,C,H,W), (N,H,W,C) or (N,H,W), in the source's own "
+            "scale (e.g. 0..255 pixels); the model's metadata says how to normalise them.",
+        ),
+    ],
+    model: Annotated[
+        Path | None, typer.Option(help="ONNX model (default: the installed current model).")
+    ] = None,
+    top: Annotated[int, typer.Option(min=1, help="Classes listed per sample.")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of lines.")] = False,
+    state_dir: StateDirOpt = None,
+) -> None:
+    """Classify raw samples with the installed model, preprocessed as its metadata says."""
+    import numpy as np
+
+    from .predict import predict as run_predict
+
+    with _errors():
+        if model is None:
+            current = _state(state_dir).current()
+            if current is None:
+                raise ConfigError("no model installed yet: run `edge-client run --once` first")
+            model = current.model_path
+        try:
+            raw = np.load(samples, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise ConfigError(f"{samples} is not a .npy array: {exc}") from None
+        results = run_predict(model, raw, top)
+    if as_json:
+        out.print_json(data=[
+            {"label": r.label, "index": r.index, "probability": r.probability, "top": r.top}
+            for r in results
+        ])  # fmt: skip
+        return
+    for i, r in enumerate(results):
+        ranked = ", ".join(f"{label} {p:.2f}" for label, p in r.top)
+        out.print(f"{i}: {r.label} ({r.probability:.2f})  [{ranked}]", highlight=False)
+
+
+@app.command()
 def bench(
     model: Annotated[
         Path | None, typer.Option(help="ONNX model (default: current/model.onnx).")

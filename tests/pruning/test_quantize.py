@@ -93,3 +93,26 @@ def test_int8_is_off_by_default(tmp_path: Path) -> None:
     assert config.quantize == "none"
     with pytest.raises(ValueError, match="quantize must be none or int8"):
         CompressConfig(target=Target("flops", 0.5), quantize="int4")  # type: ignore[arg-type]
+
+
+def test_a_device_predicting_on_raw_values_gets_the_engines_labels(tmp_path: Path) -> None:
+    """The round trip: raw samples (digits' 0..16 scale, as a sensor would give them) go
+    through the preprocessing the model's metadata names, and the labels equal onnxruntime's
+    on the engine's own normalised tensors."""
+    from edge_client.predict import predict
+    from pruning.data import load_task_data
+
+    result = run_compression(_request(tmp_path), tmp_path)
+    data = load_task_data("builtin:digits")
+    x = data.x_test[:40].numpy()
+    mean = np.asarray(data.mean, dtype=np.float32).reshape(1, -1, 1, 1)
+    std = np.asarray(data.std, dtype=np.float32).reshape(1, -1, 1, 1)
+    raw = (x * std + mean) / data.value_scale  # undo the engine's normalisation
+    assert raw.min() >= -1e-3 and raw.max() <= 16 + 1e-3  # the source's own scale
+    model = result.artifacts["model.onnx"]
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    expected = np.asarray(session.run(None, {"input": x})[0]).argmax(1)
+    got = predict(model, raw[:, 0])  # (N, H, W): one channel, no channel axis
+    assert [p.index for p in got] == expected.tolist()
+    assert [p.label for p in got] == [data.classes[i] for i in expected]
+    assert all(0 < p.probability <= 1 and p.top[0][0] == p.label for p in got)
