@@ -14,7 +14,15 @@ from typing import Any
 
 import httpx
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Column
 
 from service.cli.client import EXIT_UNREACHABLE, CliError, api_client, check
 
@@ -56,16 +64,48 @@ def parse_sse(lines: Iterator[str]) -> Iterator[SseEvent]:
 
 
 def _describe(event: SseEvent, data: dict[str, Any]) -> str | None:
+    """The short note after the bar: the phase has its own column, so not repeated here."""
     if event.event == "state":
         return f"state: {data.get('state')}"
     if event.event in ("progress", "epoch"):
-        phase = str(data.get("phase") or "").replace("_", " ")
         epoch, epochs = data.get("epoch"), data.get("epochs")
-        where = f" epoch {epoch}/{epochs}" if epoch is not None and epochs else ""
+        parts = [f"epoch {epoch}/{epochs}"] if epoch is not None and epochs else []
         metrics = data.get("metrics") or {}
-        shown = "  ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, int | float))
-        return f"{phase}{where}  {shown}".rstrip()
+        if isinstance(metrics.get("loss"), int | float):
+            parts.append(f"loss {metrics['loss']:.3f}")
+        if isinstance(metrics.get("accuracy"), int | float):
+            parts.append(f"acc {100 * metrics['accuracy']:.1f}%")
+        if isinstance(metrics.get("flops"), int | float):
+            parts.append(f"FLOPs (MACs) {_count(metrics['flops'])}")
+        return "  ".join(parts)
     return None
+
+
+def _count(value: float) -> str:
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.2f}{suffix}"
+    return f"{value:.0f}"
+
+
+def summary_line(job: dict[str, Any]) -> str:
+    """The finished job's headline: reductions in percent, accuracy before → after."""
+    summary = job.get("summary") or {}
+    achieved = summary.get("achieved") or {}
+    parts = [
+        f"{label} −{100 * achieved[key]:.1f}%"
+        for key, label in (("flops", "FLOPs (MACs)"), ("params", "params"))
+        if isinstance(achieved.get(key), int | float)
+    ]
+    before, after = summary.get("accuracy_before"), summary.get("accuracy_after")
+    if isinstance(before, int | float) and isinstance(after, int | float):
+        parts.append(f"accuracy {100 * before:.1f}% → {100 * after:.1f}%")
+    int8 = summary.get("int8") or {}
+    if int8.get("published") and isinstance(int8.get("accuracy"), int | float):
+        parts.append(f"INT8 {100 * int8['accuracy']:.1f}%")
+    elif int8:
+        parts.append("INT8 not published (see report.json)")
+    return "  ".join(parts)
 
 
 class _Bar:
@@ -85,7 +125,7 @@ class _Bar:
         if isinstance(data.get("progress"), int | float):
             self.progress.update(self.task, completed=float(data["progress"]))
         if data.get("phase"):
-            self.progress.update(self.task, phase=str(data["phase"]))
+            self.progress.update(self.task, phase=str(data["phase"]).replace("_", " "))
         note = _describe(event, data)
         if note:
             self.progress.update(self.task, note=note)
@@ -116,12 +156,15 @@ def _follow(
 def watch_job(server: str, token: str | None, job_id: str) -> dict[str, Any]:
     """Show the job's progress until its terminal state; returns the final job."""
     console = Console(stderr=True)
+    # A fixed bar: the note takes what is left of the line (and is cut, not the bar).
     columns = (
         TextColumn("[bold]{task.fields[phase]:<18}"),
-        BarColumn(),
+        BarColumn(bar_width=24),
         TaskProgressColumn(),
         TimeElapsedColumn(),
-        TextColumn("{task.fields[note]}"),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[note]}", table_column=Column(no_wrap=True, overflow="ellipsis")),
     )
     last_id: str | None = None
     failures = 0
@@ -156,11 +199,7 @@ def watch_job(server: str, token: str | None, job_id: str) -> dict[str, Any]:
 def _summary(console: Console, job: dict[str, Any]) -> None:
     state = job["state"]
     if state == "succeeded":
-        summary = job.get("summary") or {}
-        console.print(
-            f"[green]succeeded[/green] {job['id']}  "
-            + "  ".join(f"{k}={v}" for k, v in summary.items() if not isinstance(v, dict))
-        )
+        console.print(f"[green]succeeded[/green] {job['id']}  {summary_line(job)}", soft_wrap=True)
     elif state == "failed":
         console.print(
             f"[red]failed[/red] {job['id']}: {job.get('error_type')}: {job.get('error_message')}"
