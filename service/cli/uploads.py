@@ -54,6 +54,14 @@ def upload_model(
     fields = {"arch": arch, "num_classes": str(num_classes), "input_shape": input_shape}
     if name:
         fields["name"] = name
+    # The answer waits for a worker to load the weights (up to the server's inspect_wait_s):
+    # say so, or the wait looks like a hang.
+    size = file.stat().st_size / 1e6
+    typer.echo(
+        f"uploading {file.name} ({size:.1f} MB); a worker then checks that it loads into "
+        f"{arch} (this can take a few seconds)...",
+        err=True,
+    )
     body = run(lambda: _upload(server, token, file, "/v1/models", fields))
     if body["status"] == "pending":
         line = f"{body['id']}  pending (not inspected yet; see `edgeprune models list`)"

@@ -52,6 +52,7 @@ def test_models_upload_prints_the_id(live_server: LiveServer, tmp_path: Path) ->
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("mdl_") and "pending" in result.stdout
+    assert "uploading net.pt" in result.stderr and "loads into vgg11" in result.stderr
     listing = cli(live_server, "models", "list")
     assert result.stdout.split()[0] in listing.stdout
 
