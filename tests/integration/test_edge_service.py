@@ -78,15 +78,20 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
     return export_tiny_models(tmp_path_factory.mktemp("onnx"))
 
 
-@pytest.fixture
-def live_service(tmp_path: Path) -> Iterator[LiveService]:
-    settings = Settings(
+def _settings(tmp_path: Path) -> Settings:
+    return Settings(
         data_dir=tmp_path / "data",
         database_url=f"sqlite:///{tmp_path / 'api.db'}",
         broker_url=f"sqla+sqlite:///{tmp_path / 'broker.db'}",
         artifacts_url=str(tmp_path / "artifacts"),
-        reconcile_interval_s=3600.0,  # no worker here: keep the reconciler quiet
+        reconcile_interval_s=3600.0,  # no worker process here: keep the reconciler quiet
+        inspect_wait_s=0.3,
     )
+
+
+@pytest.fixture
+def live_service(tmp_path: Path) -> Iterator[LiveService]:
+    settings = _settings(tmp_path)
     app = create_app(settings)
     sock = socket.create_server(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -264,3 +269,61 @@ def test_cli_register_run_once_report_and_rollback(
     again = cli.invoke(cli_app, run)  # 304: the version rolled away from stays away
     assert again.exit_code == 0, again.output
     assert "current version 1" in again.stdout
+
+
+def test_an_installed_architecture_goes_from_upload_to_a_device(
+    live_service: LiveService, tmp_path: Path
+) -> None:
+    """se_resnet is not in the zoo: it comes from the test package's edgeprune.models entry
+    point. Uploaded over HTTP as a plain state dict, inspected and compressed by the worker
+    code (in process, on the same database and store), published to a deployment, pulled and
+    run by a device."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from tests.worker.tinyjob import write_inputs
+    from worker.architectures import report_architectures
+    from worker.context import build_context
+    from worker.inspect_model import inspect_uploaded_model
+    from worker.run_job import JobRun
+
+    ctx = build_context(_settings(tmp_path))
+    report_architectures(ctx.settings, "gpu@test")  # what a worker does when it starts
+    checkpoint, data = write_inputs(tmp_path / "inputs", arch="se_resnet")
+    admin = live_service.admin
+    with checkpoint.open("rb") as fh:
+        uploaded = httpx.post(
+            f"{live_service.url}/v1/models", headers=admin, timeout=60,
+            files={"file": (checkpoint.name, fh)},
+            data={"arch": "se_resnet", "num_classes": "10", "input_shape": "1,32,32"},
+        )  # fmt: skip
+    assert uploaded.status_code == 202, uploaded.text  # pending: no worker process here
+    model_id = uploaded.json()["id"]
+    assert inspect_uploaded_model(ctx, model_id) == "ready"
+    with data.open("rb") as fh:
+        dataset = httpx.post(
+            f"{live_service.url}/v1/datasets", headers=admin, timeout=60,
+            files={"file": (data.name, fh)},
+        )  # fmt: skip
+    assert dataset.status_code in (200, 201), dataset.text
+    job = httpx.post(
+        f"{live_service.url}/v1/jobs", headers=admin, timeout=30,
+        json={
+            "model_id": model_id, "dataset_id": dataset.json()["id"],
+            "target": {"metric": "flops", "reduction": 0.5}, "structure_epochs": 1,
+            "finetune_epochs": 1, "batch_size": 32, "augment": False, "deployment": "cams",
+        },
+    )  # fmt: skip
+    assert job.status_code == 202, job.text
+    assert JobRun(ctx, job.json()["id"], "test:1").execute() == "succeeded"
+
+    _, token = live_service.register("cams", "cam-1")
+    state = StateDir(tmp_path / "device")
+    with _api(live_service, token) as api:
+        assert Updater(api, state, "cams").poll().outcome is Outcome.INSTALLED
+    current = state.current()
+    assert current is not None and current.manifest.preprocessing is not None
+    session = ort.InferenceSession(str(current.model_path), providers=["CPUExecutionProvider"])
+    logits = session.run(None, {"input": np.zeros((2, 1, 32, 32), dtype=np.float32)})[0]
+    assert logits.shape == (2, 10)
+    ctx.engine.dispose()
