@@ -168,8 +168,10 @@ def run_demo(
         _run([*edge_client, "run", "--once", "--runs", "100", *state], env)
         # The same benchmark as a table: the installed model against the baseline.
         _run([*edge_client, "bench", "--runs", "300", "--warmup", "30", *state], env)
+        # Repeated here: the first mention scrolls away behind the workers' start-up logs.
         typer.secho(
-            f"\nDone. Dashboard: {url}/  (log in with the admin token above)",
+            f"\nDone. Dashboard: {url}/\nAdmin token: {token}  (also in "
+            f"{data_dir / 'admin-token'})",
             fg=typer.colors.GREEN,
             bold=True,
         )

@@ -31,6 +31,9 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "demo  version 1" in out  # the manifest of the deployment
     assert "installed: current version 1 (fp32); reported" in out
     assert "speedup vs baseline" in out
+    # The token to log in with is in the closing lines, not only between start-up logs.
+    token = (tmp_path / "demo" / "admin-token").read_text().strip()
+    assert f"Admin token: {token}" in done.stdout.splitlines()[-1]
     # The demo stops the service it started: no process of it is left.
     data_dir = str(tmp_path / "demo")
     leftovers = []
