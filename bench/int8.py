@@ -12,17 +12,14 @@ and 32 with one thread, and measure each one's test accuracy with onnxruntime.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import onnxruntime as ort
 import torch
 
 from bench.common import environment, save
+from bench.onnx_speedup import alternating_p50_ms
 from bench.train import Recipe, train
 from pruning.config import CompressConfig, Target
 from pruning.data import load_task_data
@@ -33,31 +30,6 @@ from pruning.models.registry import ModelSpec, build_model
 from pruning.quantize import calibration_sample, onnx_accuracy, quantize_int8
 
 MODELS = ("baseline", "pruned_fp32", "pruned_int8")
-
-
-def _session(path: Path) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-def alternating_p50_ms(
-    paths: dict[str, Path], shape: tuple[int, ...], runs: int
-) -> dict[str, float]:
-    """Median latency of each model, the models taking turns run by run (drift hits all)."""
-    sessions = {name: _session(path) for name, path in paths.items()}
-    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    times: dict[str, list[float]] = {name: [] for name in sessions}
-    for _ in range(max(3, runs // 10)):  # warm-up
-        for session in sessions.values():
-            session.run(None, {"input": x})
-    for _ in range(runs):
-        for name, session in sessions.items():
-            started = time.perf_counter()
-            session.run(None, {"input": x})
-            times[name].append(time.perf_counter() - started)
-    return {name: statistics.median(t) * 1e3 for name, t in times.items()}
 
 
 def _measure(
@@ -93,7 +65,7 @@ def _measure(
         cost = count_model(result.model, shape)
         for batch in (1, 32):
             runs = args.runs if batch == 1 else max(10, args.runs // 8)
-            p50 = alternating_p50_ms(paths, (batch, *shape), runs)
+            p50 = alternating_p50_ms(paths, (batch, *shape), 1, runs, max(3, runs // 10))
             row = {
                 "arch": arch,
                 "width_mult": width,

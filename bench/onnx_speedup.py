@@ -39,12 +39,14 @@ def _session(path: Path, threads: int) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def alternating_latency(
-    baseline: Path, pruned: Path, shape: tuple[int, ...], threads: int, runs: int, warmup: int
+def alternating_p50_ms(
+    paths: dict[str, Path], shape: tuple[int, ...], threads: int, runs: int, warmup: int
 ) -> dict[str, float]:
-    sessions = {"baseline": _session(baseline, threads), "pruned": _session(pruned, threads)}
+    """Median latency (ms) of each model, the models taking turns run by run so that drift
+    on a shared machine hits all of them alike."""
+    sessions = {name: _session(path, threads) for name, path in paths.items()}
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    times: dict[str, list[float]] = {"baseline": [], "pruned": []}
+    times: dict[str, list[float]] = {name: [] for name in sessions}
     for _ in range(warmup):
         for session in sessions.values():
             session.run(None, {"input": x})
@@ -53,7 +55,14 @@ def alternating_latency(
             started = time.perf_counter()
             session.run(None, {"input": x})
             times[name].append(time.perf_counter() - started)
-    base, pruned_ms = (statistics.median(times[k]) * 1e3 for k in ("baseline", "pruned"))
+    return {name: statistics.median(t) * 1e3 for name, t in times.items()}
+
+
+def alternating_latency(
+    baseline: Path, pruned: Path, shape: tuple[int, ...], threads: int, runs: int, warmup: int
+) -> dict[str, float]:
+    p50 = alternating_p50_ms({"baseline": baseline, "pruned": pruned}, shape, threads, runs, warmup)
+    base, pruned_ms = p50["baseline"], p50["pruned"]
     return {"baseline_p50_ms": base, "pruned_p50_ms": pruned_ms, "speedup": base / pruned_ms}
 
 

@@ -17,6 +17,7 @@ import onnxruntime as ort
 
 from .errors import ConfigError
 
+# The keys pruning.onnx_metadata writes (the edge room never imports the engine).
 PREFIX = "edgeprune."
 
 

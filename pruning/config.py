@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 Metric = Literal["flops", "params", "channels"]
 TargetFit = Literal["scale", "cost_aware", "greedy"]
@@ -147,34 +147,15 @@ class CompressConfig:
             raise ValueError("min_channels must be >= 1")
         if not 0.0 <= self.min_fraction < 1.0:
             raise ValueError(f"min_fraction must be in [0, 1), got {self.min_fraction}")
-        if self.release_schedule not in ("constant", "cosine"):
-            raise ValueError(
-                f"release_schedule must be constant or cosine, got {self.release_schedule!r}"
-            )
-        if self.finetune_schedule not in ("step", "cosine"):
-            raise ValueError(
-                f"finetune_schedule must be step or cosine, got {self.finetune_schedule!r}"
-            )
-        if self.target_fit not in ("scale", "cost_aware", "greedy"):
-            raise ValueError(
-                f"target_fit must be scale, cost_aware or greedy, got {self.target_fit!r}"
-            )
-        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
-            raise ValueError(f"precision must be auto, fp32, bf16 or fp16, got {self.precision!r}")
-        if self.quantize not in ("none", "int8"):
-            raise ValueError(f"quantize must be none or int8, got {self.quantize!r}")
+        for name, literal in _CHOICES.items():
+            choices = get_args(literal)
+            if getattr(self, name) not in choices:
+                listed = ", ".join(choices[:-1]) + f" or {choices[-1]}"
+                raise ValueError(f"{name} must be {listed}, got {getattr(self, name)!r}")
         if not 0.0 <= self.int8_max_drop <= 1.0:
             raise ValueError(f"int8_max_drop must be in [0, 1], got {self.int8_max_drop}")
         if not 1 <= self.int8_calibration_samples <= 100_000:
             raise ValueError("int8_calibration_samples must be in [1, 100000]")
-        if self.correction not in ("proportional", "saliency"):
-            raise ValueError(
-                f"correction must be proportional or saliency, got {self.correction!r}"
-            )
-        if self.unit_source not in ("auto", "discovered"):
-            raise ValueError(f"unit_source must be auto or discovered, got {self.unit_source!r}")
-        if self.residual not in ("inside", "coupled"):
-            raise ValueError(f"residual must be inside or coupled, got {self.residual!r}")
         if not 1 <= self.channel_multiple <= 1024:
             raise ValueError("channel_multiple must be in [1, 1024]")
         for name in ("lr", "structure_lr"):
@@ -183,6 +164,19 @@ class CompressConfig:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# The string options of CompressConfig and the Literal that lists each one's values.
+_CHOICES: dict[str, Any] = {
+    "release_schedule": ReleaseSchedule,
+    "finetune_schedule": FinetuneSchedule,
+    "target_fit": TargetFit,
+    "precision": Precision,
+    "quantize": Quantize,
+    "correction": Correction,
+    "unit_source": UnitSource,
+    "residual": ResidualPolicy,
+}
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ removing channels from the convs named in `ModelSpec.unit_convs` (`pruning.rebui
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -121,7 +122,7 @@ def is_import_string(arch: str) -> bool:
 def build_model(spec: ModelSpec, *, allow_import: bool = True) -> nn.Module:
     """The network `spec` describes, pruned widths included. `allow_import=False` refuses
     import strings (the worker builds only installed, registered architectures)."""
-    builder = resolve_builder(spec.arch, allow_import=allow_import)
+    builder = resolve_builder(spec.arch)
     discovered = spec.unit_convs is not None
     if builder is not None:
         model = builder(
@@ -131,9 +132,9 @@ def build_model(spec: ModelSpec, *, allow_import: bool = True) -> nn.Module:
             widths=None if discovered else spec.widths,
         )
     else:
+        external = external_builder(spec.arch, allow_import=allow_import)  # unknown: raises
         if spec.width_mult != 1.0:
             raise ValueError(f"width_mult applies to the zoo only; {spec.arch} is built as it is")
-        external = external_builder(spec.arch, allow_import=allow_import)
         model = call_external(external, spec.arch, spec.num_classes, spec.in_channels)
         if spec.widths is not None and not discovered:
             raise ValueError(f"pruned widths of {spec.arch} need the convs they belong to")
@@ -144,13 +145,10 @@ def build_model(spec: ModelSpec, *, allow_import: bool = True) -> nn.Module:
     return model
 
 
-def resolve_builder(arch: str, *, allow_import: bool = True) -> ModelBuilder | None:
-    """The zoo builder for `arch`; None when `arch` names an external builder."""
+def resolve_builder(arch: str) -> ModelBuilder | None:
+    """The zoo builder for `arch`; None when `arch` is not a zoo name (see external_builder)."""
     _load_zoo()
-    if arch in _REGISTRY:
-        return _REGISTRY[arch]
-    external_builder(arch, allow_import=allow_import)  # raises for an unknown name
-    return None
+    return _REGISTRY.get(arch)
 
 
 ExternalBuilder = Callable[..., nn.Module]
@@ -168,8 +166,10 @@ def external_builder(arch: str, *, allow_import: bool = True) -> ExternalBuilder
     raise UnknownArchitecture(f"unknown arch {arch!r}; known: {known}")
 
 
+@functools.lru_cache(maxsize=32)
 def import_builder(target: str) -> ExternalBuilder:
-    """`package.module:callable` or `path/to/file.py:callable`, as a builder."""
+    """`package.module:callable` or `path/to/file.py:callable`, as a builder. Cached: the CLI
+    checks the name before the run builds the model, and a user's file runs once."""
     module_name, _, attr = target.rpartition(":")
     if not module_name or not attr:
         raise UnknownArchitecture(f"{target!r} is not module:callable")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import typer
 
@@ -15,13 +14,9 @@ def list_architectures(
 ) -> None:
     """List the architectures the server's workers can build: the zoo, then packages
     installed on the workers under the edgeprune.models entry points."""
-    from service.cli.client import api_client, check, run
+    from service.cli.client import request_json
 
-    def fetch() -> Any:
-        with api_client(server, token) as client:
-            return check(client.get("/v1/architectures"))
-
-    body = run(fetch)
+    body = request_json(server, token, "GET", "/v1/architectures")
     if as_json:
         typer.echo(json.dumps(body, indent=2))
         return

@@ -129,3 +129,13 @@ def run(fn: Any) -> Any:
     except CliError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(exc.code) from None
+
+
+def request_json(server: str, token: str | None, method: str, path: str, **kwargs: Any) -> Any:
+    """One API call as a command body: the JSON answer, or a one-line error and its exit code."""
+
+    def call() -> Any:
+        with api_client(server, token) as client:
+            return check(client.request(method, path, **kwargs))
+
+    return run(call)

@@ -25,13 +25,9 @@ def parse_target(text: str) -> dict[str, Any]:
 
 
 def _request(server: str, token: str | None, method: str, path: str, **kwargs: Any) -> Any:
-    from service.cli.client import api_client, check, run
+    from service.cli.client import request_json  # httpx loads only when a command runs
 
-    def call() -> Any:
-        with api_client(server, token) as client:
-            return check(client.request(method, path, **kwargs))
-
-    return run(call)
+    return request_json(server, token, method, path, **kwargs)
 
 
 def _line(job: dict[str, Any]) -> str:

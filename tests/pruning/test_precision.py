@@ -31,7 +31,14 @@ def test_a_mixed_precision_run_meets_the_target_and_records_what_it_used(
     )  # fmt: skip
     model = tiny_model("vgg11")
     full = count_model(model, (1, 32, 32)).flops
+    seen: set[torch.dtype] = set()
+    first_conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    hook = first_conv.register_forward_hook(
+        lambda m, i, out: seen.add(out.dtype) if m.training else None
+    )
     result = compress_model(model, tiny_spec("vgg11"), random_task(), config)
+    hook.remove()
+    assert {"bf16": torch.bfloat16, "fp16": torch.float16}[precision] in seen  # autocast ran
     assert result.runtime == {"device": "cpu", "precision": precision}
     reduction = 1 - count_model(result.model, (1, 32, 32)).flops / full
     assert abs(reduction - 0.5) <= 0.01
