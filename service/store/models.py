@@ -12,10 +12,12 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -139,7 +141,12 @@ class Deployment(Base):
     __tablename__ = "deployments"
 
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    # The version every device runs, except those inside a staged rollout's percentage.
     current_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # A staged rollout in progress: devices whose id hashes below `rollout_percent` (1..99)
+    # get `rollout_version`; both are None when no stage is in progress.
+    rollout_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rollout_percent: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -157,6 +164,16 @@ class DeploymentVersion(Base):
 
 class Device(Base):
     __tablename__ = "devices"
+    # At most one live (unrevoked) device per name: re-registering a name revokes the old one.
+    __table_args__ = (
+        Index(
+            "uq_devices_live_name",
+            "name",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("dev"))
     name: Mapped[str] = mapped_column(String(200))
@@ -164,7 +181,13 @@ class Device(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     current_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The latest successful benchmark report.
     last_report: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The latest failed install ({version, sha256, stage, error, at}); cleared once the device
+    # reports running that version or a newer one.
+    install_failure: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Set by revoke (or by a forced re-registration of the name): its tokens are revoked too.
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class DeviceReport(Base):
@@ -173,6 +196,8 @@ class DeviceReport(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
     version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # "ok" (a benchmark of the installed model) | "install_failed" (data says at which stage)
+    status: Mapped[str] = mapped_column(String(32), default="ok", server_default="ok")
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

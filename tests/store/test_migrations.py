@@ -7,7 +7,7 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from service.store.db import make_engine
 from service.store.migrate import upgrade_database
@@ -58,3 +58,38 @@ def test_upgrade_on_empty_postgres_from_several_processes_at_once() -> None:
         _check_schema(url)
     finally:
         drop_pg_database(url)
+
+
+def test_0003_keeps_one_live_device_per_name(tmp_path: Path) -> None:
+    """Databases from before the one-live-device-per-name rule may hold duplicates: the
+    upgrade keeps the newest and revokes the others with their tokens."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade_database(url, "0002")
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            for device_id, created in (("dev_old", "2026-01-01"), ("dev_new", "2026-02-01")):
+                conn.execute(
+                    text(
+                        "INSERT INTO devices (id, name, deployment, created_at) "
+                        "VALUES (:id, 'cam', 'cams', :at)"
+                    ),
+                    {"id": device_id, "at": created},
+                )
+                conn.execute(
+                    text(
+                        "INSERT INTO tokens (id, name, kind, token_hash, device_id, created_at) "
+                        "VALUES (:tok, 'device cam', 'device', :hash, :id, :at)"
+                    ),
+                    {"tok": f"tok_{device_id}", "hash": device_id * 4, "id": device_id,
+                     "at": created},
+                )  # fmt: skip
+        upgrade_database(url)
+        with engine.connect() as conn:
+            devices = dict(conn.execute(text("SELECT id, revoked_at FROM devices")).all())
+            tokens = dict(conn.execute(text("SELECT device_id, revoked_at FROM tokens")).all())
+    finally:
+        engine.dispose()
+    assert devices["dev_new"] is None and devices["dev_old"] is not None
+    assert tokens["dev_new"] is None and tokens["dev_old"] is not None
+    _check_schema(url)
