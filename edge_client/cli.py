@@ -19,12 +19,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .api import VARIANTS, ApiClient
 from .backoff import Stopper
 from .bench import BenchConfig, BenchResult, LatencyStats, run_benchmark
 from .errors import ConfigError, EdgeError, NothingToRollBack
+from .predict import Preprocessing
 from .runner import RunConfig, Runner
 from .state import DeviceConfig, StateDir
 
@@ -70,7 +72,9 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except EdgeError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        # Escaped: a message naming an extra ('edgeprune[edge-images]') is not markup; soft
+        # wrap keeps it one line for scripts that read stderr.
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
 
 
@@ -178,13 +182,14 @@ def run(
 
 @app.command()
 def predict(
-    samples: Annotated[
-        Path,
+    files: Annotated[
+        list[Path],
         typer.Argument(
             exists=True,
             dir_okay=False,
-            help=".npy of raw samples: (N,C,H,W), (N,H,W,C) or (N,H,W), in the source's own "
-            "scale (e.g. 0..255 pixels); the model's metadata says how to normalise them.",
+            help="Images (PNG, JPEG, ...; needs the edge-images extra), or .npy/.npz arrays of "
+            "raw samples: (N,C,H,W), (N,H,W,C) or (N,H,W), in the source's own scale (e.g. "
+            "0..255 pixels). The manifest's preprocessing (or the model's metadata) is applied.",
         ),
     ],
     model: Annotated[
@@ -194,31 +199,41 @@ def predict(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of lines.")] = False,
     state_dir: StateDirOpt = None,
 ) -> None:
-    """Classify raw samples with the installed model, preprocessed as its metadata says."""
-    import numpy as np
-
-    from .predict import predict as run_predict
+    """Classify images or raw samples with the installed model, preprocessed as it says."""
+    from .predict import classify, open_model
+    from .samples import read_samples
 
     with _errors():
-        if model is None:
-            current = _state(state_dir).current()
-            if current is None:
-                raise ConfigError("no model installed yet: run `edge-client run --once` first")
-            model = current.model_path
-        try:
-            raw = np.load(samples, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise ConfigError(f"{samples} is not a .npy array: {exc}") from None
-        results = run_predict(model, raw, top)
+        model, prep = _model_and_preprocessing(model, state_dir)
+        session = open_model(model)
+        prep = prep or Preprocessing.from_model(session)
+        samples = read_samples(files, prep)
+        results = classify(session, samples.x, prep.classes, top)
+    for note in samples.notes:  # on stderr: --json output stays parseable
+        err.print(f"note: {escape(note)}", highlight=False, soft_wrap=True)
     if as_json:
         out.print_json(data=[
-            {"label": r.label, "index": r.index, "probability": r.probability, "top": r.top}
-            for r in results
+            {"source": name, "label": r.label, "index": r.index, "probability": r.probability,
+             "top": r.top}
+            for name, r in zip(samples.names, results, strict=True)
         ])  # fmt: skip
         return
-    for i, r in enumerate(results):
+    for name, r in zip(samples.names, results, strict=True):
         ranked = ", ".join(f"{label} {p:.2f}" for label, p in r.top)
-        out.print(f"{i}: {r.label} ({r.probability:.2f})  [{ranked}]", highlight=False)
+        out.print(f"{name}: {r.label} ({r.probability:.2f})  [{ranked}]", highlight=False)
+
+
+def _model_and_preprocessing(
+    model: Path | None, state_dir: Path | None
+) -> tuple[Path, Preprocessing | None]:
+    """The model to run and the installed manifest's preprocessing (None for --model, or a
+    manifest without one: the model's own metadata is used then)."""
+    if model is not None:
+        return model, None
+    current = _state(state_dir).current()
+    if current is None:
+        raise ConfigError("no model installed yet: run `edge-client run --once` first")
+    return current.model_path, Preprocessing.from_manifest(current.manifest)
 
 
 @app.command()
