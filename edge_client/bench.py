@@ -14,8 +14,12 @@ Method, chosen so numbers from different devices and runs can be compared:
   interpreter, so it is an upper bound for the model alone.
 
 The input is seeded random data of the model's input shape (or the manifest's, for models
-with dynamic dims). Optional accuracy runs a labelled `.npz` (`x` float, in the model's
-input layout; `y` integer labels) through each model.
+with dynamic dims). Optional accuracy runs a labelled `.npz` (`x`, `y` integer labels)
+through each model. `x` of an integer type (8-bit pixels, a sensor's counts) holds raw
+values: they get the preprocessing the installed manifest (or the model's metadata) names,
+and may be laid out NCHW, NHWC or NHW, like `edge-client predict`'s input. Float `x` is
+taken as already normalised in the model's layout, unless `raw` says it holds raw values
+too (e.g. a sensor's float readings).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import numpy as np
 import onnxruntime as ort
 
 from .errors import ConfigError, DataError
+from .predict import Preprocessing
 from .session import InputSpec, input_spec, open_session
 
 
@@ -172,18 +177,41 @@ class _Subject:
 
 
 def load_labelled(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """`x` (float, model layout) and `y` (integer labels) from an .npz; never unpickles."""
+    """`x` (as stored) and `y` (integer labels) from an .npz; never unpickles."""
     try:
         with np.load(path, allow_pickle=False) as data:
             x, y = data["x"], data["y"]
     except (OSError, ValueError, KeyError) as exc:
         raise DataError(f"cannot read x and y from {path}: {exc}") from exc
-    if not np.issubdtype(x.dtype, np.floating):
-        # Integer images need the training pipeline's normalisation, which we do not know.
-        raise DataError(f"{path.name}: x is {x.dtype}, expected float32 in the model's layout")
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise DataError(f"{path.name}: x is {x.dtype}, expected numbers")
     if not np.issubdtype(y.dtype, np.integer) or y.ndim != 1 or len(y) != len(x) or not len(x):
         raise DataError(f"{path.name}: y must be {len(x)} integer labels, got {y.dtype} {y.shape}")
-    return x.astype(np.float32, copy=False), y
+    return x, y
+
+
+def model_input(
+    x: np.ndarray,
+    raw: bool | None,
+    preprocessing: Callable[[], Preprocessing],
+    name: str,
+) -> np.ndarray:
+    """`x` as the model takes it. `raw` None: integer x is raw, float x is normalised."""
+    if raw is None:
+        raw = bool(np.issubdtype(x.dtype, np.integer))
+    if not raw:
+        return x.astype(np.float32, copy=False)
+    try:
+        prep = preprocessing()
+    except ConfigError as exc:
+        raise DataError(
+            f"{name}: x ({x.dtype}) holds raw values, but {exc}; or give float32 x, already "
+            "normalised in the model's layout"
+        ) from None
+    try:
+        return prep.apply(x)
+    except ConfigError as exc:
+        raise DataError(f"{name}: {exc}") from None
 
 
 def run_benchmark(
@@ -193,11 +221,14 @@ def run_benchmark(
     config: BenchConfig | None = None,
     input_shape: Sequence[int] | None = None,
     data: Path | None = None,
+    raw: bool | None = None,
+    preprocessing: Preprocessing | None = None,
     check_stop: Callable[[], None] | None = None,
 ) -> BenchResult:
     """Benchmark `model` (and `baseline`, alternating); `check_stop` is called before every
     run and may raise (the run loop passes its stop signal's check, so SIGTERM does not
-    wait for a long benchmark to finish)."""
+    wait for a long benchmark to finish). `data` measures accuracy; raw values in it get
+    `preprocessing` (default: the model's metadata), see the module docstring."""
     config = config or BenchConfig()
     check = check_stop or (lambda: None)
     subject = _Subject(model, config, input_shape)
@@ -219,6 +250,9 @@ def run_benchmark(
     accuracy = baseline_accuracy = None
     if data is not None:
         x, y = load_labelled(data)
+        x = model_input(
+            x, raw, lambda: preprocessing or Preprocessing.from_model(subject.session), data.name
+        )
         accuracy = subject.accuracy(x, y, config.batch)
         if base is not None:
             baseline_accuracy = base.accuracy(x, y, config.batch)

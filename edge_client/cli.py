@@ -257,14 +257,23 @@ def bench(
         typer.Option(help="Sample shape for models with dynamic dims, e.g. 3,32,32."),
     ] = None,
     data: Annotated[
-        Path | None, typer.Option(help="Labelled .npz (x float32 in model layout, y) for accuracy.")
+        Path | None,
+        typer.Option(
+            help="Labelled .npz (x, y) for on-device accuracy. Integer x (e.g. uint8 pixels, "
+            "NCHW/NHWC/NHW) gets the manifest's preprocessing; float x is taken as already "
+            "normalised in the model's layout unless --raw."
+        ),
     ] = None,
+    raw: Annotated[
+        bool, typer.Option("--raw", help="Float x of --data holds raw values: preprocess it too.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     state_dir: StateDirOpt = None,
 ) -> None:
     """Benchmark a model on this CPU: p50/p95/p99 latency, throughput, peak RSS, speedup."""
     with _errors():
         shape: list[int] | None = None
+        prep: Preprocessing | None = None
         if input_shape:
             try:
                 shape = [int(d) for d in input_shape.split(",")]
@@ -278,6 +287,7 @@ def bench(
             if baseline is None:
                 baseline = installed.baseline_path
             shape = shape or (list(installed.manifest.input_shape or []) or None)
+            prep = Preprocessing.from_manifest(installed.manifest)
         for path in (model, baseline):
             if path is not None and not path.is_file():
                 raise ConfigError(f"no such model file: {path}")
@@ -287,6 +297,8 @@ def bench(
             config=BenchConfig(threads=threads, runs=runs, warmup=warmup, batch=batch),
             input_shape=shape,
             data=data,
+            raw=True if raw else None,
+            preprocessing=prep,
         )
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))

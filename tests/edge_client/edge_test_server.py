@@ -314,3 +314,27 @@ def start_server() -> tuple[EdgeTestServer, ThreadingHTTPServer, threading.Threa
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
     return state, httpd, thread
+
+
+# The preprocessing written by `described_model` (what an EdgePrune export records).
+DESCRIBED = {"mean": [0.5, 0.4, 0.3], "std": [0.2, 0.25, 0.3], "value_scale": 1 / 255}
+
+
+def described_model(source: Path, dest: Path) -> Path:
+    """`source` with the `edgeprune.*` metadata an EdgePrune export writes, saved at `dest`."""
+    import onnx
+
+    model = onnx.load(str(source))
+    meta = {"input_shape": INPUT_SHAPE, **DESCRIBED, "classes": CLASSES}
+    for key, value in meta.items():
+        model.metadata_props.add(key=f"edgeprune.{key}", value=json.dumps(value))
+    onnx.save(model, str(dest))
+    return dest
+
+
+def normalised(pixels: np.ndarray) -> np.ndarray:
+    """(N, H, W, 3) raw 0..255 values as `described_model` says to feed them: (N, 3, H, W)."""
+    x = pixels.astype(np.float32).transpose(0, 3, 1, 2) * DESCRIBED["value_scale"]
+    mean = np.reshape(DESCRIBED["mean"], (1, 3, 1, 1))
+    std = np.reshape(DESCRIBED["std"], (1, 3, 1, 1))
+    return ((x - mean) / std).astype(np.float32)

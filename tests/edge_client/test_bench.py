@@ -16,7 +16,12 @@ from edge_client import bench as bench_module
 from edge_client.bench import BenchConfig, run_benchmark
 from edge_client.cli import app
 from edge_client.errors import ConfigError, DataError, Interrupted, ModelInvalid
-from tests.edge_client.edge_test_server import TinyModels, random_input
+from tests.edge_client.edge_test_server import (
+    TinyModels,
+    described_model,
+    normalised,
+    random_input,
+)
 
 
 def test_percentiles_ordered_and_speedup_from_the_same_run(tiny_models: TinyModels) -> None:
@@ -71,8 +76,43 @@ def test_data_that_does_not_fit_is_refused(tiny_models: TinyModels, tmp_path: Pa
     with pytest.raises(DataError, match="shape"):
         run_benchmark(tiny_models.pruned, config=BenchConfig(runs=1), data=data)
     np.savez(data, x=np.zeros((4, 3, 16, 16), np.uint8), y=np.zeros(4, np.int64))
-    with pytest.raises(DataError, match="float32"):
+    # Raw pixels, and a model that does not say how to normalise them.
+    with pytest.raises(DataError, match=r"does not describe its input.*float32"):
         run_benchmark(tiny_models.pruned, config=BenchConfig(runs=1), data=data)
+
+
+def test_accuracy_on_raw_pixels_with_the_models_preprocessing(
+    tiny_models: TinyModels, tmp_path: Path
+) -> None:
+    model = described_model(tiny_models.pruned, tmp_path / "described.onnx")
+    pixels = np.random.default_rng(7).integers(0, 256, size=(12, 16, 16, 3), dtype=np.uint8)
+    y = _labels(model, normalised(pixels))
+    y[:3] = (y[:3] + 1) % 4  # three wrong labels: 9 of 12 right
+    data = tmp_path / "raw.npz"
+    np.savez(data, x=pixels, y=y)  # NHWC uint8, as a camera gives them
+    config = BenchConfig(runs=2, warmup=0, batch=5)
+    result = run_benchmark(model, baseline=tiny_models.baseline, config=config, data=data)
+    assert result.accuracy == 0.75
+    base = _labels(tiny_models.baseline, normalised(pixels))
+    assert result.baseline_accuracy == pytest.approx(float((base == y).mean()))
+
+    # Float raw values need --raw: without it they are taken as normalised input.
+    np.savez(data, x=pixels.astype(np.float32).transpose(0, 3, 1, 2), y=y)
+    args = ["bench", "--model", str(model), "--data", str(data), "--runs", "2", "--json"]
+    runner = CliRunner()
+    as_raw = runner.invoke(app, [*args, "--raw"])
+    assert as_raw.exit_code == 0, as_raw.output
+    assert json.loads(as_raw.stdout)["accuracy"] == 0.75
+    as_input = runner.invoke(app, args)
+    assert as_input.exit_code == 0, as_input.output
+    normalised_acc = float(
+        (_labels(model, pixels.astype(np.float32).transpose(0, 3, 1, 2)) == y).mean()
+    )
+    assert json.loads(as_input.stdout)["accuracy"] == pytest.approx(normalised_acc)
+
+    np.savez(data, x=pixels[:, :8], y=y)
+    small = runner.invoke(app, [*args[:-1]])
+    assert small.exit_code == 11 and "do not fit the model's input 3×16×16" in small.stderr
 
 
 def test_invalid_model_and_config(tmp_path: Path, tiny_models: TinyModels) -> None:

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pytest
 from PIL import Image
@@ -18,33 +17,25 @@ from edge_client.cli import app
 from tests.edge_client.edge_test_server import (
     ADMIN_TOKEN,
     CLASSES,
-    INPUT_SHAPE,
+    DESCRIBED,
     EdgeTestServer,
     TinyModels,
+    described_model,
+    normalised,
 )
 
 runner = CliRunner()
-MEAN, STD, SCALE = [0.5, 0.4, 0.3], [0.2, 0.25, 0.3], 1 / 255
+MEAN, STD, SCALE = DESCRIBED["mean"], DESCRIBED["std"], DESCRIBED["value_scale"]
 
 
 def _described(tiny_models: TinyModels, tmp_path: Path) -> Path:
-    """The tiny model with the metadata an EdgePrune export writes."""
-    model = onnx.load(str(tiny_models.pruned))
-    meta = {"input_shape": INPUT_SHAPE, "mean": MEAN, "std": STD, "value_scale": SCALE,
-            "classes": CLASSES}  # fmt: skip
-    for key, value in meta.items():
-        model.metadata_props.add(key=f"edgeprune.{key}", value=json.dumps(value))
-    path = tmp_path / "described.onnx"
-    onnx.save(model, str(path))
-    return path
+    return described_model(tiny_models.pruned, tmp_path / "described.onnx")
 
 
 def _expected(model: Path, pixels: np.ndarray) -> list[str]:
-    """Labels of (N, H, W, 3) 0..255 pixels, normalised here by hand."""
-    x = pixels.astype(np.float32).transpose(0, 3, 1, 2) * SCALE
-    x = (x - np.reshape(MEAN, (1, 3, 1, 1))) / np.reshape(STD, (1, 3, 1, 1))
+    """Labels of (N, H, W, 3) 0..255 pixels, normalised by the test's own arithmetic."""
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    logits = np.asarray(session.run(None, {"input": x.astype(np.float32)})[0])
+    logits = np.asarray(session.run(None, {"input": normalised(pixels)})[0])
     return [CLASSES[i] for i in logits.argmax(1)]
 
 
