@@ -51,6 +51,11 @@ class Manifest:
     variant: str = "fp32"
     # Per channel c: x = (value · value_scale − mean[c]) / std[c] (None from older servers).
     preprocessing: dict[str, Any] | None = None
+    # The fp32 pruned model when `variant` is another form (int8): fetched only by a device
+    # asked to time it too (`--also-fp32`), so the report shows what quantization bought.
+    fp32_url: str | None = None
+    fp32_sha256: str | None = None
+    fp32_size: int | None = None
 
     @classmethod
     def from_json(cls, data: Any, etag: str | None = None, variant: str = "fp32") -> Manifest:
@@ -89,6 +94,9 @@ class Manifest:
                     if isinstance(data.get("preprocessing"), Mapping)
                     else None
                 ),
+                fp32_url=_opt_str(data.get("fp32_url")),
+                fp32_sha256=_opt_sha(data.get("fp32_sha256")),
+                fp32_size=_opt_int(data.get("fp32_size")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ServerError(f"malformed manifest: {exc!r}") from exc
@@ -122,17 +130,34 @@ def _choose_variant(data: Mapping[str, Any], wanted: str) -> Mapping[str, Any]:
             log.info("the server offers no int8 model for this version: using fp32")
         return {**data, "variant": "fp32"}
     chosen = offered[name]
+    # The top-level sha256/size/url are the fp32 model's (the server's contract); its own
+    # entry in `variants`, when listed, says the same.
+    fp32 = offered.get("fp32") or data
     return {
         **data,
         "sha256": chosen["sha256"],
         "size": chosen["size"],
         "url": chosen["url"],
         "variant": name,
+        **(
+            {"fp32_url": fp32["url"], "fp32_sha256": fp32["sha256"], "fp32_size": fp32["size"]}
+            if name != "fp32"
+            else {}
+        ),
     }
 
 
 def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _opt_sha(value: Any) -> str | None:
+    if value is None:
+        return None
+    sha = str(value).lower()
+    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        raise ValueError(f"sha256 {sha!r} is not 64 hex digits")
+    return sha
 
 
 def _opt_int(value: Any) -> int | None:

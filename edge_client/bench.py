@@ -4,12 +4,14 @@ Method, chosen so numbers from different devices and runs can be compared:
 
 - thread counts are fixed through SessionOptions (intra-op = `threads`, inter-op = 1);
 - `warmup` untimed runs of each model first (allocations, caches, lazy kernel choice);
-- `runs` timed runs with `perf_counter_ns`. With a baseline the two models alternate run
-  by run, in ABBA order, so thermal throttling, frequency scaling or a noisy neighbour
-  hits both equally instead of whichever ran second;
+- `runs` timed runs with `perf_counter_ns`. With a baseline (and the fp32 pruned model,
+  when an int8 model is timed with `fp32`) the models alternate run by run, in ABBA order
+  (ABC CBA with three), so thermal throttling, frequency scaling or a noisy neighbour hits
+  all equally instead of whichever ran last;
 - latency percentiles are per inference call (one batch), in milliseconds;
 - throughput is samples per second: `batch * runs / total timed seconds`;
 - speedup is `baseline p50 / model p50`: the median resists the odd preempted run;
+  `speedup_vs_fp32` is `fp32 p50 / model p50`, what quantization bought on this CPU;
 - peak RSS is the process's high-water mark (getrusage): it covers both sessions and the
   interpreter, so it is an upper bound for the model alone.
 
@@ -101,6 +103,12 @@ class BenchResult:
     batch: int
     onnxruntime_version: str
     cpu: dict[str, Any]
+    # The fp32 pruned model timed beside an int8 `model` (None unless asked).
+    fp32: str | None = None
+    fp32_latency_ms: LatencyStats | None = None
+    fp32_throughput: float | None = None
+    fp32_accuracy: float | None = None
+    speedup_vs_fp32: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -218,6 +226,7 @@ def run_benchmark(
     model: Path,
     *,
     baseline: Path | None = None,
+    fp32: Path | None = None,
     config: BenchConfig | None = None,
     input_shape: Sequence[int] | None = None,
     data: Path | None = None,
@@ -233,7 +242,8 @@ def run_benchmark(
     check = check_stop or (lambda: None)
     subject = _Subject(model, config, input_shape)
     base = _Subject(baseline, config, input_shape) if baseline is not None else None
-    subjects = [subject] if base is None else [subject, base]
+    full = _Subject(fp32, config, input_shape) if fp32 is not None else None
+    subjects = [s for s in (subject, base, full) if s is not None]
 
     for _ in range(config.warmup):
         check()
@@ -247,7 +257,8 @@ def run_benchmark(
 
     stats = LatencyStats.from_ns(subject.samples_ns)
     base_stats = LatencyStats.from_ns(base.samples_ns) if base is not None else None
-    accuracy = baseline_accuracy = None
+    full_stats = LatencyStats.from_ns(full.samples_ns) if full is not None else None
+    accuracy = baseline_accuracy = fp32_accuracy = None
     if data is not None:
         x, y = load_labelled(data)
         x = model_input(
@@ -256,6 +267,8 @@ def run_benchmark(
         accuracy = subject.accuracy(x, y, config.batch)
         if base is not None:
             baseline_accuracy = base.accuracy(x, y, config.batch)
+        if full is not None:
+            fp32_accuracy = full.accuracy(x, y, config.batch)
     return BenchResult(
         model=str(model),
         input_shape=list(subject.spec.shape),
@@ -274,4 +287,9 @@ def run_benchmark(
         batch=config.batch,
         onnxruntime_version=ort.__version__,
         cpu=cpu_info(),
+        fp32=str(fp32) if fp32 is not None else None,
+        fp32_latency_ms=full_stats,
+        fp32_throughput=full.throughput(config.batch) if full is not None else None,
+        fp32_accuracy=fp32_accuracy,
+        speedup_vs_fp32=full_stats.p50 / stats.p50 if full_stats is not None else None,
     )

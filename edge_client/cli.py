@@ -145,6 +145,15 @@ def run(
             "fp32 or int8."
         ),
     ] = "auto",
+    also_fp32: Annotated[
+        bool,
+        typer.Option(
+            "--also-fp32",
+            help="With an int8 model, also fetch the fp32 pruned model and time it in the same "
+            "run: the report then shows baseline, fp32 and int8 latency. Takes effect with the "
+            "next install.",
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
     state_dir: StateDirOpt = None,
 ) -> None:
@@ -168,7 +177,7 @@ def run(
         with ApiClient(
             device.server, device.token, stopper=stopper, retries=2, variant=variant
         ) as api:
-            runner = Runner(api, state, device, config, stopper)
+            runner = Runner(api, state, device, config, stopper, also_fp32=also_fp32)
             if not once:
                 runner.run()
                 return
@@ -248,6 +257,17 @@ def bench(
     no_baseline: Annotated[
         bool, typer.Option("--no-baseline", help="Skip the baseline even if present.")
     ] = False,
+    fp32: Annotated[
+        Path | None,
+        typer.Option(
+            help="The fp32 pruned model to time beside an int8 --model (default with "
+            "--also-fp32: the one installed by `run --also-fp32`)."
+        ),
+    ] = None,
+    also_fp32: Annotated[
+        bool,
+        typer.Option("--also-fp32", help="Time the installed fp32 pruned model too."),
+    ] = False,
     threads: Annotated[int, typer.Option(min=1, help="Intra-op threads (fixed).")] = 1,
     runs: Annotated[int, typer.Option(min=1, help="Timed runs per model.")] = 50,
     warmup: Annotated[int, typer.Option(min=0, help="Untimed warm-up runs per model.")] = 5,
@@ -288,12 +308,22 @@ def bench(
                 baseline = installed.baseline_path
             shape = shape or (list(installed.manifest.input_shape or []) or None)
             prep = Preprocessing.from_manifest(installed.manifest)
-        for path in (model, baseline):
+            if also_fp32 and fp32 is None and installed.manifest.variant != "fp32":
+                fp32 = installed.fp32_path
+                if fp32 is None:
+                    raise ConfigError(
+                        "no fp32 model installed beside the int8 one: run `edge-client run "
+                        "--also-fp32` (it is fetched with the next install), or pass --fp32"
+                    )
+        elif also_fp32 and fp32 is None:
+            raise ConfigError("--also-fp32 with --model needs the fp32 model: pass --fp32 PATH")
+        for path in (model, baseline, fp32):
             if path is not None and not path.is_file():
                 raise ConfigError(f"no such model file: {path}")
         result = run_benchmark(
             model,
             baseline=None if no_baseline else baseline,
+            fp32=fp32,
             config=BenchConfig(threads=threads, runs=runs, warmup=warmup, batch=batch),
             input_shape=shape,
             data=data,
@@ -311,27 +341,35 @@ def _fmt(value: float | None, unit: str = "") -> str:
 
 
 def _print_bench(result: BenchResult) -> None:
-    has_base = result.baseline_latency_ms is not None
+    # One column per model timed: the model, then the fp32 pruned one, then the baseline.
+    columns: list[tuple[str, LatencyStats, float | None, float | None]] = [
+        ("model", result.latency_ms, result.throughput, result.accuracy)
+    ]
+    if result.fp32_latency_ms is not None:
+        columns.append(
+            ("fp32 pruned", result.fp32_latency_ms, result.fp32_throughput, result.fp32_accuracy)
+        )
+    if result.baseline_latency_ms is not None:
+        columns.append(
+            (
+                "baseline",
+                result.baseline_latency_ms,
+                result.baseline_throughput,
+                result.baseline_accuracy,
+            )
+        )
     table = Table(title=f"{Path(result.model).name} on {result.cpu['model']}")
     table.add_column("")
-    table.add_column("model", justify="right")
-    if has_base:
-        table.add_column("baseline", justify="right")
-
-    def row(label: str, mine: str, theirs: str) -> None:
-        table.add_row(label, mine, *([theirs] if has_base else []))
-
-    base: LatencyStats | None = result.baseline_latency_ms
+    for name, *_ in columns:
+        table.add_column(name, justify="right")
     for key in ("p50", "p95", "p99"):
-        row(
-            f"latency {key} (ms)",
-            _fmt(getattr(result.latency_ms, key)),
-            _fmt(getattr(base, key) if base else None),
-        )
-    row("throughput (samples/s)", _fmt(result.throughput), _fmt(result.baseline_throughput))
+        table.add_row(f"latency {key} (ms)", *(_fmt(getattr(c[1], key)) for c in columns))
+    table.add_row("throughput (samples/s)", *(_fmt(c[2]) for c in columns))
     if result.accuracy is not None:
-        row("accuracy", _fmt(result.accuracy), _fmt(result.baseline_accuracy))
+        table.add_row("accuracy", *(_fmt(c[3]) for c in columns))
     out.print(table)
+    if result.speedup_vs_fp32 is not None:
+        out.print(f"speedup vs fp32 pruned (p50): [bold]{result.speedup_vs_fp32:.2f}x[/]")
     if result.speedup is not None:
         out.print(f"speedup vs baseline (p50): [bold]{result.speedup:.2f}x[/]")
     out.print(

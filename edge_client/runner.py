@@ -50,7 +50,9 @@ def build_report(installed: InstalledModel, result: BenchResult) -> dict[str, An
     """The body of POST /v1/devices/{id}/reports.
 
     Field names follow the service's DeviceReportCreate (service/api/schemas/devices.py):
-    the named fields are validated there, the rest are stored as sent.
+    the named fields are validated there, the rest are stored as sent. `fp32_latency` and
+    `speedup_vs_fp32` are null unless the device timed the fp32 pruned model beside an int8
+    one (`--also-fp32`): baseline → fp32 → int8 shows what pruning and quantization bought.
     """
 
     def pct(stats: LatencyStats | None) -> dict[str, float] | None:
@@ -70,6 +72,9 @@ def build_report(installed: InstalledModel, result: BenchResult) -> dict[str, An
         "baseline_latency": pct(result.baseline_latency_ms),
         "speedup": result.speedup,
         # extra fields, stored as sent
+        "variant": manifest.variant,
+        "fp32_latency": pct(result.fp32_latency_ms),
+        "speedup_vs_fp32": result.speedup_vs_fp32,
         "job_id": manifest.job_id,
         "runs": result.runs,
         "warmup": result.warmup,
@@ -85,9 +90,11 @@ Benchmark = Callable[[InstalledModel, BenchConfig, Stopper], BenchResult]
 def benchmark_installed(
     installed: InstalledModel, config: BenchConfig, stopper: Stopper
 ) -> BenchResult:
+    # The fp32 file is there only when the device was asked for it (Updater's also_fp32).
     return run_benchmark(
         installed.model_path,
         baseline=installed.baseline_path,
+        fp32=installed.fp32_path,
         config=config,
         input_shape=installed.manifest.input_shape,
         check_stop=stopper.check,
@@ -105,6 +112,7 @@ class Runner:
         *,
         rng: random.Random | None = None,
         benchmark: Benchmark = benchmark_installed,
+        also_fp32: bool = False,
     ) -> None:
         self.api = api
         self.state = state
@@ -112,7 +120,7 @@ class Runner:
         self.config = config
         self.stopper = stopper
         self.rng = rng or random.Random()
-        self.updater = Updater(api, state, device.deployment)
+        self.updater = Updater(api, state, device.deployment, also_fp32=also_fp32)
         self._benchmark = benchmark
         self._pending: tuple[str, dict[str, Any]] | None = None  # (sha256, unsent report)
 

@@ -39,6 +39,8 @@ log = logging.getLogger("edge_client.state")
 
 MODEL_FILE = "model.onnx"
 BASELINE_FILE = "baseline.onnx"
+# The fp32 pruned model beside an int8 model.onnx, only on devices that time it too.
+FP32_FILE = "model.fp32.onnx"
 MANIFEST_FILE = "manifest.json"
 
 
@@ -74,6 +76,11 @@ class InstalledModel:
     @property
     def baseline_path(self) -> Path | None:
         path = self.folder / BASELINE_FILE
+        return path if path.exists() else None
+
+    @property
+    def fp32_path(self) -> Path | None:
+        path = self.folder / FP32_FILE
         return path if path.exists() else None
 
 

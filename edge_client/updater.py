@@ -20,7 +20,7 @@ from .api import ApiClient, Manifest
 from .errors import IntegrityError, ModelInvalid
 from .integrity import verify_file
 from .session import check_model
-from .state import BASELINE_FILE, MODEL_FILE, InstalledModel, StateDir
+from .state import BASELINE_FILE, FP32_FILE, MODEL_FILE, InstalledModel, StateDir
 
 log = logging.getLogger("edge_client.updater")
 
@@ -42,10 +42,14 @@ class UpdateResult:
 
 
 class Updater:
-    def __init__(self, api: ApiClient, state: StateDir, deployment: str) -> None:
+    def __init__(
+        self, api: ApiClient, state: StateDir, deployment: str, *, also_fp32: bool = False
+    ) -> None:
         self.api = api
         self.state = state
         self.deployment = deployment
+        # Also install the fp32 pruned model beside an int8 one, for the benchmark only.
+        self.also_fp32 = also_fp32
 
     def poll(self) -> UpdateResult:
         with self.state.lock():
@@ -92,15 +96,27 @@ class Updater:
                     current,
                     staging / BASELINE_FILE,
                 )
-            check_model(model, manifest.input_shape, manifest.classes)
-            baseline = staging / BASELINE_FILE
-            if baseline.exists():
+            if self.also_fp32 and manifest.fp32_url:
                 try:
-                    check_model(baseline, manifest.input_shape, manifest.classes)
-                except ModelInvalid as exc:
-                    # The baseline only serves the speedup figure; it never blocks a model.
-                    log.warning("dropping the baseline: %s", exc)
-                    baseline.unlink()
+                    self._fetch(
+                        manifest.fp32_url,
+                        manifest.fp32_sha256,
+                        manifest.fp32_size,
+                        staging / FP32_FILE,
+                    )
+                except IntegrityError as exc:
+                    # Only a comparison in the report: bad bytes never block the model.
+                    log.warning("installing without the fp32 model: %s", exc)
+            check_model(model, manifest.input_shape, manifest.classes)
+            for extra, name in ((BASELINE_FILE, "baseline"), (FP32_FILE, "fp32 model")):
+                path = staging / extra
+                if path.exists():
+                    try:
+                        check_model(path, manifest.input_shape, manifest.classes)
+                    except ModelInvalid as exc:
+                        # It only serves a comparison in the report; it never blocks a model.
+                        log.warning("dropping the %s: %s", name, exc)
+                        path.unlink()
             self.state.install(staging, manifest)
             log.info("installed version %s (%s)", manifest.version, manifest.sha256[:12])
         finally:
