@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     # thread stuck in a native kernel) and its worker process replaced. Loading the data and
     # the final evaluation and export count too, so leave room for large datasets.
     stall_timeout_s: float = Field(default=900.0, gt=0)
+    # A device not heard from (poll or report) for this long is shown as stale, not online.
+    # Devices poll every 5 minutes by default (`edge-client run --interval`): three missed
+    # polls. Polls refresh last-seen at most once a minute.
+    device_stale_after_s: float = Field(default=900.0, gt=0)
     queue_name: str = "gpu"
     inspect_queue_name: str = "inspect"
     unauthenticated_rate_limit_per_minute: int = Field(default=120, ge=1)

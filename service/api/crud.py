@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Select, bindparam, case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from service.api.errors import (
@@ -130,13 +130,21 @@ def list_deployments(session: Session, *, limit: int, offset: int) -> tuple[list
 
 
 def list_devices(
-    session: Session, *, deployment: str | None, limit: int, offset: int
+    session: Session,
+    *,
+    deployment: str | None,
+    limit: int,
+    offset: int,
+    include_revoked: bool = False,
 ) -> tuple[list[Device], int]:
     stmt = select(Device).order_by(Device.created_at.desc(), Device.id)
     count = select(func.count()).select_from(Device)
     if deployment is not None:
         stmt = stmt.where(Device.deployment == deployment)
         count = count.where(Device.deployment == deployment)
+    if not include_revoked:
+        stmt = stmt.where(Device.revoked_at.is_(None))
+        count = count.where(Device.revoked_at.is_(None))
     return page(session, stmt, count, limit=limit, offset=offset)
 
 
@@ -183,6 +191,12 @@ def _manifest_query() -> Select[Any]:
     onnx = aliased(JobArtifact)
     baseline = aliased(JobArtifact)
     int8 = aliased(JobArtifact)
+    # The staged version for a device whose bucket falls inside the stage's percentage, the
+    # current version for everyone else (see service.store.deployments).
+    in_stage = Deployment.rollout_version.is_not(None) & (
+        Deployment.rollout_percent > bindparam("bucket")
+    )
+    version = case((in_stage, Deployment.rollout_version), else_=Deployment.current_version)
     return (
         select(
             Deployment.name,
@@ -200,7 +214,7 @@ def _manifest_query() -> Select[Any]:
         .join(
             DeploymentVersion,
             (DeploymentVersion.deployment == Deployment.name)
-            & (DeploymentVersion.version == Deployment.current_version),
+            & (DeploymentVersion.version == version),
         )
         .join(Job, Job.id == DeploymentVersion.job_id)
         .join(Model, Model.id == Job.model_id)
@@ -212,15 +226,20 @@ def _manifest_query() -> Select[Any]:
     )
 
 
-def manifest_row(session: Session, name: str) -> ManifestRow | None:
-    """The current version of a deployment with all its manifest needs, in one query.
+# A bucket no stage includes (stages are 1..99%): what an admin token, not a device, is shown.
+NO_DEVICE_BUCKET = 100
 
-    Key joins only (deployment → current version → job → model, dataset, artifacts): this
+
+def manifest_row(session: Session, name: str, bucket: int = NO_DEVICE_BUCKET) -> ManifestRow | None:
+    """The version of a deployment that a device in rollout `bucket` runs, with all its
+    manifest needs, in one query.
+
+    Key joins only (deployment → assigned version → job → model, dataset, artifacts): this
     is the fleet's hottest read. None when the deployment does not exist, has no version, or
     its job has no published model.onnx.
     """
     stmt = _manifest_query()
-    row = session.execute(stmt, {"deployment_name": name}).one_or_none()
+    row = session.execute(stmt, {"deployment_name": name, "bucket": bucket}).one_or_none()
     if row is None:
         return None
     return ManifestRow(

@@ -101,6 +101,10 @@ class JobNotSucceeded(Conflict):
     slug, title = "job-not-succeeded", "Job has not succeeded"
 
 
+class DeviceNameTaken(Conflict):
+    slug, title = "device-name-taken", "A live device has this name"
+
+
 class NothingToRollBack(Conflict):
     slug, title = "nothing-to-roll-back", "No earlier version to roll back to"
 

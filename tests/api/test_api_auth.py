@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.api.main import create_app
-from service.store.models import Device
+from service.store.models import Deployment, Device
 from service.store.tokens import revoke_token
 from tests.api.api_helpers import Api, finish_job, make_settings, promote, submit_job
 
@@ -29,10 +29,14 @@ ADMIN_ROUTES = [
     ("PUT", "/v1/deployments/cams"),
     ("GET", "/v1/deployments/cams"),
     ("POST", "/v1/deployments/cams/rollback"),
+    ("POST", "/v1/deployments/cams/widen"),
+    ("GET", "/v1/deployments/cams/fleet"),
     ("GET", "/v1/deployments/cams/devices"),
     ("GET", "/v1/devices"),
     ("GET", "/v1/devices/dev_x"),
     ("GET", "/v1/devices/dev_x/reports"),
+    ("POST", "/v1/devices/dev_x/revoke"),
+    ("DELETE", "/v1/devices/dev_x"),
     ("POST", "/v1/devices"),
     ("GET", "/metrics"),
 ]
@@ -76,6 +80,14 @@ def test_revoked_token_is_401(api: Api) -> None:
 
 
 def _device(api: Api, deployment: str) -> tuple[str, dict[str, str]]:
+    """A device of `deployment`, which gets a first version if it has none (devices only
+    register for deployments that exist)."""
+    with api.sessions() as session:
+        known = session.get(Deployment, deployment) is not None
+    if not known:
+        job = submit_job(api)
+        finish_job(api, job["id"])
+        promote(api, deployment, job["id"])
     response = api.client.post(
         "/v1/devices",
         json={"name": f"cam-{deployment}", "deployment": deployment},

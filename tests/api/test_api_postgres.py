@@ -58,3 +58,61 @@ def test_job_lifecycle_events_and_manifest_on_postgres(pg_api: Api) -> None:
     assert blob.status_code == 200
     metrics = api.client.get("/metrics", headers=api.admin).text
     assert 'edgeprune_jobs{state="succeeded"} 1.0' in metrics
+
+
+def test_device_lifecycle_staged_rollout_and_fleet_on_postgres(pg_api: Api) -> None:
+    """The routes of issue 15 on PostgreSQL: the registration rules (partial unique index),
+    the per-device manifest during a stage (the CASE join), widen, and the fleet summary."""
+    from service.store.deployments import rollout_bucket
+
+    api = pg_api
+    jobs = [submit_job(api)["id"] for _ in range(2)]
+    digests = [finish_job(api, job, onnx=job.encode() * 10) for job in jobs]
+    api.client.put("/v1/deployments/cams", json={"job_id": jobs[0]}, headers=api.admin)
+    ghost = api.client.post(
+        "/v1/devices", json={"name": "cam", "deployment": "ghost"}, headers=api.admin
+    )
+    assert ghost.status_code == 422
+
+    devices = []
+    while len(devices) < 4 or len({rollout_bucket(d["id"]) < 50 for d in devices}) < 2:
+        body = {"name": f"cam-{len(devices)}", "deployment": "cams"}
+        response = api.client.post("/v1/devices", json=body, headers=api.admin)
+        assert response.status_code == 201, response.text
+        devices.append(response.json())
+    taken = api.client.post(
+        "/v1/devices", json={"name": "cam-0", "deployment": "cams"}, headers=api.admin
+    )
+    assert taken.status_code == 409
+    forced = api.client.post(
+        "/v1/devices", json={"name": "cam-0", "deployment": "cams", "force": True},
+        headers=api.admin,
+    )  # fmt: skip
+    assert forced.status_code == 201 and forced.json()["replaced"] == devices[0]["id"]
+    devices[0] = forced.json()
+
+    staged = api.client.put(
+        "/v1/deployments/cams", json={"job_id": jobs[1], "percent": 50}, headers=api.admin
+    )
+    assert staged.json()["rollout"]["percent"] == 50
+    for device in devices:
+        auth = {"Authorization": f"Bearer {device['token']}"}
+        manifest = api.client.get("/v1/deployments/cams/manifest", headers=auth).json()
+        expected = 2 if rollout_bucket(device["id"]) < 50 else 1
+        assert manifest["version"] == expected
+        sha = digests[expected - 1]["model.onnx"]
+        assert manifest["sha256"] == sha
+        report = {"sha256": sha, "speedup": 2.0 * expected}
+        posted = api.client.post(f"/v1/devices/{device['id']}/reports", json=report, headers=auth)
+        assert posted.status_code == 201 and posted.json()["version"] == expected
+    fleet = api.client.get("/v1/deployments/cams/fleet", headers=api.admin).json()
+    assert fleet["devices"] == len(devices) and fleet["revoked"] == 1
+    assert {v["version"]: v["median_speedup"] for v in fleet["versions"]} == {2: 4.0, 1: 2.0}
+
+    widened = api.client.post("/v1/deployments/cams/widen", headers=api.admin).json()
+    assert widened["current_version"] == 2 and widened["rollout"] is None
+    revoked = api.client.post(f"/v1/devices/{devices[1]['id']}/revoke", headers=api.admin)
+    assert revoked.json()["status"] == "revoked"
+    assert (
+        api.client.delete(f"/v1/devices/{devices[1]['id']}", headers=api.admin).status_code == 204
+    )

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from starlette.routing import Mount
 
 from service.api.main import create_app
+from service.store import deployments
 from service.store.models import Token
 from service.store.tokens import hash_secret, revoke_token
 from tests.api.api_helpers import (
@@ -54,12 +55,15 @@ class World:
     spare_job: str
     own_device: str
     artifact: str
+    # Devices only the revoke and the delete rows touch.
+    revoked_device: str
+    deleted_device: str
 
 
-def _device(api: Api, deployment: str) -> tuple[str, dict[str, str]]:
+def _device(api: Api, deployment: str, name: str | None = None) -> tuple[str, dict[str, str]]:
     response = api.client.post(
         "/v1/devices",
-        json={"name": f"cam-{deployment}", "deployment": deployment},
+        json={"name": name or f"cam-{deployment}", "deployment": deployment},
         headers=api.admin,
     )
     assert response.status_code == 201, response.text
@@ -87,6 +91,13 @@ def seed_world(api: Api) -> World:
     doors = submit_job(api)["id"]
     finish_job(api, doors, onnx=b"doors" * 20)
     promote(api, "doors", doors)
+    # "gates": a staged rollout in progress, for the widen row.
+    gates = [submit_job(api)["id"] for _ in range(2)]
+    for job_id in gates:
+        finish_job(api, job_id, onnx=job_id.encode() * 20)
+    promote(api, "gates", gates[0])
+    with api.sessions.begin() as session:
+        deployments.promote(session, "gates", gates[1], percent=10)
     own_id, own = _device(api, "cams")
     _, other = _device(api, "doors")
     return World(
@@ -105,6 +116,8 @@ def seed_world(api: Api) -> World:
         spare_job=spare,
         own_device=own_id,
         artifact=digests["model.onnx"],
+        revoked_device=_device(api, "doors", "to-revoke")[0],
+        deleted_device=_device(api, "doors", "to-delete")[0],
     )
 
 
@@ -205,7 +218,13 @@ ROWS: dict[tuple[str, str], Row] = {
     ("POST", "/v1/deployments/{name}/rollback"): Row(
         "/v1/deployments/cams/rollback", admin_only(200)
     ),
+    ("POST", "/v1/deployments/{name}/widen"): Row("/v1/deployments/gates/widen", admin_only(200)),
+    ("GET", "/v1/deployments/{name}/fleet"): Row("/v1/deployments/cams/fleet", admin_only(200)),
     ("GET", "/v1/deployments/{name}/devices"): Row("/v1/deployments/cams/devices", admin_only(200)),
+    ("POST", "/v1/devices/{device_id}/revoke"): Row(
+        "/v1/devices/{revoked_device}/revoke", admin_only(200)
+    ),
+    ("DELETE", "/v1/devices/{device_id}"): Row("/v1/devices/{deleted_device}", admin_only(204)),
     ("POST", "/v1/devices"): Row(
         "/v1/devices", admin_only(201), json_body(lambda w: {"name": "n", "deployment": "cams"})
     ),

@@ -519,6 +519,7 @@ JSON_ROUTES = [
     ("PUT", "/v1/deployments/cams"),
     ("POST", "/v1/devices"),
     ("POST", "/v1/deployments/cams/rollback"),
+    ("POST", "/v1/deployments/cams/widen"),
 ]
 
 
@@ -583,7 +584,11 @@ def test_uploads_refuse_anything_but_multipart_with_a_boundary(
         ("GET", "/v1/deployments/nope"),
         ("GET", "/v1/deployments/nope/manifest"),
         ("POST", "/v1/deployments/nope/rollback"),
+        ("POST", "/v1/deployments/nope/widen"),
+        ("GET", "/v1/deployments/nope/fleet"),
         ("GET", "/v1/devices/dev_nope"),
+        ("POST", "/v1/devices/dev_nope/revoke"),
+        ("DELETE", "/v1/devices/dev_nope"),
         ("GET", "/v1/devices/dev_nope/reports"),
         ("POST", "/v1/devices/dev_nope/reports"),
         ("GET", f"/v1/artifacts/{'0' * 64}"),

@@ -1,19 +1,22 @@
-"""`/v1/deployments`: named pointers at a succeeded job's model, with history and rollback,
-and the manifest devices poll.
+"""`/v1/deployments`: named pointers at a succeeded job's model, with history, staged
+rollouts (promote to a percentage, widen, rollback) and the manifest devices poll.
 
 The manifest is the fleet's hottest route: one indexed query (plus the token lookup), a
-strong ETag `"<version>-<sha256[:16]>"`, and 304 when the device already has it.
+strong ETag `"<version>-<sha256[:16]>"`, and 304 when the device already has it. During a
+staged rollout each device is answered with the version its stage assigns it (a hash of its
+id; service/store/deployments.py), so the ETag differs between the two groups.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from service.api import access, crud
+from service.api import access, crud, fleet
 from service.api.auth_first import AuthFirstRoute
 from service.api.deps import (
     AdminToken,
@@ -24,7 +27,9 @@ from service.api.deps import (
     admin_token,
 )
 from service.api.errors import (
+    Conflict,
     DeploymentNotFound,
+    InvalidInput,
     InvalidReference,
     JobNotFound,
     JobNotSucceeded,
@@ -38,10 +43,12 @@ from service.api.schemas.deployments import (
     DeploymentRollback,
     DeploymentsPublic,
     DeploymentVersionPublic,
+    DeploymentWiden,
     Manifest,
     ManifestVariant,
     Preprocessing,
 )
+from service.api.schemas.fleet import FleetSummary
 from service.store import deployments as deployment_store
 from service.store import jobs as job_store
 from service.store.models import Deployment
@@ -57,6 +64,7 @@ def _public(session: Session, deployment: Deployment) -> DeploymentPublic:
         name=deployment.name,
         current_version=deployment.current_version,
         current_job_id=current.job_id if current else None,
+        rollout=fleet.rollout_public(session, deployment),
         created_at=deployment.created_at,
         updated_at=deployment.updated_at,
         history=[DeploymentVersionPublic.model_validate(v) for v in history],
@@ -69,7 +77,10 @@ def _public(session: Session, deployment: Deployment) -> DeploymentPublic:
     dependencies=[Depends(admin_token), Depends(require_json)],
     responses={
         201: {"model": DeploymentPublic, "description": "Deployment created."},
-        409: {"description": "The job has not succeeded (or published no model)."},
+        409: {
+            "description": "The job has not succeeded (or published no model), or a staged "
+            "promotion of a deployment that has no version yet."
+        },
     },
 )
 def promote(
@@ -79,7 +90,11 @@ def promote(
     session: SessionDep,
     _token: AdminToken,
 ) -> DeploymentPublic:
-    """Point the deployment at a succeeded job's model as a new version (history kept)."""
+    """Point the deployment at a succeeded job's model as a new version (history kept).
+
+    With `percent` < 100 the version is staged: only that share of the devices (stable by a
+    hash of the device id) gets it; `widen` gives it to more, `rollback` ends the stage.
+    """
     try:
         job = crud.get_job(session, body.job_id)
     except JobNotFound as exc:
@@ -89,7 +104,10 @@ def promote(
     if crud.get_job_artifact(session, job.id, crud.MODEL_ARTIFACT) is None:
         raise JobNotSucceeded(f"job {job.id} published no {crud.MODEL_ARTIFACT}")
     created = session.get(Deployment, name) is None
-    deployment_store.promote(session, name, job.id)
+    try:
+        deployment_store.promote(session, name, job.id, body.percent)
+    except deployment_store.NoStableVersion as exc:
+        raise Conflict(str(exc)) from None
     session.commit()
     if created:
         response.status_code = status.HTTP_201_CREATED
@@ -126,7 +144,11 @@ def rollback(
     _token: AdminToken,
     body: DeploymentRollback | None = None,
 ) -> DeploymentPublic:
-    """Re-point the deployment at an earlier version (default: the one before the current)."""
+    """Re-point the deployment at an earlier version (default: the one before the current).
+
+    During a staged rollout the default ends the stage instead: every device returns to the
+    current version. Naming a version also ends the stage.
+    """
     deployment = crud.get_deployment(session, name)
     version = body.version if body else None
     try:
@@ -142,6 +164,43 @@ def rollback(
     session.commit()
     session.refresh(deployment)
     return _public(session, deployment)
+
+
+@router.post(
+    "/{name}/widen",
+    response_model=DeploymentPublic,
+    dependencies=[Depends(admin_token), Depends(require_json_if_body)],
+    responses={409: {"description": "No staged rollout in progress."}},
+)
+def widen(
+    name: str,
+    session: SessionDep,
+    _token: AdminToken,
+    body: DeploymentWiden | None = None,
+) -> DeploymentPublic:
+    """Give the staged version to more devices; at 100% (the default) it becomes the current
+    version of every device and the stage ends."""
+    deployment = crud.get_deployment(session, name)
+    percent = body.percent if body else 100
+    try:
+        deployment_store.widen(session, name, percent)
+    except deployment_store.NoRolloutInProgress as exc:
+        raise Conflict(str(exc)) from None
+    except deployment_store.PercentBelowStage as exc:
+        raise InvalidInput(str(exc), loc=["body", "percent"]) from None
+    session.commit()
+    session.refresh(deployment)
+    return _public(session, deployment)
+
+
+@router.get("/{name}/fleet", response_model=FleetSummary)
+def fleet_summary(
+    name: str, session: SessionDep, settings: SettingsDep, _token: AdminToken
+) -> FleetSummary:
+    """Which devices run what: devices per version (assigned by the stage, running, online,
+    stale), median on-device speedup and latency per version, and failed installs."""
+    deployment = crud.get_deployment(session, name)
+    return fleet.summary(session, deployment, timedelta(seconds=settings.device_stale_after_s))
 
 
 def _headline(summary: dict[str, Any] | None, key: str) -> int | None:
@@ -212,9 +271,11 @@ def manifest(
 ) -> Response:
     """What a device needs to fetch, verify and run the deployment's current model."""
     device = access.require_deployment(session, token, name)
+    bucket = crud.NO_DEVICE_BUCKET
     if device is not None:
         access.touch_device(session, device)
-    row = crud.manifest_row(session, name)
+        bucket = deployment_store.rollout_bucket(device.id)
+    row = crud.manifest_row(session, name, bucket)
     if row is None:
         crud.get_deployment(session, name)  # 404 for an unknown name
         raise DeploymentNotFound(f"deployment {name!r} has no published version yet")

@@ -8,11 +8,29 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.schemas.common import MAX_DB_INT, UtcDatetime
 
+Percent = Annotated[int, Field(ge=1, le=100)]
+
 
 class DeploymentPromote(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     job_id: str
+    # Below 100: a staged rollout to that share of the deployment's devices (stable by a
+    # hash of the device id); the others keep the current version until `widen`.
+    percent: Percent = 100
+
+
+class DeploymentWiden(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    # 100 (the default) ends the stage: the staged version becomes every device's.
+    percent: Percent = 100
+
+
+class RolloutPublic(BaseModel):
+    version: int
+    job_id: str
+    percent: int
 
 
 class DeploymentVersionPublic(BaseModel):
@@ -25,8 +43,10 @@ class DeploymentVersionPublic(BaseModel):
 
 class DeploymentPublic(BaseModel):
     name: str
+    # The stable version: every device outside a staged rollout runs it.
     current_version: int | None
     current_job_id: str | None
+    rollout: RolloutPublic | None
     created_at: UtcDatetime
     updated_at: UtcDatetime
     # Newest first.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -16,6 +16,22 @@ class DeviceCreate(BaseModel):
 
     name: Annotated[str, Field(min_length=1, max_length=200)]
     deployment: DeploymentName
+    # A live device with this name is refused (409) unless `force`, which revokes it (and
+    # its token) and registers the new one in its place.
+    force: bool = False
+
+
+# never_seen: registered, no poll yet; online: seen within `device_stale_after_s`;
+# stale: silent for longer; revoked: its token no longer works.
+DeviceStatus = Literal["never_seen", "online", "stale", "revoked"]
+
+
+class InstallFailure(BaseModel):
+    version: int | None
+    sha256: str | None
+    stage: str | None
+    error: str | None
+    at: str
 
 
 class DevicePublic(BaseModel):
@@ -24,15 +40,23 @@ class DevicePublic(BaseModel):
     id: str
     name: str
     deployment: str
+    status: DeviceStatus
     created_at: UtcDatetime
     last_seen_at: UtcDatetime | None
+    revoked_at: UtcDatetime | None
+    # What the device last reported running, and what its deployment's stage assigns it.
     current_version: int | None
+    assigned_version: int | None
     last_report: dict[str, Any] | None
+    # The latest install that failed on the device, until it runs that version or a newer.
+    install_failure: InstallFailure | None
 
 
 class DeviceCreated(DevicePublic):
     # Shown once: only its sha256 is stored.
     token: str
+    # The device a forced registration revoked.
+    replaced: str | None = None
 
 
 class DevicesPublic(BaseModel):
@@ -62,7 +86,10 @@ class DeviceReportCreate(BaseModel):
 
     version: Annotated[int, Field(ge=1, le=MAX_DB_INT)] | None = None
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
-    status: Annotated[str, Field(max_length=32)] = "ok"
+    # "ok": a benchmark of the installed model (`version` is the one it ran);
+    # "install_failed": the install of `version`/`sha256` stopped at `stage`, with `error`.
+    status: Literal["ok", "install_failed"] = "ok"
+    stage: Literal["checksum", "load", "inference"] | None = None
     latency: Latency | None = None
     throughput_per_s: NonNegative | None = None
     peak_rss_mb: NonNegative | None = None
@@ -72,6 +99,16 @@ class DeviceReportCreate(BaseModel):
     accuracy: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] | None = None
     error: Annotated[str, Field(max_length=2000)] | None = None
 
+    @model_validator(mode="after")
+    def _failure_says_where(self) -> DeviceReportCreate:
+        if self.status == "install_failed" and self.stage is None:
+            raise ValueError("an install_failed report needs its stage")
+        if self.status == "install_failed" and self.version is None and self.sha256 is None:
+            raise ValueError("an install_failed report names the version or sha256 it tried")
+        if self.status == "ok" and self.stage is not None:
+            raise ValueError("stage belongs to install_failed reports only")
+        return self
+
 
 class DeviceReportPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -79,6 +116,7 @@ class DeviceReportPublic(BaseModel):
     id: int
     device_id: str
     version: int | None
+    status: str
     data: dict[str, Any]
     created_at: UtcDatetime
 
