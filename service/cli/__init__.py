@@ -1,4 +1,5 @@
-"""The operator CLI: `edgeprune serve|api|token|models|architectures|datasets|jobs|deployments`.
+"""The operator CLI: `edgeprune serve|api|token|models|architectures|datasets|jobs|deployments|
+devices`.
 
 Only typer and the standard library load at start; httpx, rich and the service modules are
 imported inside the commands, so `edgeprune --help` is instant. HTTP commands talk to
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import typer
 
-from service.cli import architectures, deployments, jobs, server, tokens, uploads
+from service.cli import architectures, deployments, devices, jobs, server, tokens, uploads
 
 
 def register(app: typer.Typer) -> None:
@@ -24,3 +25,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(uploads.datasets_app, name="datasets")
     app.add_typer(jobs.app, name="jobs")
     app.add_typer(deployments.app, name="deployments")
+    app.add_typer(devices.app, name="devices")

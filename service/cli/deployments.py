@@ -1,4 +1,9 @@
-"""`edgeprune deployments promote|show|list|rollback`."""
+"""`edgeprune deployments promote|widen|rollback|show|fleet|list`.
+
+A promotion may be staged (`promote NAME JOB --percent 10`): only that share of the
+deployment's devices, chosen by a hash of the device id, gets it; `widen` gives it to more
+(or, by default, to all) and `rollback` ends the stage.
+"""
 
 from __future__ import annotations
 
@@ -21,31 +26,69 @@ def _request(server: str, token: str | None, method: str, path: str, **kwargs: A
 
 
 def _print(deployment: dict[str, Any]) -> None:
+    rollout = deployment.get("rollout")
+    staged = (
+        f"  staged v{rollout['version']} to {rollout['percent']}% of devices" if rollout else ""
+    )
     typer.echo(
         f"{deployment['name']}  version {deployment['current_version']}  "
-        f"job {deployment['current_job_id']}"
+        f"job {deployment['current_job_id']}{staged}"
     )
     for version in deployment["history"]:
         mark = "*" if version["version"] == deployment["current_version"] else " "
+        if rollout and version["version"] == rollout["version"]:
+            mark = "~"
         typer.echo(
             f"  {mark} v{version['version']:<4} {version['job_id']}  {version['created_at']}"
         )
+
+
+def _show(body: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(body, indent=2))
+    else:
+        _print(body)
+
+
+Percent = typer.Option(
+    100,
+    min=1,
+    max=100,
+    help="Stage it: only this share of the devices (stable by device id) gets it; "
+    "`widen` gives it to the rest.",
+)
 
 
 @app.command("promote")
 def promote(
     name: str,
     job_id: str,
+    percent: int = Percent,
     server: Server = DEFAULT_SERVER,
     token: Token = None,
     as_json: JsonOutput = False,
 ) -> None:
-    """Make JOB_ID's model the current version of deployment NAME (created if needed)."""
-    body = _request(server, token, "PUT", f"/v1/deployments/{name}", json={"job_id": job_id})
-    if as_json:
-        typer.echo(json.dumps(body, indent=2))
-    else:
-        _print(body)
+    """Make JOB_ID's model the current version of deployment NAME (created if needed), or,
+    with --percent below 100, stage it to that share of NAME's devices."""
+    payload = {"job_id": job_id, "percent": percent}  # 100 (the default): every device
+    _show(_request(server, token, "PUT", f"/v1/deployments/{name}", json=payload), as_json)
+
+
+@app.command("widen")
+def widen(
+    name: str,
+    percent: int = typer.Option(
+        100, min=1, max=100, help="Share of devices that get the staged version (100: all)."
+    ),
+    server: Server = DEFAULT_SERVER,
+    token: Token = None,
+    as_json: JsonOutput = False,
+) -> None:
+    """Give NAME's staged version to more devices; at 100% it becomes the current version."""
+    body = _request(
+        server, token, "POST", f"/v1/deployments/{name}/widen", json={"percent": percent}
+    )
+    _show(body, as_json)
 
 
 @app.command("show")
@@ -80,6 +123,46 @@ def rollback(
     server: Server = DEFAULT_SERVER,
     token: Token = None,
 ) -> None:
-    """Point NAME back at an earlier version."""
+    """Point NAME back at an earlier version. During a staged rollout: end the stage, and
+    every device returns to the current version."""
     payload = {"version": version} if version is not None else None
     _print(_request(server, token, "POST", f"/v1/deployments/{name}/rollback", json=payload))
+
+
+def _number(value: Any, unit: str = "", digits: int = 2) -> str:
+    return f"{value:.{digits}f}{unit}" if isinstance(value, int | float) else "-"
+
+
+@app.command("fleet")
+def fleet(
+    name: str, server: Server = DEFAULT_SERVER, token: Token = None, as_json: JsonOutput = False
+) -> None:
+    """Which devices of NAME run what: devices per version, online/stale, median on-device
+    speedup and latency, failed installs."""
+    body = _request(server, token, "GET", f"/v1/deployments/{name}/fleet")
+    if as_json:
+        typer.echo(json.dumps(body, indent=2))
+        return
+    rollout = body["rollout"]
+    staged = f", v{rollout['version']} staged to {rollout['percent']}%" if rollout else ""
+    typer.echo(f"{name}: current v{body['current_version']}{staged}")
+    typer.echo(
+        f"devices {body['devices']}: {body['online']} online, {body['stale']} stale, "
+        f"{body['never_seen']} never seen ({body['revoked']} revoked)"
+    )
+    typer.echo(
+        f"  {'version':<9}{'role':<9}{'assigned':>9}{'running':>9}{'online':>8}{'stale':>7}"
+        f"{'speedup':>9}{'p50':>10}{'p99':>10}{'failed':>8}"
+    )
+    for v in body["versions"]:
+        typer.echo(
+            f"  v{v['version']:<8}{v['role'] or '':<9}{v['assigned']:>9}{v['running']:>9}"
+            f"{v['online']:>8}{v['stale']:>7}{_number(v['median_speedup'], 'x'):>9}"
+            f"{_number(v['median_latency_p50_ms'], ' ms'):>10}"
+            f"{_number(v['median_latency_p99_ms'], ' ms'):>10}{v['install_failures']:>8}"
+        )
+    for failed in body["failed_installs"]:
+        typer.echo(
+            f"  failed install: {failed['name']} ({failed['device_id']}) v{failed['version']} "
+            f"at {failed['stage']}: {failed['error']}"
+        )
