@@ -112,6 +112,8 @@ class Manifest:
 class Registration:
     device_id: str
     token: str
+    # The device of the same name that a forced registration revoked on the server.
+    replaced: str | None = None
 
 
 VARIANTS = ("auto", "fp32", "int8")
@@ -293,16 +295,20 @@ class ApiClient:
             raise ServerError(f"manifest is not JSON (status {response.status_code})") from exc
         return Manifest.from_json(body, response.headers.get("ETag"), self.variant)
 
-    def register_device(self, name: str, deployment: str) -> Registration:
-        response = self._request(
-            "POST",
-            "/v1/devices",
-            idempotent=False,
-            json={"name": name, "deployment": deployment},
-        )
-        body = response.json()
+    def register_device(self, name: str, deployment: str, *, force: bool = False) -> Registration:
+        """`force`: a live device with this name on the server is revoked and replaced
+        (without it the server refuses the name with 409)."""
+        body: dict[str, Any] = {"name": name, "deployment": deployment}
+        if force:
+            body["force"] = True
+        response = self._request("POST", "/v1/devices", idempotent=False, json=body)
+        answer = response.json()
         try:
-            return Registration(device_id=str(body["id"]), token=str(body["token"]))
+            return Registration(
+                device_id=str(answer["id"]),
+                token=str(answer["token"]),
+                replaced=_opt_str(answer.get("replaced")),
+            )
         except (KeyError, TypeError) as exc:
             raise ServerError(f"unexpected registration answer: {exc!r}") from exc
 

@@ -96,10 +96,19 @@ def register(
         str | None,
         typer.Option(envvar="EDGEPRUNE_TOKEN", help="Admin or enrolment token (not stored)."),
     ] = None,
-    force: Annotated[bool, typer.Option(help="Replace an existing registration.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            help="Replace an existing registration: this folder's, and on the server a live "
+            "device of the same name (its token is revoked)."
+        ),
+    ] = False,
     state_dir: StateDirOpt = None,
 ) -> None:
-    """Register this device; stores its id and its own token (mode 0600) in the state folder."""
+    """Register this device; stores its id and its own token (mode 0600) in the state folder.
+
+    The deployment must exist on the server (or a job must be about to publish to it), and
+    the name must not belong to another live device unless --force."""
     with _errors():
         state = _state(state_dir)
         if state.config_path.exists() and not force:
@@ -107,7 +116,7 @@ def register(
         if not token:
             raise ConfigError("an admin or enrolment token is needed: --token or EDGEPRUNE_TOKEN")
         with ApiClient(server, token) as api:
-            registration = api.register_device(name, deployment)
+            registration = api.register_device(name, deployment, force=force)
         state.save_config(
             DeviceConfig(
                 server=server,
@@ -117,7 +126,8 @@ def register(
                 token=registration.token,
             )
         )
-        out.print(f"registered {name} as {registration.device_id} for {deployment}")
+        replaced = f" (revoked {registration.replaced})" if registration.replaced else ""
+        out.print(f"registered {name} as {registration.device_id} for {deployment}{replaced}")
 
 
 def _install_signal_handlers(stopper: Stopper) -> None:

@@ -101,7 +101,15 @@ class IntegrityError(EdgeError):
 
 
 class ModelInvalid(EdgeError):
+    """onnxruntime refused the model. `stage` says where: "load" (it could not be opened)
+    or "inference" (it opened, but its test inference failed or does not fit the manifest);
+    the service's install-failure report carries it."""
+
     exit_code = 8
+
+    def __init__(self, message: str, *, stage: str = "load") -> None:
+        super().__init__(message)
+        self.stage = stage
 
 
 class NothingToRollBack(EdgeError):

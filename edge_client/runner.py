@@ -23,9 +23,18 @@ from typing import Any
 from .api import ApiClient
 from .backoff import Backoff, Stopper
 from .bench import BenchConfig, BenchResult, LatencyStats, run_benchmark
-from .errors import AuthError, ConfigError, EdgeError, Interrupted, NotFound, RequestRejected
+from .errors import (
+    AuthError,
+    ConfigError,
+    EdgeError,
+    IntegrityError,
+    Interrupted,
+    ModelInvalid,
+    NotFound,
+    RequestRejected,
+)
 from .state import DeviceConfig, InstalledModel, StateDir
-from .updater import Updater, UpdateResult
+from .updater import InstallFailure, Updater, UpdateResult
 
 log = logging.getLogger("edge_client.runner")
 
@@ -84,6 +93,25 @@ def build_report(installed: InstalledModel, result: BenchResult) -> dict[str, An
     }
 
 
+def build_failure_report(failure: InstallFailure) -> dict[str, Any]:
+    """The body of POST /v1/devices/{id}/reports for an install that failed its checks: the
+    service lists the device under its deployment's failed installs until it runs that
+    version (or a newer one)."""
+    manifest = failure.manifest
+    return {
+        "status": "install_failed",
+        "version": manifest.version,
+        "sha256": manifest.sha256,
+        "stage": failure.stage,
+        "error": failure.error[:MAX_ERROR_CHARS],
+        "variant": manifest.variant,
+        "job_id": manifest.job_id,
+    }
+
+
+# The service keeps at most this much of an error message.
+MAX_ERROR_CHARS = 2000
+
 Benchmark = Callable[[InstalledModel, BenchConfig, Stopper], BenchResult]
 
 
@@ -120,17 +148,53 @@ class Runner:
         self.config = config
         self.stopper = stopper
         self.rng = rng or random.Random()
-        self.updater = Updater(api, state, device.deployment, also_fp32=also_fp32)
+        self.updater = Updater(
+            api, state, device.deployment, also_fp32=also_fp32, on_failure=self._install_failed
+        )
         self._benchmark = benchmark
         self._pending: tuple[str, dict[str, Any]] | None = None  # (sha256, unsent report)
+        # A failed install's report not yet posted (the server may be down right then).
+        self._failure: dict[str, Any] | None = None
+
+    def _install_failed(self, failure: InstallFailure) -> None:
+        self._failure = build_failure_report(failure)
+
+    def _post_failure(self) -> None:
+        """Post the pending install-failure report; kept for the next cycle if the server
+        cannot take it now. It never hides the cycle's own outcome."""
+        if self._failure is None:
+            return
+        try:
+            self.api.post_report(self.device.device_id, self._failure)
+        except Interrupted:
+            raise
+        except RequestRejected as exc:
+            log.warning("the server refused the install-failure report: %s", exc)
+        except EdgeError as exc:
+            log.warning("install-failure report not posted (next cycle retries): %s", exc)
+            return
+        else:
+            log.info(
+                "reported the failed install of version %s (%s)",
+                self._failure["version"],
+                self._failure["stage"],
+            )
+        self._failure = None
 
     def cycle(self) -> CycleResult:
         """Poll (and update), then benchmark and report the current model if not yet done.
 
         Reporting is keyed on the model's sha256 in poll.json, so a report that failed to
-        post (server down right after the download) is retried by the next cycle.
+        post (server down right after the download) is retried by the next cycle. An install
+        that fails its checks is reported as such (status install_failed) before its error
+        ends the cycle.
         """
-        update = self.updater.poll()
+        try:
+            update = self.updater.poll()
+        except (IntegrityError, ModelInvalid):
+            self._post_failure()
+            raise
+        self._post_failure()  # one a previous cycle could not post
         current = self.state.current()
         poll = self.state.load_poll()
         if current is None or poll.reported_sha256 == current.manifest.sha256:

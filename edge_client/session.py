@@ -105,18 +105,27 @@ def check_model(
     """Open `path` and run one inference on zeros; raise ModelInvalid if anything is off.
 
     This is the gate before a swap: a file with the right sha256 can still be a model
-    this device's onnxruntime cannot run (a newer opset, an unsupported operator).
+    this device's onnxruntime cannot run (a newer opset, an unsupported operator). The
+    error's stage is "load" when onnxruntime cannot open it, "inference" after that.
     """
     session = open_session(path, threads=1)
-    spec = input_spec(session, declared_shape, batch=1)
+    try:
+        spec = input_spec(session, declared_shape, batch=1)
+    except ModelInvalid as exc:
+        raise ModelInvalid(str(exc), stage="inference") from exc
     try:
         outputs = session.run(None, {spec.name: np.zeros(spec.shape, dtype=spec.dtype)})
     except Exception as exc:  # same pybind exception zoo as in open_session
-        raise ModelInvalid(f"test inference of {path.name} failed: {_first_line(exc)}") from exc
+        raise ModelInvalid(
+            f"test inference of {path.name} failed: {_first_line(exc)}", stage="inference"
+        ) from exc
     first = np.asarray(outputs[0])
     if first.dtype.kind == "f" and not np.all(np.isfinite(first)):
-        raise ModelInvalid(f"test inference of {path.name} gave non-finite outputs")
+        raise ModelInvalid(
+            f"test inference of {path.name} gave non-finite outputs", stage="inference"
+        )
     if classes and first.shape[-1] != len(classes):
         raise ModelInvalid(
-            f"{path.name} outputs {first.shape[-1]} scores, manifest lists {len(classes)} classes"
+            f"{path.name} outputs {first.shape[-1]} scores, manifest lists {len(classes)} classes",
+            stage="inference",
         )

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,15 +42,34 @@ class UpdateResult:
     manifest: Manifest | None = None
 
 
+@dataclass(frozen=True)
+class InstallFailure:
+    """A new model that did not get past the checks: what the service's install-failure
+    report says. `stage`: "checksum" (size or sha256 differ from the manifest), "load"
+    (onnxruntime cannot open it) or "inference" (its test inference failed)."""
+
+    manifest: Manifest
+    stage: str
+    error: str
+
+
 class Updater:
     def __init__(
-        self, api: ApiClient, state: StateDir, deployment: str, *, also_fp32: bool = False
+        self,
+        api: ApiClient,
+        state: StateDir,
+        deployment: str,
+        *,
+        also_fp32: bool = False,
+        on_failure: Callable[[InstallFailure], None] | None = None,
     ) -> None:
         self.api = api
         self.state = state
         self.deployment = deployment
         # Also install the fp32 pruned model beside an int8 one, for the benchmark only.
         self.also_fp32 = also_fp32
+        # Told of every install that fails its checks (before the error is raised).
+        self.on_failure = on_failure
 
     def poll(self) -> UpdateResult:
         with self.state.lock():
@@ -72,7 +92,11 @@ class Updater:
             else:
                 try:
                     self._install(manifest, current)
-                except ModelInvalid:
+                except IntegrityError as exc:
+                    self._failed(manifest, "checksum", exc)
+                    raise
+                except ModelInvalid as exc:
+                    self._failed(manifest, exc.stage, exc)
                     # Remember it: downloading the same unusable bytes on every poll
                     # would only waste the device's bandwidth. A new promotion is tried.
                     poll.refused = [*poll.refused, manifest.sha256][-MAX_REFUSED:]
@@ -83,6 +107,11 @@ class Updater:
             poll.etag = manifest.etag
             self.state.save_poll(poll)
             return UpdateResult(outcome, manifest)
+
+    def _failed(self, manifest: Manifest, stage: str, error: Exception) -> None:
+        log.warning("install of version %s failed at %s: %s", manifest.version, stage, error)
+        if self.on_failure is not None:
+            self.on_failure(InstallFailure(manifest, stage, str(error)))
 
     def _install(self, manifest: Manifest, current: InstalledModel | None) -> None:
         staging = self.state.new_staging()

@@ -20,7 +20,7 @@ import pytest
 from edge_client.api import ApiClient
 from edge_client.backoff import Backoff, Stopper
 from edge_client.bench import BenchConfig, BenchResult
-from edge_client.errors import RequestRejected, ServerError
+from edge_client.errors import IntegrityError, ModelInvalid, RequestRejected, ServerError
 from edge_client.runner import Benchmark, RunConfig, Runner, benchmark_installed
 from edge_client.state import DeviceConfig, InstalledModel, StateDir
 from tests.edge_client.edge_test_server import EdgeTestServer, TinyModels
@@ -192,6 +192,49 @@ def test_cycle_reports_after_an_update_and_retries_a_failed_report(
     # ...and it says so: a silent device looks like a hung one.
     assert "poll: not modified; running version 1 (fp32)" in caplog.text
     assert len(edge_server.reports) == 1 and bench.calls == 1
+    runner.api.close()
+
+
+def test_a_failed_install_is_reported_and_retried_until_posted(
+    edge_server: EdgeTestServer, tiny_models: TinyModels, tmp_path: Path
+) -> None:
+    edge_server.promote("cams", tiny_models.bytes("pruned"))
+    bench = CountingBenchmark()
+    token = edge_server.device_token("cams")
+    state = StateDir(tmp_path)
+    runner = _runner(edge_server.url, token, state, Stopper(), benchmark=bench)
+    runner.cycle()
+    edge_server.reports.clear()
+
+    v2 = edge_server.promote("cams", b"\x08\x07this is not an onnx protobuf" * 50)
+    edge_server.fail_posts = 1  # the failure report does not get through at first
+    with pytest.raises(ModelInvalid):
+        runner.cycle()
+    assert not edge_server.reports
+    runner.cycle()  # the refused model is not fetched again; the report is posted now
+    ((device_id, report),) = edge_server.reports
+    assert device_id == "dev_0001"
+    assert report == {
+        "status": "install_failed",
+        "version": 2,
+        "sha256": v2["sha256"],
+        "stage": "load",
+        "error": report["error"],
+        "variant": "fp32",
+        "job_id": v2["job_id"],
+    }
+    assert "onnxruntime cannot open" in report["error"]
+    assert state.current() is not None and state.current().manifest.version == 1
+
+    v3 = edge_server.promote("cams", tiny_models.bytes("pruned_v2"))
+    edge_server.corrupt.add(v3["sha256"])
+    with pytest.raises(IntegrityError):
+        runner.cycle()
+    assert edge_server.reports[-1][1]["stage"] == "checksum"
+    assert edge_server.reports[-1][1]["version"] == 3
+    edge_server.corrupt.clear()
+    assert runner.cycle().report is not None  # installed and benchmarked after all
+    assert edge_server.reports[-1][1]["status"] == "ok" and len(edge_server.reports) == 3
     runner.api.close()
 
 

@@ -12,7 +12,7 @@ from edge_client.api import ApiClient
 from edge_client.backoff import Backoff
 from edge_client.errors import IntegrityError, ModelInvalid
 from edge_client.state import StateDir
-from edge_client.updater import Outcome, Updater
+from edge_client.updater import InstallFailure, Outcome, Updater
 from tests.edge_client.edge_test_server import EdgeTestServer, TinyModels
 
 
@@ -87,8 +87,13 @@ def test_corrupted_download_is_rejected_and_current_untouched(
 
     v2 = edge_server.promote("cams", tiny_models.bytes("pruned_v2"))
     edge_server.corrupt.add(v2["sha256"])  # same length, wrong bytes
+    failures: list[InstallFailure] = []
+    updater.on_failure = failures.append
     with pytest.raises(IntegrityError, match="sha256"):
         updater.poll()
+    ((failure),) = failures
+    assert (failure.stage, failure.manifest.version) == ("checksum", 2)
+    assert "sha256" in failure.error
     assert _snapshot(state.current_dir) == before
     assert state.previous() is None
     assert not list(state.downloads_dir.iterdir())  # wrong bytes are not resumed from
@@ -123,8 +128,12 @@ def test_model_onnxruntime_refuses_never_reaches_current(
 
     # Right sha256 and size (the manifest describes these bytes) but not a model.
     edge_server.promote("cams", b"\x08\x07this is not an onnx protobuf" * 50)
-    with pytest.raises(ModelInvalid, match="onnxruntime cannot open"):
+    failures: list[InstallFailure] = []
+    updater.on_failure = failures.append
+    with pytest.raises(ModelInvalid, match="onnxruntime cannot open") as info:
         updater.poll()
+    assert info.value.stage == "load"
+    assert [(f.stage, f.manifest.version) for f in failures] == [("load", 2)]
     assert _snapshot(state.current_dir) == before
     assert state.previous() is None
 
@@ -139,8 +148,9 @@ def test_input_shape_that_does_not_fit_the_model_is_refused(
 ) -> None:
     edge_server.promote("cams", tiny_models.bytes("pruned"), input_shape=[1, 16, 16])
     state = StateDir(tmp_path)
-    with pytest.raises(ModelInvalid, match="manifest says"):
+    with pytest.raises(ModelInvalid, match="manifest says") as info:
         Updater(api, state, "cams").poll()
+    assert info.value.stage == "inference"  # it opened; it does not fit the manifest
     assert state.current() is None
 
 
@@ -149,8 +159,9 @@ def test_wrong_number_of_classes_is_refused(
 ) -> None:
     edge_server.promote("cams", tiny_models.bytes("pruned"), classes=["x", "y"])
     state = StateDir(tmp_path)
-    with pytest.raises(ModelInvalid, match="classes"):
+    with pytest.raises(ModelInvalid, match="classes") as info:
         Updater(api, state, "cams").poll()
+    assert info.value.stage == "inference"
     assert state.current() is None
 
 

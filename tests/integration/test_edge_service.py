@@ -26,14 +26,17 @@ from typer.testing import CliRunner
 
 from bench.seed import add_job_inputs, add_succeeded_job
 from edge_client.api import ApiClient
-from edge_client.backoff import Backoff
+from edge_client.backoff import Backoff, Stopper
+from edge_client.bench import BenchConfig
 from edge_client.cli import app as cli_app
 from edge_client.errors import AuthError, IntegrityError
-from edge_client.state import StateDir
+from edge_client.runner import RunConfig, Runner
+from edge_client.state import DeviceConfig, StateDir
 from edge_client.updater import Outcome, Updater
 from service.api.main import create_app
 from service.settings import Settings
 from service.storage import ArtifactStore
+from service.store.deployments import rollout_bucket
 from service.store.tokens import create_token
 from tests.edge_client.edge_test_server import CLASSES, INPUT_SHAPE, TinyModels, export_tiny_models
 
@@ -224,6 +227,8 @@ def test_device_token_cannot_read_another_deployment(
 ) -> None:
     job = live_service.publish_job(tiny_models.bytes("pruned"), tiny_models.bytes("baseline"))
     live_service.promote("other", job)
+    own = live_service.publish_job(tiny_models.bytes("pruned_v2"), tiny_models.bytes("baseline"))
+    live_service.promote("cams", own)  # devices register only for deployments that exist
     _, token = live_service.register("cams", "cam-1")
     with _api(live_service, token) as api:
         with pytest.raises(AuthError) as info:
@@ -269,6 +274,78 @@ def test_cli_register_run_once_report_and_rollback(
     again = cli.invoke(cli_app, run)  # 304: the version rolled away from stays away
     assert again.exit_code == 0, again.output
     assert "current version 1" in again.stdout
+
+
+def test_staged_rollout_failed_install_and_forced_reregistration(
+    live_service: LiveService, tiny_models: TinyModels, tmp_path: Path
+) -> None:
+    """Devices running the real edge client: a 50% stage reaches exactly the devices its
+    hash picks, a device whose download is corrupted reports the failed install, the fleet
+    summary shows both, and `edge-client register --force` retires the old device."""
+    baseline = tiny_models.bytes("baseline")
+    live_service.promote("cams", live_service.publish_job(tiny_models.bytes("pruned"), baseline))
+    devices: list[tuple[str, str]] = []
+    while len(devices) < 2 or len({rollout_bucket(d) < 50 for d, _ in devices}) < 2:
+        devices.append(live_service.register("cams", f"cam-{len(devices)}"))
+    runners = []
+    for device_id, token in devices:
+        api = _api(live_service, token)
+        config = DeviceConfig(live_service.url, "cams", device_id, device_id, token)
+        run_config = RunConfig(bench=BenchConfig(runs=3, warmup=1))
+        runners.append(Runner(api, StateDir(tmp_path / device_id), config, run_config, Stopper()))
+    for runner in runners:
+        assert runner.cycle().report is not None  # v1 installed and benchmarked
+
+    v2 = tiny_models.bytes("pruned_v2")
+    job2 = live_service.publish_job(v2, baseline)
+    staged = httpx.put(
+        f"{live_service.url}/v1/deployments/cams", json={"job_id": job2, "percent": 50},
+        headers=live_service.admin, timeout=10,
+    )  # fmt: skip
+    assert staged.status_code == 200, staged.text
+    inside = [r for r in runners if rollout_bucket(r.device.device_id) < 50]
+    outside = [r for r in runners if rollout_bucket(r.device.device_id) >= 50]
+    # One staged device gets corrupted bytes: the server's copy rots after the others fetched.
+    for runner in inside[1:]:
+        assert runner.cycle().update.outcome is Outcome.INSTALLED
+    for runner in outside:
+        assert runner.cycle().update.outcome is Outcome.NOT_MODIFIED
+    manifest = inside[0].api.get_manifest("cams")
+    assert manifest is not None and manifest.version == 2
+    blob = live_service.storage.local_path(manifest.sha256)
+    assert blob is not None
+    blob.chmod(0o644)
+    blob.write_bytes(bytes(b ^ 0x55 for b in v2[:32]) + v2[32:])
+    with pytest.raises(IntegrityError):
+        inside[0].cycle()
+
+    fleet = httpx.get(
+        f"{live_service.url}/v1/deployments/cams/fleet", headers=live_service.admin, timeout=10
+    ).json()
+    by_version = {v["version"]: v for v in fleet["versions"]}
+    assert by_version[2]["assigned"] == len(inside) and by_version[2]["running"] == len(inside) - 1
+    assert by_version[1]["running"] == len(outside) + 1
+    assert by_version[2]["benchmarked"] == len(inside) - 1
+    [failed] = fleet["failed_installs"]
+    assert failed["device_id"] == inside[0].device.device_id
+    assert (failed["version"], failed["stage"]) == (2, "checksum")
+    for runner in runners:
+        runner.api.close()
+
+    # The name of a device that is replaced (new hardware, wiped disk) needs --force.
+    cli = CliRunner()
+    old_id, old_token = devices[0]
+    register = ["register", "--server", live_service.url, "--deployment", "cams", "--name",
+                "cam-0", "--token", live_service.admin_token]  # fmt: skip
+    register += ["--state-dir", str(tmp_path / "new")]
+    refused = cli.invoke(cli_app, register)
+    assert refused.exit_code == 9 and "409" in refused.stderr and "force" in refused.stderr
+    forced = cli.invoke(cli_app, [*register, "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert f"(revoked {old_id})" in forced.stdout
+    with _api(live_service, old_token) as api, pytest.raises(AuthError) as info:
+        api.get_manifest("cams")
+    assert info.value.status == 401
 
 
 def test_an_installed_architecture_goes_from_upload_to_a_device(
