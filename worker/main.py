@@ -6,6 +6,7 @@ import socket
 
 from service.settings import get_settings
 from service.store.migrate import upgrade_database
+from worker.pool import pool_start_method
 
 
 def worker_argv(queues: list[str], concurrency: int, name: str | None, loglevel: str) -> list[str]:
@@ -20,9 +21,11 @@ def worker_argv(queues: list[str], concurrency: int, name: str | None, loglevel:
         f"--concurrency={concurrency}",
         f"--hostname={node}",
         f"--loglevel={loglevel}",
-        # Prefork: time limits and max-tasks-per-child need it. No gossip/mingle/heartbeat
+        # Prefork: time limits and max-tasks-per-child need it. Its processes are spawned
+        # where a threaded pool would fork (see worker/pool.py). No gossip/mingle/heartbeat
         # chatter between nodes: jobs are coordinated through the database.
         "--pool=prefork",
+        f"--pool-start-method={pool_start_method(settings.resolved_broker_url())}",
         "--without-gossip",
         "--without-mingle",
     ]
@@ -31,9 +34,10 @@ def worker_argv(queues: list[str], concurrency: int, name: str | None, loglevel:
 def run_worker(queues: list[str], concurrency: int, name: str | None, loglevel: str) -> None:
     settings = get_settings()
     upgrade_database(settings.resolved_database_url())
-    # Importing the tasks in this (parent) process loads torch and the engine once; the pool
-    # processes forked per job then start in milliseconds. No CUDA context exists yet: that
-    # is created in the child, so forking stays safe.
+    # Importing the tasks in this (parent) process loads torch and the engine once; pool
+    # processes forked per job then start in milliseconds (spawned ones import them again).
+    # No CUDA context, SQLite connection or engine exists here when the pool starts: those
+    # are created in the child (worker/context.py), so forking stays safe.
     import worker.tasks  # noqa: F401
     from worker.app import app
     from worker.architectures import report_architectures
