@@ -266,7 +266,8 @@ class JobRun:
                 raise LeaseLost()
             self._record_artifacts(session, stored, result)
             if job.deployment:
-                deployments.promote(session, job.deployment, self.job_id)
+                percent = int(job.config.get("rollout_percent", deployments.FULL))
+                deployments.promote_finished_job(session, job.deployment, self.job_id, percent)
 
     def _record_artifacts(
         self, session: Session, stored: dict[str, tuple[str, int]], result: CompressResult

@@ -68,6 +68,15 @@ def submit(
     deployment: Annotated[
         str | None, typer.Option(help="Promote the result to this deployment on success.")
     ] = None,
+    rollout_percent: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=100,
+            help="Stage that promotion to this share of the deployment's devices (widen or "
+            "roll back with `deployments`); its first version goes to all.",
+        ),
+    ] = None,
     server: Server = DEFAULT_SERVER,
     token: Token = None,
     as_json: JsonOutput = False,
@@ -89,6 +98,7 @@ def submit(
         "quantize": quantize,
         "int8_max_drop": int8_max_drop,
         "deployment": deployment,
+        "rollout_percent": rollout_percent,
     }
     body.update({k: v for k, v in optional.items() if v is not None})
     job = _request(server, token, "POST", "/v1/jobs", json=body)

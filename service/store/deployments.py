@@ -151,6 +151,18 @@ def promote(
     return version
 
 
+def promote_finished_job(
+    session: Session, deployment: str, job_id: str, percent: int = FULL
+) -> DeploymentVersion:
+    """A job's automatic promotion on success (its `deployment` and `rollout_percent`):
+    staged as asked, except a deployment's first version, which goes to every device since
+    they have nothing else to run."""
+    dep = session.get(Deployment, deployment)
+    if dep is None or dep.current_version is None:
+        percent = FULL
+    return promote(session, deployment, job_id, percent)
+
+
 def _stage(dep: Deployment, version: int | None, percent: int) -> None:
     dep.rollout_version = version
     dep.rollout_percent = percent if version is not None else None

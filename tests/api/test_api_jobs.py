@@ -42,6 +42,7 @@ def test_create_job_queues_it_with_a_first_event_and_location(api: Api) -> None:
         "quantize": "none",
         "precision": "auto",
         "int8_max_drop": 0.01,
+        "rollout_percent": 100,
     }
     with api.sessions() as session:
         from service.store.jobs import events_after

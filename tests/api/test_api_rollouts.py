@@ -13,7 +13,15 @@ from sqlalchemy import update
 from service.api.main import create_app
 from service.store.deployments import rollout_bucket
 from service.store.models import Device, utcnow
-from tests.api.api_helpers import Api, finish_job, make_settings, submit_job
+from tests.api.api_helpers import (
+    Api,
+    finish_job,
+    job_body,
+    make_settings,
+    seed_dataset,
+    seed_model,
+    submit_job,
+)
 
 DEVICES = 40
 
@@ -229,3 +237,16 @@ def test_devices_go_stale_after_the_configured_silence(tmp_path: Path) -> None:
         summary = client.get("/v1/deployments/cams/fleet", headers=api.admin).json()
     assert {d["id"]: d["status"] for d in listed} == {quiet["id"]: "stale", loud["id"]: "online"}
     assert (summary["online"], summary["stale"], summary["stale_after_s"]) == (1, 1, 60.0)
+
+
+def test_a_job_can_ask_for_a_staged_promotion(api: Api) -> None:
+    staged = submit_job(api, deployment="cams", rollout_percent=10)
+    assert staged["config"]["rollout_percent"] == 10
+    assert submit_job(api)["config"]["rollout_percent"] == 100
+    response = api.client.post(
+        "/v1/jobs",
+        json={**job_body(seed_model(api), seed_dataset(api)), "rollout_percent": 10},
+        headers=api.admin,
+    )
+    assert response.status_code == 422
+    assert "name it" in response.json()["detail"]

@@ -103,3 +103,13 @@ def test_devices_list_show_revoke_delete(live_server: LiveServer) -> None:
     assert gone["id"] not in cli(live_server, "devices", "list", "--all").stdout
     missing = cli(live_server, "devices", "revoke", gone["id"])
     assert missing.exit_code == 5 and "404" in missing.stderr
+
+
+def test_jobs_submit_can_stage_its_promotion(live_server: LiveServer) -> None:
+    result = cli(
+        live_server, "jobs", "submit", "--model", seed_model(live_server), "--dataset",
+        seed_dataset(live_server), "--target", "flops=0.5", "--deployment", "cams",
+        "--rollout-percent", "10", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["config"]["rollout_percent"] == 10

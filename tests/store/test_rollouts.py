@@ -103,3 +103,14 @@ def test_first_promotion_cannot_be_staged(
     name = _name()
     with sessions.begin() as session, pytest.raises(deployments.NoStableVersion):
         deployments.promote(session, name, new_job(), percent=10)
+
+
+def test_a_finished_jobs_promotion_is_staged_unless_it_is_the_first(
+    sessions: sessionmaker[Session], new_job: Callable[..., str]
+) -> None:
+    name, a, b = _name(), new_job(), new_job()
+    with sessions.begin() as session:
+        assert deployments.promote_finished_job(session, name, a, 10).version == 1
+        assert _state(session, name) == (1, None, None)
+        assert deployments.promote_finished_job(session, name, b, 10).version == 2
+        assert _state(session, name) == (1, 2, 10)

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from service.settings import Settings
 from service.storage import ArtifactStore
 from service.store import deployments, jobs
-from service.store.models import JobArtifact, utcnow
+from service.store.models import Deployment, JobArtifact, utcnow
 from tests.worker.tinyjob import add_tiny_job
 from worker.context import WorkerContext
 from worker.hooks import checkpoint_key
@@ -40,7 +40,10 @@ def _events(ctx: WorkerContext, job_id: str) -> list[tuple[int, str, dict[str, A
 
 
 def test_job_succeeds_publishes_artifacts_and_promotes(ctx: WorkerContext, tmp_path: Path) -> None:
-    job_id = add_tiny_job(ctx.sessions, ctx.storage, tmp_path / "in", deployment="cam")
+    # A staged promotion was asked for, but a deployment's first version goes to every device.
+    job_id = add_tiny_job(
+        ctx.sessions, ctx.storage, tmp_path / "in", deployment="cam", rollout_percent=10
+    )
     assert JobRun(ctx, job_id, "test:1").execute() == "succeeded"
 
     with ctx.sessions() as session:
@@ -50,6 +53,8 @@ def test_job_succeeds_publishes_artifacts_and_promotes(ctx: WorkerContext, tmp_p
             for a in session.scalars(select(JobArtifact).where(JobArtifact.job_id == job_id))
         }
         current = deployments.current(session, "cam")
+        staged = session.get(Deployment, "cam")
+    assert staged is not None and staged.rollout_version is None
     assert (job.state, job.progress, job.attempts, job.error_type) == ("succeeded", 1.0, 1, None)
     assert job.summary is not None and 0.3 < job.summary["achieved"]["flops"] < 0.8
     assert job.summary["flops_after"] < job.summary["flops_before"]

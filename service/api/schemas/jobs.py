@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from service.api.schemas.common import DeploymentName, UtcDatetime
 
@@ -59,6 +59,15 @@ class JobCreate(BaseModel):
     int8_max_drop: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.01
     # Promote the job's model to this deployment automatically when it succeeds.
     deployment: DeploymentName | None = None
+    # Below 100: that promotion is staged to this share of the deployment's devices (see
+    # PUT /v1/deployments/{name}); a deployment's first version always goes to every device.
+    rollout_percent: Annotated[int, Field(ge=1, le=100)] = 100
+
+    @model_validator(mode="after")
+    def _staging_needs_a_deployment(self) -> JobCreate:
+        if self.rollout_percent < 100 and self.deployment is None:
+            raise ValueError("rollout_percent stages the promotion to `deployment`: name it")
+        return self
 
 
 class JobPublic(BaseModel):
