@@ -1,21 +1,61 @@
-// Deployments page: GET /v1/deployments (current version + history, newest first), rollback
-// via POST /v1/deployments/{name}/rollback, and the fleet from GET /v1/devices (latest
-// on-device benchmark per device). Refreshed in place.
+// Deployments page: GET /v1/deployments (current version, staged rollout, history newest
+// first), rollback via POST /v1/deployments/{name}/rollback, widening a stage via
+// POST /v1/deployments/{name}/widen, each deployment's fleet summary from
+// GET /v1/deployments/{name}/fleet (devices per version, online/stale, median on-device
+// speedup and latency, failed installs), and the devices from GET /v1/devices (status and
+// versions as the server computes them, latest benchmark). Refreshed in place.
 import { ApiError, getJson, request, requireLogin, wireLogout } from "./api.js";
 import { age, el, fixed, isNumber, localTime, parseTime, showError } from "./format.js";
 
 const REFRESH_MS = 10_000;
-// A device polls every few minutes; silent for longer than this is shown as offline.
-const ONLINE_WINDOW_MS = 15 * 60 * 1000;
+const STATUS_TEXT = { online: "online", stale: "stale", never_seen: "never seen", revoked: "revoked" };
 
 const $ = (id) => document.getElementById(id);
 let deployments = [];
 let timer = null;
 
+function stageActions(deployment) {
+  const { name, rollout } = deployment;
+  const buttons = [];
+  if (rollout.percent < 50) buttons.push(widenButton(name, 50));
+  buttons.push(widenButton(name, 100));
+  buttons.push(
+    el(
+      "button",
+      {
+        type: "button",
+        class: "btn btn-small",
+        "data-end-stage": name,
+        "aria-label": `End the staged rollout of ${name}: every device returns to version ${deployment.current_version}`,
+        onclick: () => endStage(name, deployment.current_version),
+      },
+      "Roll back stage",
+    ),
+  );
+  return el("span", { class: "stage-actions" }, buttons);
+}
+
+function widenButton(name, percent) {
+  return el(
+    "button",
+    {
+      type: "button",
+      class: "btn btn-small",
+      "data-widen": `${name}:${percent}`,
+      "aria-label": `Widen the staged rollout of ${name} to ${percent}% of its devices`,
+      onclick: () => widen(name, percent),
+    },
+    percent === 100 ? "Widen to all" : `Widen to ${percent}%`,
+  );
+}
+
 function versionRow(deployment, version) {
   const current = version.version === deployment.current_version;
+  const staged = deployment.rollout && version.version === deployment.rollout.version;
   const action = current
     ? el("span", { class: "badge", "data-state": "current" }, "current")
+    : staged
+    ? el("span", {}, el("span", { class: "badge", "data-state": "staged" }, `staged ${deployment.rollout.percent}%`), " ", stageActions(deployment))
     : el(
         "button",
         {
@@ -29,7 +69,7 @@ function versionRow(deployment, version) {
       );
   return el(
     "tr",
-    { "data-version": version.version, class: current ? "is-current" : "" },
+    { "data-version": version.version, class: current ? "is-current" : staged ? "is-staged" : "" },
     el("td", { class: "num" }, `v${version.version}`),
     el("td", {}, el("a", { href: `/jobs/${encodeURIComponent(version.job_id)}` }, version.job_id)),
     el("td", { title: version.created_at }, localTime(version.created_at)),
@@ -47,6 +87,7 @@ function deploymentCard(deployment) {
       { class: "deployment-head" },
       el("h3", { id: title }, deployment.name),
       el("span", { class: "version-pill" }, deployment.current_version ? `v${deployment.current_version}` : "no version"),
+      deployment.rollout ? el("span", { class: "version-pill", "data-staged": deployment.rollout.version }, `v${deployment.rollout.version} to ${deployment.rollout.percent}%`) : null,
     ),
     el(
       "p",
@@ -60,7 +101,74 @@ function deploymentCard(deployment) {
       el("thead", {}, el("tr", {}, ["Version", "Job", "Promoted", ""].map((h) => el("th", { scope: "col" }, h)))),
       el("tbody", {}, deployment.history.map((v) => versionRow(deployment, v))),
     ),
+    el("div", { class: "fleet", "data-fleet": deployment.name }, el("p", { class: "muted small" }, "Loading the fleet…")),
   );
+}
+
+function fleetView(summary) {
+  const counts = `${summary.devices} device${summary.devices === 1 ? "" : "s"}: ${summary.online} online, ${summary.stale} stale, ${summary.never_seen} never seen` + (summary.revoked ? ` (${summary.revoked} revoked)` : "");
+  const rows = summary.versions.map((v) =>
+    el(
+      "tr",
+      { "data-fleet-version": v.version },
+      el("td", { class: "num" }, `v${v.version}`, v.role ? el("span", { class: "muted small" }, ` ${v.role}`) : null),
+      el("td", { class: "num" }, String(v.assigned)),
+      el("td", { class: "num", title: `${v.stale} stale; ${v.benchmarked} benchmarked` }, `${v.running} · ${v.online} online`),
+      el("td", { class: "num" }, isNumber(v.median_speedup) ? `${v.median_speedup.toFixed(2)}×` : "–"),
+      el("td", { class: "num" }, isNumber(v.median_latency_p50_ms) ? `${fixed(v.median_latency_p50_ms, 2)} ms` : "–"),
+      el("td", { class: v.install_failures ? "num warn-text" : "num" }, String(v.install_failures)),
+    ),
+  );
+  const failed = summary.failed_installs.map((f) =>
+    el("li", { "data-failed-install": f.device_id }, `${f.name}: v${f.version} failed at ${f.stage}`, el("span", { class: "muted small" }, ` — ${f.error || ""}`)),
+  );
+  return [
+    el("p", { class: "small", "data-fleet-counts": "" }, counts),
+    rows.length
+      ? el(
+          "table",
+          { class: "table table-compact" },
+          el("caption", { class: "visually-hidden" }, `Devices per version of ${summary.deployment}: assigned by the stage, running it, median on-device speedup and p50 latency, failed installs`),
+          el("thead", {}, el("tr", {}, ["Version", "Assigned", "Running", "Speedup", "p50", "Failed"].map((h) => el("th", { scope: "col" }, h)))),
+          el("tbody", {}, rows),
+        )
+      : null,
+    failed.length ? el("div", {}, el("p", { class: "small warn-text" }, "Failed installs"), el("ul", { class: "small failed-installs" }, failed)) : null,
+  ];
+}
+
+async function loadFleet(name) {
+  const box = document.querySelector(`[data-fleet="${CSS.escape(name)}"]`);
+  if (!box) return;
+  try {
+    const summary = await getJson(`/v1/deployments/${encodeURIComponent(name)}/fleet`);
+    box.replaceChildren(...fleetView(summary).filter(Boolean));
+  } catch (err) {
+    box.replaceChildren(el("p", { class: "muted small" }, `Could not load the fleet: ${err.message}`));
+  }
+}
+
+async function widen(name, percent) {
+  const who = percent === 100 ? "every device" : `${percent}% of the devices`;
+  if (!window.confirm(`Give the staged version of ${name} to ${who}? Devices switch on their next poll.`)) return;
+  try {
+    await request(`/v1/deployments/${encodeURIComponent(name)}/widen`, { method: "POST", json: { percent } });
+    showError($("deployments-error"), "");
+  } catch (err) {
+    showError($("deployments-error"), `Widening failed: ${err.message}`);
+  }
+  refresh();
+}
+
+async function endStage(name, version) {
+  if (!window.confirm(`End the staged rollout of ${name}? Every device returns to version ${version} on its next poll.`)) return;
+  try {
+    await request(`/v1/deployments/${encodeURIComponent(name)}/rollback`, { method: "POST" });
+    showError($("deployments-error"), "");
+  } catch (err) {
+    showError($("deployments-error"), `Rollback failed: ${err.message}`);
+  }
+  refresh();
 }
 
 async function rollback(name, version) {
@@ -81,20 +189,16 @@ function latency(report, key) {
 
 function deviceRow(device, now) {
   const report = device.last_report || {};
-  const deployment = deployments.find((d) => d.name === device.deployment);
   const seen = parseTime(device.last_seen_at);
-  const online = seen && now - seen.getTime() < ONLINE_WINDOW_MS;
   let version = device.current_version ? `v${device.current_version}` : "–";
-  let behind = false;
-  if (deployment && device.current_version && deployment.current_version) {
-    behind = device.current_version !== deployment.current_version;
-    version += behind ? ` (deployment is at v${deployment.current_version})` : " (current)";
-  }
-  const failed = report.status && report.status !== "ok";
-  const status = failed ? report.status : !seen ? "never seen" : online ? "online" : "offline";
+  const behind = device.assigned_version && device.current_version !== device.assigned_version;
+  if (device.assigned_version) version += behind ? ` (assigned v${device.assigned_version})` : " (assigned)";
+  const failure = device.install_failure;
+  const status = failure ? `install of v${failure.version} failed (${failure.stage})` : STATUS_TEXT[device.status] || device.status;
+  const state = failure ? "failed" : device.status === "online" ? "online" : "offline";
   return el(
     "tr",
-    { "data-device-id": device.id },
+    { "data-device-id": device.id, "data-status": device.status },
     el("td", {}, el("div", {}, device.name), el("div", { class: "muted small" }, device.id)),
     el("td", {}, device.deployment),
     el("td", { title: device.last_seen_at || "" }, seen ? age(device.last_seen_at, now) : "never"),
@@ -103,7 +207,7 @@ function deviceRow(device, now) {
     el("td", { class: "num" }, latency(report, "p95_ms")),
     el("td", { class: "num" }, isNumber(report.speedup) ? `${report.speedup.toFixed(2)}×` : "–"),
     el("td", { class: "num" }, isNumber(report.throughput_per_s) ? `${report.throughput_per_s.toFixed(1)}/s` : "–"),
-    el("td", {}, el("span", { class: "badge", "data-state": failed ? "failed" : online ? "online" : "offline", title: report.error || "" }, status)),
+    el("td", {}, el("span", { class: "badge badge-plain", "data-state": state, title: failure ? failure.error || "" : "" }, status)),
   );
 }
 
@@ -128,6 +232,7 @@ async function refresh() {
     deployments = page.data;
     box.replaceChildren(...(deployments.length ? deployments.map(deploymentCard) : [el("p", { class: "muted" }, "No deployments yet. Promote a succeeded job from its page.")]));
     box.setAttribute("aria-busy", "false");
+    await Promise.all(deployments.map((d) => loadFleet(d.name)));
   } catch (err) {
     showError($("deployments-error"), `Could not load deployments: ${err.message}`);
   }
