@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,11 +130,13 @@ def entity_id_from_message(message: dict[str, Any]) -> str | None:
 @dataclass(frozen=True)
 class BrokerSnapshot:
     """Job ids found in the broker: `ready` waits in the queue, `reserved` is taken by a worker
-    but not acknowledged yet. `complete` is False when the transport cannot be listed."""
+    but not acknowledged yet, `taken_at` says when (Unix time of the latest take, where the
+    transport records it). `complete` is False when the transport cannot be listed."""
 
     ready: frozenset[str] = field(default_factory=frozenset)
     reserved: frozenset[str] = field(default_factory=frozenset)
     complete: bool = True
+    taken_at: Mapping[str, float] = field(default_factory=dict)
 
     def has(self, job_id: str) -> bool:
         return job_id in self.ready or job_id in self.reserved
@@ -219,9 +221,17 @@ class JobQueue:
         ready: set[str] = set()
         for key in list_keys:
             ready.update(_ids(client.lrange(key, 0, -1)))
-        # Unacked messages of every queue live in one hash: [message, exchange, routing_key].
-        reserved = set(_ids(client.hvals(channel.unacked_key), unwrap=True))
-        return BrokerSnapshot(ready=frozenset(ready), reserved=frozenset(reserved))
+        # Unacked messages of every queue live in one hash (delivery tag -> [message, exchange,
+        # routing_key]); a sorted set scores each tag with the time a worker took it.
+        taken_at: dict[str, float] = {}
+        scores = dict(client.zrange(channel.unacked_index_key, 0, -1, withscores=True))
+        for tag, raw in client.hgetall(channel.unacked_key).items():
+            for entity in _ids([raw], unwrap=True):
+                taken = float(scores.get(tag, 0.0))
+                taken_at[entity] = max(taken, taken_at.get(entity, taken))
+        return BrokerSnapshot(
+            ready=frozenset(ready), reserved=frozenset(taken_at), taken_at=taken_at
+        )
 
     @staticmethod
     def _sqla_snapshot(channel: Any, queue: str) -> BrokerSnapshot:

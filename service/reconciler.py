@@ -5,8 +5,10 @@ Each pass:
   persistence, a send failed while the broker was down, or a worker died after taking the
   message but before claiming the job. Jobs younger than `enqueue_grace_s` are left alone
   (the API may be between its commit and its send).
-- A `queued` job whose message a worker took (Redis: unacked) but never claimed within
-  `heartbeat_timeout_s` is sent again: that worker died between the two.
+- A `queued` job whose message a worker took (Redis: unacked) but never started within
+  `start_timeout_s` of taking it is sent again: that worker died or is stuck between the
+  two (and its pool process ends itself, see worker/start_deadline.py). Should the old
+  delivery start after all, the compare-and-set claim lets one delivery run the job.
 - A model upload still `pending` inspection long after an inspection should have finished
   lost its message: it is sent again, and after `max_attempts` timeouts marked invalid.
 - A `running` job whose heartbeat is older than `heartbeat_timeout_s` lost its worker
@@ -78,7 +80,9 @@ def _queued_needing_send(
     if job.id in snapshot.ready:
         return False
     if job.id in snapshot.reserved:
-        return age > timedelta(seconds=settings.heartbeat_timeout_s)
+        taken = snapshot.taken_at.get(job.id)
+        since_taken = now - datetime.fromtimestamp(taken, UTC) if taken else age
+        return min(age, since_taken) > timedelta(seconds=settings.start_timeout_s)
     return age > timedelta(seconds=settings.enqueue_grace_s)
 
 

@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     heartbeat_timeout_s: float = 20.0
     heartbeat_interval_s: float = 5.0
     reconcile_interval_s: float = 8.0
+    # A pool process that took a job's message must claim a job (and start its heartbeat)
+    # within this long, or it is ended and the message handed back; the reconciler re-sends
+    # a queued job whose message a worker took this long ago (EDGEPRUNE_START_TIMEOUT_S).
+    # Claiming takes milliseconds; keep it above SQLite's 30 s busy timeout.
+    start_timeout_s: float = Field(default=60.0, gt=0)
     # A queued job missing from the broker is re-sent only once it is older than this (the
     # API may be between committing the job and sending its message).
     enqueue_grace_s: float = 30.0

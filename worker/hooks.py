@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pruning.config import ProgressEvent, RunHooks
 from service.storage import ArtifactStore
 from service.store import jobs
+from worker import start_deadline
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._run, name="edgeprune-heartbeat", daemon=True)
 
     def __enter__(self) -> Heartbeat:
+        start_deadline.disarm()  # the run has started: the heartbeat watches it from here
         self._thread.start()
         return self
 

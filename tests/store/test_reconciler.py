@@ -93,6 +93,35 @@ def test_queued_job_missing_from_broker_is_sent_again(
     assert reconcile_once(sessions, queue, settings).resent == []
 
 
+@pytest.mark.parametrize("setup", ["redis+postgres"], indirect=True)
+def test_a_taken_message_whose_job_never_started_is_resent_after_the_start_timeout(
+    setup: tuple[Settings, sessionmaker[Session], JobQueue],
+) -> None:
+    settings, sessions, queue = setup
+    job_id = add_job(sessions, enqueued_at=utcnow() - timedelta(hours=1))  # queued for long
+    queue.enqueue_job(job_id)
+    with queue.app.connection_for_read() as conn:
+        channel = conn.default_channel
+        # A worker takes the message (unacknowledged) ...
+        message = channel.basic_get(settings.queue_name, no_ack=False)
+        assert message is not None
+        snapshot = queue.snapshot()
+        assert job_id in snapshot.reserved and job_id not in snapshot.ready
+        # ... just now: it is starting the job, however long the job waited in the queue.
+        assert reconcile_once(sessions, queue, settings).resent == []
+        # Taken longer than start_timeout_s ago and still not started: sent again, once.
+        taken = time.time() - settings.start_timeout_s - 1
+        channel.client.zadd(channel.unacked_index_key, {message.delivery_tag: taken})
+        assert reconcile_once(sessions, queue, settings).resent == [job_id]
+        assert job_id in queue.snapshot().ready
+        assert reconcile_once(sessions, queue, settings).resent == []
+    # The old delivery starts after all: one of the two deliveries claims the job.
+    with sessions.begin() as session:
+        assert jobs.mark_running(session, job_id, "old delivery").lease == 1
+    with sessions.begin() as session:
+        assert jobs.mark_running(session, job_id, "re-sent delivery").lease is None
+
+
 def test_stale_running_job_is_requeued_then_failed_after_max_attempts(
     setup: tuple[Settings, sessionmaker[Session], JobQueue],
 ) -> None:
