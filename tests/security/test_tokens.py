@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from edgeprune.cli import app as cli_app
 from service.settings import Settings, get_settings
 from service.store.models import Token
-from tests.api.api_helpers import Api
+from tests.api.api_helpers import Api, finish_job, promote, submit_job
 
 runner = CliRunner()
 
@@ -78,10 +78,18 @@ def test_hashes_are_compared_with_hmac_compare_digest(
     assert api.client.get("/v1/jobs", headers=api.admin).status_code == 401
 
 
+def _publish_cams(api: Api) -> None:
+    """Devices register only for a deployment that exists."""
+    job = submit_job(api)
+    finish_job(api, job["id"])
+    promote(api, "cams", job["id"])
+
+
 def test_the_database_holds_no_secret(api: Api, settings: Settings, cli_database: str) -> None:
     created = runner.invoke(cli_app, ["token", "create", "--name", "ops"])
     assert created.exit_code == 0, created.output
     cli_secret = created.stdout.strip()
+    _publish_cams(api)
     device = api.client.post(
         "/v1/devices", json={"name": "cam", "deployment": "cams"}, headers=api.admin
     ).json()
@@ -118,6 +126,7 @@ def _token_id(cli_listing: str, name: str) -> str:
 def test_cli_revoke_takes_effect_on_the_next_request(api: Api, cli_database: str) -> None:
     created = runner.invoke(cli_app, ["token", "create", "--name", "ci"])
     headers = {"Authorization": f"Bearer {created.stdout.strip()}"}
+    _publish_cams(api)
     device = api.client.post(
         "/v1/devices", json={"name": "cam-1", "deployment": "cams"}, headers=api.admin
     ).json()
