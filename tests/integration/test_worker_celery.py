@@ -7,6 +7,7 @@ reconciler and the job resumes from its epoch checkpoint; a running job is cance
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.queue import JobQueue
+from service.queue import JobQueue, entity_id_from_message
 from service.reconciler import Reconciler
 from service.settings import Settings
 from service.storage import ArtifactStore
@@ -204,6 +205,30 @@ def test_sigkilled_worker_job_resumes_from_checkpoint(stack: Stack) -> None:
     resumed = [d["resumed"] for _, kind, d in events if kind == "log" and "resumed" in d]
     assert len(resumed) == 1 and resumed[0]["epoch"] >= 1
     _assert_published(stack, job_id)  # exactly one row per artifact
+
+    # The killed worker's message is still unacknowledged in Redis. When it reappears (kombu
+    # restores it once the visibility timeout has passed), it must not run the job a third
+    # time: the worker takes it, finds the job succeeded, and acknowledges it.
+    assert _restore_unacked(stack, job_id) >= 1
+    wait_for(lambda: not stack.queue.broker_has_job(job_id), 60, "the restored message's ack")
+    job = stack.job(job_id)
+    assert (job.state, job.attempts) == ("succeeded", 2)
+    assert stack.events(job_id) == events  # no new state, progress or log event
+    _assert_published(stack, job_id)
+
+
+def _restore_unacked(stack: Stack, job_id: str) -> int:
+    """Put the job's unacknowledged messages back in the queue, as kombu's visibility-timeout
+    sweep (QoS.restore_visible -> restore_by_tag) does hours after a worker died."""
+    restored = 0
+    with stack.queue.app.connection_for_write() as conn:
+        channel = conn.default_channel
+        for tag, raw in channel.client.hgetall(channel.unacked_key).items():
+            message = json.loads(raw)[0]
+            if entity_id_from_message(message) == job_id:
+                channel.qos.restore_by_tag(tag)
+                restored += 1
+    return restored
 
 
 def test_cancel_a_running_job(stack: Stack) -> None:
