@@ -120,7 +120,7 @@ class Task:
 
 def _limit(x: torch.Tensor, y: torch.Tensor, limit: int | None, seed: int) -> tuple[Any, Any]:
     if limit is None or limit >= len(x):
-        return x, y
+        return x[:], y  # in memory: lazily read samples (CIFAR) are read once here
     keep = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:limit]
     return x[keep], y[keep]
 

@@ -130,6 +130,16 @@ def compress(
         float,
         typer.Option(min=1, help="Fail when no training step completes for this many seconds."),
     ] = 900.0,
+    data_workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=64,
+            help="Processes that decode image files ahead of training (default: 0 on a CPU, "
+            "min(8, cores - 1) on a GPU).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Compress a model to a FLOPs, params or channels target and export ONNX."""
     from pruning.config import CompressConfig, InvalidTarget, Target
@@ -170,6 +180,7 @@ def compress(
             quantize=quantize,  # type: ignore[arg-type]  # validated by CompressConfig
             int8_max_drop=int8_max_drop,
             residual="coupled" if prune_residual else "inside",
+            data_workers=data_workers,
         )
     except (InvalidTarget, ValueError) as exc:
         raise _fail(str(exc)) from None

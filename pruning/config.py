@@ -17,6 +17,7 @@ ReleaseSchedule = Literal["constant", "cosine"]
 FinetuneSchedule = Literal["step", "cosine"]
 UnitSource = Literal["auto", "discovered"]
 Correction = Literal["proportional", "saliency"]
+ChannelSelection = Literal["saliency", "stable"]
 Quantize = Literal["none", "int8"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 ResidualPolicy = Literal["inside", "coupled"]
@@ -105,6 +106,10 @@ class CompressConfig:
     # being fitted (uniform at the start, the learned proposal afterwards); "saliency" adds
     # and removes by saliency per unit of cost, which tilts small nets towards cheap units.
     correction: Correction = "proportional"
+    # Which channels a unit keeps after each redistribution: "saliency" = its a_l most
+    # salient (the paper's), "stable" = the channels it had, adding its most salient
+    # masked ones when it grows and dropping its least salient active ones when it shrinks.
+    selection: ChannelSelection = "saliency"
     # Keep every unit's width a multiple of this (1 = per channel, as in the paper). CPUs and
     # GPUs run convs fastest when channel counts fill their SIMD blocks (8 or 16): see
     # bench/RESULTS.md. With a multiple > 1 the target is met to within one block's cost.
@@ -131,6 +136,10 @@ class CompressConfig:
     # fp16 with a gradient scaler on CUDA that does not, fp32 on the CPU.
     precision: Precision = "auto"
     max_eval_batches: int | None = None
+    # Worker processes that decode image files (or convert 8-bit arrays) ahead of the
+    # device: None = 0 on a CPU, where decoding would share the training cores, and
+    # min(8, cores − 1) on a GPU. In-memory float data never uses workers.
+    data_workers: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("structure_epochs", "finetune_epochs"):
@@ -156,6 +165,8 @@ class CompressConfig:
             raise ValueError(f"int8_max_drop must be in [0, 1], got {self.int8_max_drop}")
         if not 1 <= self.int8_calibration_samples <= 100_000:
             raise ValueError("int8_calibration_samples must be in [1, 100000]")
+        if self.data_workers is not None and not 0 <= self.data_workers <= 64:
+            raise ValueError(f"data_workers must be in 0..64, got {self.data_workers}")
         if not 1 <= self.channel_multiple <= 1024:
             raise ValueError("channel_multiple must be in [1, 1024]")
         for name in ("lr", "structure_lr"):
@@ -174,6 +185,7 @@ _CHOICES: dict[str, Any] = {
     "precision": Precision,
     "quantize": Quantize,
     "correction": Correction,
+    "selection": ChannelSelection,
     "unit_source": UnitSource,
     "residual": ResidualPolicy,
 }

@@ -19,6 +19,7 @@ from pruning.config import Cancelled, CompressConfig, Phase, ProgressEvent, RunH
 from pruning.cost import CostModel
 from pruning.cpu_kernels import guard_cpu_kernels
 from pruning.data.batches import iterate_batches
+from pruning.data.types import Inputs
 from pruning.dependency import DependencyAdapter
 from pruning.discovery import Discovery, discover_units
 from pruning.gates import UnitGates
@@ -26,7 +27,13 @@ from pruning.models.registry import ModelSpec, build_model
 from pruning.precision import plan
 from pruning.schedules import finetune_scheduler
 from pruning.structure import StructureLearner
-from pruning.training import evaluate, select_device, steps_per_epoch, train_one_epoch
+from pruning.training import (
+    data_workers,
+    evaluate,
+    select_device,
+    steps_per_epoch,
+    train_one_epoch,
+)
 from pruning.units import PrunableModel, UnitSpec, unit_widths
 
 
@@ -36,11 +43,12 @@ class PruningMismatch(RuntimeError):
 
 @dataclass
 class TaskTensors:
-    """What the engine needs of the data: normalised tensors, on CPU."""
+    """What the engine needs of the data: normalised inputs on the CPU (tensors, or `Samples`
+    read a batch at a time) and int64 labels."""
 
-    x_train: Tensor
+    x_train: Inputs
     y_train: Tensor
-    x_test: Tensor
+    x_test: Inputs
     y_test: Tensor
 
 
@@ -140,10 +148,12 @@ def compress_model(
         hooks, calibration_steps + steps * (config.structure_epochs + config.finetune_epochs)
     )
     timings: dict[str, float] = {}
+    workers = data_workers(config.data_workers, device)
     eval_kwargs = {
         "batch_size": max(config.batch_size, 128),
         "device": device,
         "max_batches": config.max_eval_batches,
+        "workers": workers,
     }
     x_test, y_test = data.x_test, data.y_test
 
@@ -217,6 +227,7 @@ def compress_model(
                 ),
                 should_cancel=cancel,
                 precision=config.precision,
+                workers=workers,
             )
             # The masked network is evaluated with the masks it trained under: after
             # redistribution its BN running statistics would belong to another structure.
@@ -330,6 +341,7 @@ def compress_model(
             ),
             should_cancel=cancel,
             precision=config.precision,
+            workers=workers,
         )
         test_stats = evaluate(model, x_test, y_test, **eval_kwargs)  # type: ignore[arg-type]
         record = {
@@ -419,6 +431,8 @@ def _calibrate(
         shuffle=True,
         augment=False,
         generator=_generator(config.seed, 0, 0),
+        workers=data_workers(config.data_workers, device),
+        pin_memory=device.type == "cuda",
     )
     try:
         with guard_cpu_kernels(model, device):

@@ -20,6 +20,8 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
+from pruning.data.types import Inputs
+
 CALIBRATION_BATCH = 32
 
 
@@ -34,7 +36,7 @@ class _Batches(CalibrationDataReader):
         return None if batch is None else {"input": batch}
 
 
-def calibration_sample(x_train: torch.Tensor, samples: int, seed: int) -> np.ndarray:
+def calibration_sample(x_train: Inputs, samples: int, seed: int) -> np.ndarray:
     """`samples` training inputs chosen by a seeded permutation: the same run, the same
     calibration."""
     generator = torch.Generator().manual_seed(seed)
@@ -66,7 +68,7 @@ class OnnxAccuracy:
     samples: int
 
 
-def onnx_accuracy(path: Path, x: torch.Tensor, y: torch.Tensor, batch: int = 256) -> OnnxAccuracy:
+def onnx_accuracy(path: Path, x: Inputs, y: torch.Tensor, batch: int = 256) -> OnnxAccuracy:
     """Top-1 accuracy of the model at `path` with onnxruntime on the CPU."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1

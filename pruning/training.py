@@ -1,8 +1,9 @@
-"""Plain training and evaluation loops over in-memory tensors."""
+"""Plain training and evaluation loops over in-memory tensors or lazily read `Samples`."""
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -13,6 +14,8 @@ from torch import Tensor, nn
 from pruning.config import Cancelled, Precision
 from pruning.cpu_kernels import guard_cpu_kernels
 from pruning.data.batches import iterate_batches
+from pruning.data.samples import Samples
+from pruning.data.types import Inputs
 from pruning.precision import autocast, plan, scaler
 
 # Steps between reads of the loss and accuracy on a GPU (each read waits for the device).
@@ -23,6 +26,16 @@ def select_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def data_workers(requested: int | None, device: torch.device) -> int:
+    """DataLoader workers for lazily read samples: the request, else 0 on a CPU and
+    min(8, cores − 1) on a GPU."""
+    if requested is not None:
+        return requested
+    if device.type == "cpu":
+        return 0
+    return max(0, min(8, (os.cpu_count() or 1) - 1))
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
@@ -40,7 +53,7 @@ StepCallback = Callable[[int, int, float, float], None]
 
 def train_one_epoch(
     model: nn.Module,
-    x: Tensor,
+    x: Inputs,
     y: Tensor,
     *,
     optimizer: torch.optim.Optimizer,
@@ -53,6 +66,7 @@ def train_one_epoch(
     on_step: StepCallback | None = None,
     should_cancel: Callable[[], bool] | None = None,
     precision: Precision = "fp32",
+    workers: int = 0,
 ) -> EpochStats:
     """One epoch of SGD. `after_backward` runs between backward and the optimiser step (the
     structure learner reads the gates' gradients there). Runs under the CPU kernel guard
@@ -74,7 +88,16 @@ def train_one_epoch(
     steps = steps_per_epoch(x.shape[0], batch_size)
     with guard_cpu_kernels(model, device):
         for step, (xb, yb) in enumerate(
-            iterate_batches(x, y, batch_size, shuffle=True, augment=augment, generator=generator),
+            iterate_batches(
+                x,
+                y,
+                batch_size,
+                shuffle=True,
+                augment=augment,
+                generator=generator,
+                workers=workers,
+                pin_memory=device.type == "cuda",
+            ),
             start=1,
         ):
             if should_cancel is not None and should_cancel():
@@ -122,20 +145,35 @@ def train_one_epoch(
     return EpochStats(loss=float(loss_sum) / max(seen, 1), accuracy=int(correct_sum) / max(seen, 1))
 
 
+def _head(x: Inputs, n: int) -> Inputs:
+    return x.subset(slice(0, n)) if isinstance(x, Samples) else x[:n]
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
-    x: Tensor,
+    x: Inputs,
     y: Tensor,
     *,
     batch_size: int,
     device: torch.device,
     max_batches: int | None = None,
+    workers: int = 0,
 ) -> EpochStats:
     was_training = model.training
     model.eval()
     total_loss, correct, seen = 0.0, 0, 0
-    batches = iterate_batches(x, y, batch_size, shuffle=False, augment=False)
+    if max_batches is not None:  # read only what is evaluated
+        x, y = _head(x, max_batches * batch_size), y[: max_batches * batch_size]
+    batches = iterate_batches(
+        x,
+        y,
+        batch_size,
+        shuffle=False,
+        augment=False,
+        workers=workers,
+        pin_memory=device.type == "cuda",
+    )
     for index, (xb, yb) in enumerate(batches):
         if max_batches is not None and index >= max_batches:
             break

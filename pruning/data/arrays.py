@@ -10,16 +10,18 @@ import torch
 
 from pruning.data.archives import check_totals
 from pruning.data.prepare import labels_to_indices
-from pruning.data.types import DataError, RawData
+from pruning.data.samples import Samples, Uint8Arrays
+from pruning.data.types import DataError, Inputs, RawData
 
 _IMAGE_CHANNELS = (1, 3)
 
 
-def images_to_nchw(x: np.ndarray, name: str, source: str) -> torch.Tensor:
+def images_to_nchw(x: np.ndarray, name: str, source: str) -> Inputs:
     """(N,H,W), (N,H,W,C) with C in {1,3} or (N,C,H,W) numbers → float32 (N,C,H,W).
 
-    uint8 is taken as 0..255 and scaled to 0..1; other numbers are kept as they are (the
-    per-channel normalisation makes the scale irrelevant).
+    uint8 is taken as 0..255 and scaled to 0..1, a batch at a time (kept as uint8 `Samples`:
+    a quarter of the float32 size); other numbers are kept as they are (the per-channel
+    normalisation makes the scale irrelevant).
     """
     if x.dtype.kind not in "uif":
         raise DataError(f"{source}: {name} has dtype {x.dtype}, not numbers")
@@ -35,11 +37,13 @@ def images_to_nchw(x: np.ndarray, name: str, source: str) -> torch.Tensor:
         )
     if x.shape[0] == 0 or min(x.shape[1:]) < 1:
         raise DataError(f"{source}: {name} is empty (shape {x.shape})")
-    scale = 255.0 if x.dtype == np.uint8 else 1.0
+    if x.dtype == np.uint8:
+        reader = Uint8Arrays(np.ascontiguousarray(x))
+        return Samples(reader, reader.size)
     tensor = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     if not torch.isfinite(tensor).all():
         raise DataError(f"{source}: {name} contains NaN or infinite values")
-    return tensor / scale if scale != 1.0 else tensor
+    return tensor
 
 
 def labels_to_int(y: np.ndarray, name: str, source: str) -> torch.Tensor:

@@ -1,33 +1,90 @@
-"""Mini-batches with the paper's shift-and-mirror augmentation, done on whole batches."""
+"""Mini-batches with the paper's shift-and-mirror augmentation, done on whole batches.
+
+In-memory tensors are sliced on the calling thread. `Samples` (image files, 8-bit arrays)
+are read either there or, with `workers` > 0, in DataLoader worker processes that decode the
+next batches while the device trains on this one. Either way the batch order and the
+augmentation come from the caller's generator, on the caller's thread, so a seeded run gives
+the same batches with or without workers.
+"""
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from pruning.data.samples import Samples
+from pruning.data.types import Inputs
 
 PAD = 4
 
 
+class _BatchReads(Dataset[torch.Tensor]):
+    """Item i is batch i of a fixed order: the DataLoader's workers read whole batches."""
+
+    def __init__(self, samples: Samples, batches: list[torch.Tensor]):
+        self.samples, self.batches = samples, batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.samples[self.batches[index]]
+
+
+def _one_thread(_worker: int) -> None:
+    # Decoding is per sample; intra-op threads in every worker would only oversubscribe.
+    torch.set_num_threads(1)
+
+
+def _read_batches(
+    x: Inputs, batches: list[torch.Tensor], workers: int, pin_memory: bool
+) -> Iterator[torch.Tensor]:
+    if workers <= 0 or not isinstance(x, Samples):
+        for idx in batches:
+            yield x[idx]
+        return
+    # A forked child of a process that has run OpenMP or holds other threads' locks can hang
+    # (docs/cpu-kernels.md); workers start from a fresh interpreter instead.
+    loader = DataLoader(
+        _BatchReads(x, batches),
+        batch_size=None,
+        shuffle=False,
+        num_workers=workers,
+        pin_memory=pin_memory,
+        prefetch_factor=2,
+        worker_init_fn=_one_thread,
+        multiprocessing_context=multiprocessing.get_context("spawn"),
+    )
+    yield from loader
+
+
 def iterate_batches(
-    x: torch.Tensor,
+    x: Inputs,
     y: torch.Tensor,
     batch_size: int,
     *,
     shuffle: bool,
     augment: bool,
     generator: torch.Generator | None = None,
+    workers: int = 0,
+    pin_memory: bool = False,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield (x, y) batches; the last one may be smaller. Deterministic for a seeded generator."""
+    """Yield (x, y) batches; the last one may be smaller. Deterministic for a seeded generator.
+
+    `workers` > 0 reads lazily loaded samples in that many worker processes (ignored for
+    in-memory tensors); `pin_memory` pins the batches for asynchronous copies to a GPU.
+    """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
     order = torch.randperm(len(x), generator=generator) if shuffle else torch.arange(len(x))
-    for start in range(0, len(x), batch_size):
-        idx = order[start : start + batch_size]
-        xb = x[idx]
+    batches = [order[start : start + batch_size] for start in range(0, len(x), batch_size)]
+    for idx, xb in zip(batches, _read_batches(x, batches, workers, pin_memory), strict=True):
         yield (shift_and_mirror(xb, generator) if augment else xb), y[idx]
 
 

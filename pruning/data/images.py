@@ -1,7 +1,9 @@
-"""ImageFolder trees (`root/<class>/<image>`, optionally split into train/ and test/ or val/)."""
+"""ImageFolder trees (`root/<class>/<image>`, optionally split into train/ and test/ or val/),
+read lazily: each file is decoded when a batch needs it."""
 
 from __future__ import annotations
 
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -9,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from pruning.data.prepare import resize
+from pruning.data.samples import ImageFiles, Samples
 from pruning.data.types import DataError, RawData
 
 _DEFAULT_SIZE = (32, 32)
@@ -51,13 +53,13 @@ def _image_files(folder: Path) -> list[Path]:
     )
 
 
-def _decode(path: Path, mode: str, shown: Path) -> np.ndarray:
+def _image_size(path: Path, shown: Path) -> tuple[int, int]:
+    """(height, width) from the file's header; the pixels are decoded when a batch needs them."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
-                img.load()
-                converted = img.convert(mode)
+                width, height = img.size
     except (
         OSError,
         UnidentifiedImageError,
@@ -66,40 +68,32 @@ def _decode(path: Path, mode: str, shown: Path) -> np.ndarray:
         Warning,
     ) as exc:
         raise DataError(f"unreadable image {shown}: {exc}") from None
-    array = np.asarray(converted, dtype=np.uint8)
-    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+    return int(height), int(width)
 
 
-def _read_split(
-    root: Path, classes: list[str], mode: str, base: Path
-) -> tuple[list[np.ndarray], list[int]]:
-    images: list[np.ndarray] = []
+def _list_split(root: Path, classes: list[str]) -> tuple[list[Path], list[int]]:
+    paths: list[Path] = []
     labels: list[int] = []
     for index, name in enumerate(classes):
         folder = root / name
         if not folder.is_dir():
             continue
         for path in _image_files(folder):
-            images.append(_decode(path, mode, path.relative_to(base)))
+            paths.append(path)
             labels.append(index)
-    return images, labels
-
-
-def _stack(images: list[np.ndarray], size: tuple[int, int]) -> torch.Tensor:
-    """Stack images of possibly different sizes, resizing each group of equal size at once."""
-    out = torch.empty((len(images), images[0].shape[0], *size), dtype=torch.float32)
-    by_shape: dict[tuple[int, ...], list[int]] = {}
-    for i, image in enumerate(images):
-        by_shape.setdefault(image.shape, []).append(i)
-    for indices in by_shape.values():
-        batch = torch.from_numpy(np.stack([images[i] for i in indices])).float().div_(255.0)
-        out[indices] = resize(batch, size)
-    return out
+    return paths, labels
 
 
 def load_image_folder(
-    root: Path, *, input_size: tuple[int, int] | None, in_channels: int | None, source: str
+    root: Path,
+    *,
+    input_size: tuple[int, int] | None,
+    in_channels: int | None,
+    source: str,
+    keep: tempfile.TemporaryDirectory[str] | None = None,
 ) -> RawData:
+    """An ImageFolder tree, read lazily: file headers now, pixels per batch (`Samples`).
+    `keep` is held as long as the samples are (an archive's extraction folder)."""
     if in_channels not in (None, 1, 3):
         raise DataError(
             f"{source}: images decode to 1 or 3 channels, not in_channels={in_channels}"
@@ -117,21 +111,17 @@ def load_image_folder(
             raise DataError(f"{source}: test class(es) {', '.join(extra[:5])} are not in train")
     if not classes:
         raise DataError(f"{source}: no class folders found (expected root/<class>/<image>)")
-    images, labels = _read_split(train_root, classes, mode, root)
-    if not images:
+    paths, labels = _list_split(train_root, classes)
+    if not paths:
         raise DataError(f"{source}: no images found under the class folders")
-    test_images, test_labels = (
-        _read_split(test_root, classes, mode, root) if test_root else ([], [])
-    )
-    if test_root is not None and not test_images:
+    test_paths, test_labels = _list_split(test_root, classes) if test_root else ([], [])
+    if test_root is not None and not test_paths:
         raise DataError(f"{source}: the {test_root.name}/ folder holds no images")
+    sizes = {_image_size(p, p.relative_to(root)) for p in paths + test_paths}
     if input_size is None:
-        sizes = {im.shape[1:] for im in images + test_images}
-        input_size = (
-            (int(images[0].shape[1]), int(images[0].shape[2])) if len(sizes) == 1 else _DEFAULT_SIZE
-        )
-    x_test = _stack(test_images, input_size) if test_images else None
-    y_test = torch.tensor(test_labels, dtype=torch.int64) if test_images else None
-    return RawData(
-        _stack(images, input_size), torch.tensor(labels, dtype=torch.int64), classes, x_test, y_test
-    )
+        input_size = next(iter(sizes)) if len(sizes) == 1 else _DEFAULT_SIZE
+    reader = ImageFiles(paths + test_paths, mode, root, keep)
+    x_train = Samples(reader, input_size, np.arange(len(paths)))
+    x_test = Samples(reader, input_size, np.arange(len(paths), len(reader))) if test_paths else None
+    y_test = torch.tensor(test_labels, dtype=torch.int64) if test_paths else None
+    return RawData(x_train, torch.tensor(labels, dtype=torch.int64), classes, x_test, y_test)

@@ -25,7 +25,8 @@ def load_task_data(
     test_fraction: float = 0.2,
     seed: int = 0,
 ) -> TaskData:
-    """Load an edge task's data into memory, split and normalised.
+    """Load an edge task's data, split and normalised (image files and 8-bit arrays are
+    read a batch at a time: see `pruning.data.samples`).
 
     `source` is `builtin:digits`, `builtin:photos` (32×32 patches of scikit-image's bundled
     photographs), a `.npz` file, a CIFAR-10 python-format folder (or its parent), an
@@ -52,7 +53,11 @@ def load_task_data(
 
 
 def _read_source(
-    path: Path, *, input_size: tuple[int, int] | None, in_channels: int | None
+    path: Path,
+    *,
+    input_size: tuple[int, int] | None,
+    in_channels: int | None,
+    keep: tempfile.TemporaryDirectory[str] | None = None,
 ) -> RawData:
     name = path.name
     if not path.exists():
@@ -62,13 +67,23 @@ def _read_source(
         cifar = find_cifar_root(path)
         if cifar is not None:
             return load_cifar10(cifar)
-        return load_image_folder(path, input_size=input_size, in_channels=in_channels, source=name)
+        return load_image_folder(
+            path, input_size=input_size, in_channels=in_channels, source=name, keep=keep
+        )
     if name.lower().endswith(".npz"):
         return load_npz(str(path), name)
     if is_archive(path):
-        with tempfile.TemporaryDirectory(prefix="edgeprune-data-") as tmp:
-            extract_archive(path, Path(tmp))
-            return _read_source(Path(tmp), input_size=input_size, in_channels=in_channels)
+        # Images are decoded per batch, so the extracted files live as long as the samples
+        # that read them (the folder goes when the last reference to it does).
+        extracted = tempfile.TemporaryDirectory(prefix="edgeprune-data-")
+        try:
+            extract_archive(path, Path(extracted.name))
+            return _read_source(
+                Path(extracted.name), input_size=input_size, in_channels=in_channels, keep=extracted
+            )
+        except BaseException:
+            extracted.cleanup()
+            raise
     raise DataError(f"unsupported data source {name!r}: use .npz, .zip, .tar.gz, .tgz or a folder")
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from pruning.data.types import DataError, RawData, TaskData
+from pruning.data.samples import Samples, resize_batch
+from pruning.data.types import DataError, Inputs, RawData, TaskData
 
 _RESIZE_CHUNK = 2048  # images per resize / statistics step, to bound peak memory
 
@@ -38,8 +38,8 @@ def finalise(
     x_train = resize(raw.x_train, size)
     if raw.x_test is None or raw.y_test is None:
         train_idx, test_idx = split_indices(raw.y_train, test_fraction, seed, source)
-        x_test, y_test = x_train[test_idx], raw.y_train[test_idx]
-        x_train, y_train = x_train[train_idx], raw.y_train[train_idx]
+        x_test, y_test = _take(x_train, test_idx), raw.y_train[test_idx]
+        x_train, y_train = _take(x_train, train_idx), raw.y_train[train_idx]
     else:
         x_test, y_test = resize(raw.x_test, size), raw.y_test
         y_train = raw.y_train
@@ -59,21 +59,21 @@ def finalise(
     )
 
 
-def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bilinear, antialiased resize of (N, C, H, W) floats; a no-op when the size matches."""
+def _take(x: Inputs, index: torch.Tensor) -> Inputs:
+    return x.subset(index) if isinstance(x, Samples) else x[index]
+
+
+def resize(x: Inputs, size: tuple[int, int]) -> Inputs:
+    """Bilinear, antialiased resize of (N, C, H, W) floats; a no-op when the size matches.
+    Lazily read samples are resized as each batch is read."""
+    if isinstance(x, Samples):
+        return x.resized(size)
     if tuple(x.shape[2:]) == tuple(size):
         return x
     if min(size) < 1:
         raise DataError(f"input_size must be positive, got {size}")
     chunks = [
-        F.interpolate(
-            x[i : i + _RESIZE_CHUNK],
-            size=size,
-            mode="bilinear",
-            antialias=True,
-            align_corners=False,
-        )
-        for i in range(0, x.shape[0], _RESIZE_CHUNK)
+        resize_batch(x[i : i + _RESIZE_CHUNK], size) for i in range(0, x.shape[0], _RESIZE_CHUNK)
     ]
     return torch.cat(chunks) if chunks else x.new_zeros((0, x.shape[1], *size))
 
@@ -112,15 +112,17 @@ def _check_splits(
         raise DataError(f"{source}: class(es) {', '.join(absent[:5])} have no training sample")
 
 
-def channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def channel_stats(x: Inputs) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and std over (N, H, W); a constant channel gets std 1.
 
-    Accumulated in float64 over chunks, so CIFAR-sized data needs no full-size copy.
+    One streaming pass, accumulated in float64 over chunks: CIFAR-sized data needs no
+    full-size copy, and lazily read images are decoded a chunk at a time.
     """
     total = torch.zeros(x.shape[1], dtype=torch.float64)
     squares = torch.zeros_like(total)
-    for start in range(0, x.shape[0], _RESIZE_CHUNK):
-        block = x[start : start + _RESIZE_CHUNK].double()
+    chunk = x.chunk_size() if isinstance(x, Samples) else _RESIZE_CHUNK
+    for start in range(0, x.shape[0], chunk):
+        block = x[start : start + chunk].double()
         total += block.sum(dim=(0, 2, 3))
         squares += block.square().sum(dim=(0, 2, 3))
     count = max(x.shape[0] * x.shape[2] * x.shape[3], 1)
@@ -130,8 +132,11 @@ def channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mean.float(), std.float()
 
 
-def normalise_(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """In place: the loaders own their tensors, and a second CIFAR-sized copy is 600 MB."""
+def normalise_(x: Inputs, mean: torch.Tensor, std: torch.Tensor) -> Inputs:
+    """In place: the loaders own their tensors, and a second CIFAR-sized copy is 600 MB.
+    Lazily read samples are normalised as each batch is read."""
+    if isinstance(x, Samples):
+        return x.normalised(mean, std)
     return x.sub_(mean[None, :, None, None]).div_(std[None, :, None, None])
 
 

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias
 
 import torch
+
+if TYPE_CHECKING:
+    from pruning.data.samples import Samples
+
+# Inputs of a split: a float32 tensor in memory, or `Samples` read a batch at a time.
+Inputs: TypeAlias = "torch.Tensor | Samples"
 
 
 class DataError(ValueError):
@@ -15,12 +22,14 @@ class DataError(ValueError):
 class TaskData:
     """Train and test splits as tensors, normalised with the train split's statistics.
 
-    x_*: float32 (N, C, H, W), normalised per channel; y_*: int64 class indices into `classes`.
+    x_*: float32 (N, C, H, W), normalised per channel — in memory for small float sources,
+    `Samples` (decoded or converted per batch) for image files and 8-bit arrays;
+    y_*: int64 class indices into `classes`.
     """
 
-    x_train: torch.Tensor
+    x_train: Inputs
     y_train: torch.Tensor
-    x_test: torch.Tensor
+    x_test: Inputs
     y_test: torch.Tensor
     classes: list[str]
     input_shape: tuple[int, int, int]
@@ -40,13 +49,13 @@ class TaskData:
 class RawData:
     """What a source reader produces before the shared checks, resize, split and normalisation.
 
-    x_*: float32 (N, C, H, W) in the source's own scale (uint8 sources divided by 255);
-    y_*: int64 indices into `classes`. The test split is optional.
+    x_*: float32 (N, C, H, W) in the source's own scale (uint8 sources divided by 255), or
+    `Samples` that read them so; y_*: int64 indices into `classes`. The test split is optional.
     """
 
-    x_train: torch.Tensor
+    x_train: Inputs
     y_train: torch.Tensor
     classes: list[str]
-    x_test: torch.Tensor | None = None
+    x_test: Inputs | None = None
     y_test: torch.Tensor | None = None
     value_scale: float = 1 / 255

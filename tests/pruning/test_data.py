@@ -27,10 +27,11 @@ from pruning.data.prepare import split_indices
 
 
 def _assert_normalised(data: TaskData) -> None:
-    per_channel = data.x_train.transpose(0, 1).reshape(data.x_train.shape[1], -1)
+    x_train, x_test = data.x_train[:], data.x_test[:]  # read lazily loaded samples
+    per_channel = x_train.transpose(0, 1).reshape(x_train.shape[1], -1)
     assert torch.allclose(per_channel.mean(1), torch.zeros(len(per_channel)), atol=1e-4)
     assert torch.allclose(per_channel.std(1, correction=0), torch.ones(len(per_channel)), atol=1e-3)
-    assert data.x_train.dtype == data.x_test.dtype == torch.float32
+    assert x_train.dtype == x_test.dtype == torch.float32
     assert data.y_train.dtype == data.y_test.dtype == torch.int64
 
 
