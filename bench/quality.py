@@ -48,6 +48,9 @@ FIT_VARIANTS: dict[str, dict[str, Any]] = {
     "ours_greedy_cosine": {"target_fit": "greedy"},
     # The last channels onto the target by saliency per unit of cost (the former default).
     "ours_saliency_correction": {"correction": "saliency"},
+    # The paper's wording: each unit keeps its a_l most salient channels after every
+    # redistribution (the default keeps the channels it had, changing only the count).
+    "ours_saliency_selection": {"selection": "saliency"},
     # Units discovered from the dependency graph instead of the zoo's hand-written lists.
     "ours_discovered": {"unit_source": "discovered"},
 }

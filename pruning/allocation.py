@@ -140,6 +140,26 @@ def top_channels(saliency: Tensor, keep: int) -> Tensor:
     return mask
 
 
+def stable_channels(saliency: Tensor, current: Tensor, keep: int) -> Tensor:
+    """Boolean mask of `keep` channels that changes `current` as little as possible: the most
+    salient inactive channels join when the unit grows, the least salient active ones leave
+    when it shrinks (ties broken by lower index)."""
+    mask = current.clone().bool()
+    change = keep - int(mask.sum())
+    if change == 0:
+        return mask
+    scores = saliency.detach().float()
+    if change > 0:
+        candidates = torch.where(mask, torch.full_like(scores, -torch.inf), scores)
+        order = torch.sort(-candidates, stable=True).indices
+        mask[order[:change]] = True
+    else:
+        candidates = torch.where(mask, scores, torch.full_like(scores, torch.inf))
+        order = torch.sort(candidates, stable=True).indices
+        mask[order[:-change]] = False
+    return mask
+
+
 def adjust_to_target(
     active: Sequence[int],
     saliencies: Sequence[Tensor],

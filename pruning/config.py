@@ -106,10 +106,11 @@ class CompressConfig:
     # being fitted (uniform at the start, the learned proposal afterwards); "saliency" adds
     # and removes by saliency per unit of cost, which tilts small nets towards cheap units.
     correction: Correction = "proportional"
-    # Which channels a unit keeps after each redistribution: "saliency" = its a_l most
-    # salient (the paper's), "stable" = the channels it had, adding its most salient
-    # masked ones when it grows and dropping its least salient active ones when it shrinks.
-    selection: ChannelSelection = "saliency"
+    # Which channels a unit keeps after each redistribution: "stable" = the channels it had,
+    # adding its most salient masked ones when it grows and dropping its least salient
+    # active ones when it shrinks; "saliency" = its a_l most salient (the paper's wording),
+    # which swaps trained channels for untrained ones on noisy scores (docs/algorithm.md).
+    selection: ChannelSelection = "stable"
     # Keep every unit's width a multiple of this (1 = per channel, as in the paper). CPUs and
     # GPUs run convs fastest when channel counts fill their SIMD blocks (8 or 16): see
     # bench/RESULTS.md. With a multiple > 1 the target is met to within one block's cost.

@@ -17,6 +17,7 @@ from pruning.allocation import (
     channel_floor,
     initial_allocation,
     scale_to_target,
+    stable_channels,
     top_channels,
 )
 from pruning.config import CompressConfig
@@ -131,7 +132,7 @@ class StructureLearner:
             xi = self._per_unit_of_cost(xi)
         proposed = self._regrow(xi, release)
         self.active = self._fit(proposed)
-        self._apply_masks()
+        self._apply_masks(stable=self.config.selection == "stable")
         return Redistribution(before=before, proposed=proposed, allocation=list(self.active))
 
     def _regrow(self, xi: list[float], release: float) -> list[int]:
@@ -193,8 +194,15 @@ class StructureLearner:
             reference=reference,
         )
 
-    def _apply_masks(self) -> None:
-        masks = [top_channels(f, a) for f, a in zip(self.saliency, self.active, strict=True)]
+    def _apply_masks(self, stable: bool = False) -> None:
+        if stable:
+            current = self.gates.masks()
+            masks = [
+                stable_channels(f, m, a)
+                for f, m, a in zip(self.saliency, current, self.active, strict=True)
+            ]
+        else:
+            masks = [top_channels(f, a) for f, a in zip(self.saliency, self.active, strict=True)]
         self.gates.set_masks(masks)
 
     def masks(self) -> list[Tensor]:
@@ -208,13 +216,18 @@ class StructureLearner:
         return {
             "saliency": [f.detach().cpu() for f in self.saliency],
             "active": list(self.active),
+            # With stable selection the masks depend on their history, not only on f.
+            "masks": [m.detach().cpu() for m in self.gates.masks()],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         device = self.gates.gates[0].device
         self.saliency = [f.to(device) for f in state["saliency"]]
         self.active = [int(a) for a in state["active"]]
-        self._apply_masks()
+        if "masks" in state:
+            self.gates.set_masks([m.to(device) for m in state["masks"]])
+        else:  # a checkpoint from before masks were saved
+            self._apply_masks()
 
 
 def _restore_budget(

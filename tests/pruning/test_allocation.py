@@ -12,6 +12,7 @@ from pruning.allocation import (
     channel_floor,
     initial_allocation,
     scale_to_target,
+    stable_channels,
     top_channels,
     uniform_allocation,
 )
@@ -145,6 +146,42 @@ def test_top_channels_picks_the_most_salient_and_breaks_ties_by_index() -> None:
     assert top_channels(saliency, 3).tolist() == [True, True, True, False, False]
     assert not top_channels(saliency, 0).any()
     assert top_channels(saliency, 5).all()
+
+
+def test_stable_channels_change_only_what_the_count_asks() -> None:
+    saliency = torch.tensor([0.1, 0.9, 0.5, 0.8, 0.2])
+    current = torch.tensor([True, False, True, False, False])
+    # Same count: the trained channels stay, though 1 and 3 are now more salient.
+    assert stable_channels(saliency, current, 2).tolist() == current.tolist()
+    # Growing adds the most salient masked channels.
+    assert stable_channels(saliency, current, 3).tolist() == [True, True, True, False, False]
+    assert stable_channels(saliency, current, 4).tolist() == [True, True, True, True, False]
+    # Shrinking drops the least salient active channel.
+    assert stable_channels(saliency, current, 1).tolist() == [False, False, True, False, False]
+    assert not stable_channels(saliency, current, 0).any()
+    assert current.tolist() == [True, False, True, False, False]  # not modified in place
+
+
+def test_stable_selection_keeps_the_masks_when_the_counts_hold() -> None:
+    for selection, kept in (("stable", True), ("saliency", False)):
+        learner = _learner(
+            CompressConfig(target=Target("flops", 0.5), selection=selection)  # type: ignore[arg-type]
+        )
+        learner.saliency = [torch.linspace(0, 1, c) for c in learner.capacity]
+        learner.finish_calibration()
+        before = [m.clone() for m in learner.masks()]
+        learner.saliency = [torch.linspace(1, 0, c) for c in learner.capacity]  # order reversed
+        step = learner.redistribute(0.0)
+        same_counts = step.allocation == step.before
+        assert same_counts
+        unchanged = all(torch.equal(a, b) for a, b in zip(before, learner.masks(), strict=True))
+        assert unchanged == kept
+        # A resumed learner restores the very masks, whatever the saliency now says.
+        state = learner.state_dict()
+        other = _learner(CompressConfig(target=Target("flops", 0.5)))
+        other.load_state_dict(state)
+        for a, b in zip(learner.masks(), other.masks(), strict=True):
+            assert torch.equal(a, b)
 
 
 def test_restore_budget_gives_back_what_a_partial_block_lost() -> None:
