@@ -157,6 +157,7 @@ def summary(session: Session, deployment: Deployment, stale_after: timedelta) ->
                 stale=stale.get(number, 0),
                 benchmarked=len(reports),
                 median_speedup=_median(_number(r, "speedup") for r in reports),
+                median_speedup_vs_fp32=_median(_number(r, "speedup_vs_fp32") for r in reports),
                 median_latency_p50_ms=_median(_number(r, "latency", "p50_ms") for r in reports),
                 median_latency_p99_ms=_median(_number(r, "latency", "p99_ms") for r in reports),
                 install_failures=failures.get(number, 0),

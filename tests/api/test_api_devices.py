@@ -82,6 +82,22 @@ def test_device_posts_its_own_report(api: Api) -> None:
     assert filtered.json()["count"] == 1
 
 
+def test_an_int8_report_carries_what_quantization_bought(api: Api) -> None:
+    device = register(api)
+    headers = {"Authorization": f"Bearer {device['token']}"}
+    report = {
+        **REPORT,
+        "variant": "int8",
+        "fp32_latency": {"p50_ms": 4.0, "p95_ms": 4.5, "p99_ms": 5.0},
+        "speedup_vs_fp32": 2.5,
+    }
+    response = api.client.post(f"/v1/devices/{device['id']}/reports", json=report, headers=headers)
+    assert response.status_code == 201, response.text
+    data = response.json()["data"]
+    assert data["variant"] == "int8" and data["speedup_vs_fp32"] == 2.5
+    assert data["fp32_latency"]["p50_ms"] == 4.0
+
+
 def test_device_cannot_report_for_another_device(api: Api) -> None:
     mine = register(api, "a")
     theirs = register(api, "b")
@@ -106,6 +122,12 @@ def test_device_cannot_report_for_another_device(api: Api) -> None:
         ({"status": "exploded"}, ["body", "status"]),
         ({"status": "install_failed"}, ["body"]),  # which stage?
         ({"stage": "load"}, ["body"]),  # a stage belongs to failures only
+        ({"variant": "int4"}, ["body", "variant"]),
+        ({"speedup_vs_fp32": -1.0}, ["body", "speedup_vs_fp32"]),
+        (
+            {"fp32_latency": {"p50_ms": 5.0, "p95_ms": 1.0, "p99_ms": 6.0}},
+            ["body", "fp32_latency"],
+        ),
     ],
 )
 def test_bad_reports_are_422(api: Api, change: dict[str, Any], loc: list[Any]) -> None:

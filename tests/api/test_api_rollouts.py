@@ -177,7 +177,10 @@ def test_fleet_summary(api: Api) -> None:
     # inside: two ran v2, one failed to install it
     _report(api, inside[0], version=1, sha256=sha1, speedup=2.0, latency=_latency(4.0))
     _report(api, inside[0], version=2, sha256=sha2, speedup=6.0, latency=_latency(1.0))
-    _report(api, inside[1], version=2, sha256=sha2, speedup=8.0, latency=_latency(0.5))
+    _report(
+        api, inside[1], version=2, sha256=sha2, speedup=8.0, latency=_latency(0.5),
+        variant="int8", speedup_vs_fp32=2.5, fp32_latency=_latency(1.25),
+    )  # fmt: skip
     _report(
         api, inside[2], status="install_failed", version=2, sha256=sha2, stage="checksum",
         error="sha256 differs",
@@ -203,6 +206,7 @@ def test_fleet_summary(api: Api) -> None:
     assert (v2["running"], v2["online"], v2["benchmarked"]) == (2, 2, 2)
     assert v1["median_speedup"] == 2.5 and v1["median_latency_p50_ms"] == 3.5
     assert v2["median_speedup"] == 7.0 and v2["median_latency_p99_ms"] == 2.75
+    assert v1["median_speedup_vs_fp32"] is None and v2["median_speedup_vs_fp32"] == 2.5
     assert (v1["install_failures"], v2["install_failures"]) == (0, 1)
     [failed] = summary["failed_installs"]
     assert failed["device_id"] == inside[2]["id"] and failed["stage"] == "checksum"

@@ -98,6 +98,11 @@ class DeviceReportCreate(BaseModel):
     speedup: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] | None = None
     accuracy: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] | None = None
     error: Annotated[str, Field(max_length=2000)] | None = None
+    # Which published variant ran, and (edge-client --also-fp32) the fp32 pruned model's
+    # latency beside an int8 one: what quantization bought on this device.
+    variant: Literal["fp32", "int8"] | None = None
+    fp32_latency: Latency | None = None
+    speedup_vs_fp32: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] | None = None
 
     @model_validator(mode="after")
     def _failure_says_where(self) -> DeviceReportCreate:

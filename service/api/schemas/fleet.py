@@ -22,6 +22,9 @@ class VersionFleet(BaseModel):
     stale: int
     benchmarked: int  # devices with a benchmark of this version
     median_speedup: float | None
+    # Int8 devices that also timed the fp32 pruned model (edge-client --also-fp32): what
+    # quantization bought on top of pruning.
+    median_speedup_vs_fp32: float | None
     median_latency_p50_ms: float | None
     median_latency_p99_ms: float | None
     install_failures: int  # devices whose install of this version failed (not yet fixed)

@@ -114,7 +114,12 @@ function fleetView(summary) {
       el("td", { class: "num" }, `v${v.version}`, v.role ? el("span", { class: "muted small" }, ` ${v.role}`) : null),
       el("td", { class: "num" }, String(v.assigned)),
       el("td", { class: "num", title: `${v.stale} stale; ${v.benchmarked} benchmarked` }, `${v.running} · ${v.online} online`),
-      el("td", { class: "num" }, isNumber(v.median_speedup) ? `${v.median_speedup.toFixed(2)}×` : "–"),
+      el(
+        "td",
+        { class: "num", title: isNumber(v.median_speedup_vs_fp32) ? `int8 over the fp32 pruned model: ${v.median_speedup_vs_fp32.toFixed(2)}×` : "" },
+        isNumber(v.median_speedup) ? `${v.median_speedup.toFixed(2)}×` : "–",
+        isNumber(v.median_speedup_vs_fp32) ? el("span", { class: "muted small", "data-int8-gain": v.version }, ` (int8 ${v.median_speedup_vs_fp32.toFixed(2)}×)`) : null,
+      ),
       el("td", { class: "num" }, isNumber(v.median_latency_p50_ms) ? `${fixed(v.median_latency_p50_ms, 2)} ms` : "–"),
       el("td", { class: v.install_failures ? "num warn-text" : "num" }, String(v.install_failures)),
     ),
