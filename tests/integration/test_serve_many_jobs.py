@@ -19,7 +19,8 @@ import pytest
 from tests.integration.test_serve import Serve, _children_of, _free_port
 from tests.worker.tinyjob import write_inputs
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# About 7 minutes on 2 cores: a soak test, run with `pytest -m soak`.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.soak]
 
 JOBS = 100
 # A tiny job takes seconds; one that has not finished after this long is stuck. This is a
