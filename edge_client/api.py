@@ -22,7 +22,7 @@ import httpx
 
 from . import __version__
 from .backoff import Backoff, Stopper
-from .errors import EdgeError, IntegrityError, ServerError, from_response
+from .errors import EdgeError, IntegrityError, ServerError, Unreachable, from_response
 
 log = logging.getLogger("edge_client.api")
 
@@ -264,9 +264,9 @@ class ApiClient:
                 )
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 # Nothing reached the server: safe to retry even a POST.
-                error = ServerError(f"cannot reach {url.host}:{url.port}: {exc}")
+                error = Unreachable(f"cannot reach {url.host}:{url.port}: {exc}")
             except httpx.TransportError as exc:
-                error = ServerError(f"{method} {url.path} failed: {exc!r}")
+                error = Unreachable(f"{method} {url.path} failed: {exc!r}")
                 if not idempotent:
                     raise error from exc
             else:
@@ -351,7 +351,7 @@ class ApiClient:
                     return done
                 error: EdgeError = ServerError(f"download of {target.path} ended early")
             except httpx.TransportError as exc:
-                error = ServerError(f"download of {target.path} cut: {exc!r}")
+                error = Unreachable(f"download of {target.path} cut: {exc!r}")
             except ServerError as exc:
                 error = exc
             now = dest.stat().st_size if dest.exists() else 0

@@ -22,19 +22,18 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from edgeprune.contracts import exit_codes
+
 from .api import VARIANTS, ApiClient
 from .backoff import Stopper
 from .bench import BenchConfig, BenchResult, LatencyStats, run_benchmark
-from .errors import ConfigError, EdgeError, NothingToRollBack
+from .errors import ConfigError, EdgeError, NothingToRollBack, NotSetUp
 from .predict import Preprocessing
 from .runner import RunConfig, Runner
 from .state import DeviceConfig, StateDir
 
-EXIT_CODES = """Exit codes: 0 ok, 1 other error, 2 bad usage, 3 not registered / bad local
-config, 4 server unreachable or 5xx, 5 token refused (401/403), 6 not found (404),
-7 download failed size/sha256 check, 8 onnxruntime refused the model, 9 request
-rejected (other 4xx), 10 nothing to roll back, 11 labelled data does not fit the model,
-130 interrupted."""
+# Everything but the engine's own code (a stalled training run).
+EXIT_CODES = exit_codes.epilog(c for c in exit_codes.ExitCode if c != exit_codes.ExitCode.STALLED)
 
 app = typer.Typer(
     help="EdgePrune edge client: poll, verify, swap, benchmark and report.",
@@ -251,7 +250,7 @@ def _model_and_preprocessing(
         return model, None
     current = _state(state_dir).current()
     if current is None:
-        raise ConfigError("no model installed yet: run `edge-client run --once` first")
+        raise NotSetUp("no model installed yet: run `edge-client run --once` first")
     return current.model_path, Preprocessing.from_manifest(current.manifest)
 
 
@@ -312,7 +311,7 @@ def bench(
         if model is None:
             installed = _state(state_dir).current()
             if installed is None:
-                raise ConfigError("no model in current/: pass --model or run `edge-client run`")
+                raise NotSetUp("no model in current/: pass --model or run `edge-client run`")
             model = installed.model_path
             if baseline is None:
                 baseline = installed.baseline_path

@@ -3,24 +3,27 @@
 Errors from the server arrive as RFC 9457 problem+json and are parsed by `from_response`
 into one of these; local failures (a corrupted download, a model onnxruntime refuses, a
 missing state folder) raise them directly. The CLI prints `str(error)` as one line on
-stderr and exits with the class's `exit_code`:
+stderr and exits with the class's `exit_code`, a number of the table both command lines
+share (edgeprune.contracts.exit_codes):
 
 ====  ==================  ============================================================
 code  exception           meaning
 ====  ==================  ============================================================
 0     (none)              success
 1     EdgeError           an error not covered below
-2     (typer)             bad command-line usage
-3     ConfigError         not registered / unreadable state folder / bad local input
-4     ServerError         server unreachable, timed out, 5xx, or an unexpected answer
-5     AuthError           401/403: token missing, revoked, or not allowed for this
-6     NotFound            404: unknown deployment, artifact or device (or nothing
+2     ConfigError         bad command line or local input (typer's usage errors too):
+                          an option's value, a file, an unreadable state folder
+3     Unreachable         the server could not be reached, or the connection failed
+4     AuthError           401/403: token missing, revoked, or not allowed for this
+5     NotFound            404: unknown deployment, artifact or device (or nothing
                           promoted yet)
-7     IntegrityError      a download's size or sha256 does not match the manifest
-8     ModelInvalid        onnxruntime refused the model, or it failed a test inference
-9     RequestRejected     any other 4xx (409 not ready, 422 invalid, ...)
-10    NothingToRollBack   `rollback` with no previous/ model
-11    DataError           the labelled .npz for accuracy does not fit the model
+6     RequestRejected     any other 4xx (409 not ready, 422 invalid, ...)
+7     ServerError         5xx, or an answer outside the protocol
+8     NotSetUp            not registered, or no model installed yet
+9     IntegrityError      a download's size or sha256 does not match the manifest
+10    ModelInvalid        onnxruntime refused the model, or it failed a test inference
+11    NothingToRollBack   `rollback` with no previous/ model
+12    DataError           the labelled .npz for accuracy does not fit the model
 130   Interrupted         stopped by SIGINT/SIGTERM before finishing
 ====  ==================  ============================================================
 """
@@ -31,17 +34,25 @@ from typing import Any
 
 import httpx
 
+from edgeprune.contracts.exit_codes import ExitCode
+
 PROBLEM_TYPE_PREFIX = "urn:edgeprune:problem:"
 
 
 class EdgeError(Exception):
     """Base of every error the edge client raises on purpose."""
 
-    exit_code = 1
+    exit_code: int = ExitCode.FAILED
 
 
 class ConfigError(EdgeError):
-    exit_code = 3
+    exit_code = ExitCode.USAGE
+
+
+class NotSetUp(ConfigError):
+    """The device has not been registered, or has no model installed yet."""
+
+    exit_code = ExitCode.NOT_SET_UP
 
 
 class ServerError(EdgeError):
@@ -50,7 +61,7 @@ class ServerError(EdgeError):
     `retry_after` (seconds) is set when the server said how long to wait.
     """
 
-    exit_code = 4
+    exit_code = ExitCode.SERVER_ERROR
 
     def __init__(
         self, message: str, *, status: int | None = None, retry_after: float | None = None
@@ -60,10 +71,16 @@ class ServerError(EdgeError):
         self.retry_after = retry_after
 
 
+class Unreachable(ServerError):
+    """Nothing usable came back: the connection could not be made, timed out or broke."""
+
+    exit_code = ExitCode.UNREACHABLE
+
+
 class HTTPProblem(EdgeError):
     """A 4xx answer: the request itself was refused. Carries the parsed problem fields."""
 
-    exit_code = 9
+    exit_code = ExitCode.REFUSED
 
     def __init__(
         self,
@@ -85,19 +102,19 @@ class HTTPProblem(EdgeError):
 
 
 class AuthError(HTTPProblem):
-    exit_code = 5
+    exit_code = ExitCode.AUTH
 
 
 class NotFound(HTTPProblem):
-    exit_code = 6
+    exit_code = ExitCode.NOT_FOUND
 
 
 class RequestRejected(HTTPProblem):
-    exit_code = 9
+    exit_code = ExitCode.REFUSED
 
 
 class IntegrityError(EdgeError):
-    exit_code = 7
+    exit_code = ExitCode.INTEGRITY
 
 
 class ModelInvalid(EdgeError):
@@ -105,7 +122,7 @@ class ModelInvalid(EdgeError):
     or "inference" (it opened, but its test inference failed or does not fit the manifest);
     the service's install-failure report carries it."""
 
-    exit_code = 8
+    exit_code = ExitCode.MODEL_INVALID
 
     def __init__(self, message: str, *, stage: str = "load") -> None:
         super().__init__(message)
@@ -113,17 +130,17 @@ class ModelInvalid(EdgeError):
 
 
 class NothingToRollBack(EdgeError):
-    exit_code = 10
+    exit_code = ExitCode.NOTHING_TO_ROLL_BACK
 
 
 class DataError(EdgeError):
-    exit_code = 11
+    exit_code = ExitCode.DATA_MISMATCH
 
 
 class Interrupted(EdgeError):
     """Raised inside waits and downloads once the stop signal is set."""
 
-    exit_code = 130
+    exit_code = ExitCode.INTERRUPTED
 
 
 def parse_retry_after(value: str | None) -> float | None:

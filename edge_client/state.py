@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .api import Manifest
-from .errors import ConfigError, NothingToRollBack
+from .errors import ConfigError, NothingToRollBack, NotSetUp
 
 log = logging.getLogger("edge_client.state")
 
@@ -156,7 +156,7 @@ class StateDir:
 
     def load_config(self) -> DeviceConfig:
         if not self.config_path.exists():
-            raise ConfigError(
+            raise NotSetUp(
                 f"not registered: no {self.config_path} (run `edge-client register` first)"
             )
         data = _read_json(self.config_path)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from edgeprune.contracts.exit_codes import ExitCode
 from pruning import cli as pruning_cli
 from service import cli as service_cli
 from worker import cli as worker_cli
@@ -97,4 +98,4 @@ def main() -> None:
             f"error: this command needs {top}, which this install lacks: pip install {extras}",
             err=True,
         )
-        raise SystemExit(2) from None
+        raise SystemExit(ExitCode.USAGE) from None

@@ -1,16 +1,9 @@
 """The operator CLI's HTTP side: one configured httpx client and problem+json → exit codes.
 
 Imported only inside commands (it pulls in httpx), so `edgeprune --help` stays fast.
-
-Exit codes of the HTTP commands:
-    0  success
-    1  the watched job failed or was canceled
-    2  bad command-line usage (typer's own)
-    3  the server could not be reached
-    4  not authenticated or not allowed (401, 403)
-    5  not found (404)
-    6  the request was refused (409, 413, 415, 422, other 4xx)
-    7  the server failed (5xx)
+Exit codes are the table both command lines share (edgeprune.contracts.exit_codes): 3 the
+server could not be reached, 4 not authenticated or allowed (401, 403), 5 not found (404),
+6 refused (other 4xx), 7 server error (5xx); `jobs watch` exits 1 for a job that failed.
 """
 
 from __future__ import annotations
@@ -26,14 +19,8 @@ from typing import Any
 import httpx
 import typer
 
+from edgeprune.contracts.exit_codes import ExitCode
 from service.launch import ADMIN_TOKEN_FILE  # the file `edgeprune serve` writes
-
-EXIT_JOB_FAILED = 1
-EXIT_UNREACHABLE = 3
-EXIT_AUTH = 4
-EXIT_NOT_FOUND = 5
-EXIT_REFUSED = 6
-EXIT_SERVER = 7
 
 
 class CliError(Exception):
@@ -53,12 +40,13 @@ class Problem:
     @property
     def exit_code(self) -> int:
         if self.status in (401, 403):
-            return EXIT_AUTH
+            return ExitCode.AUTH
         if self.status == 404:
-            return EXIT_NOT_FOUND
-        if self.status >= 500:
-            return EXIT_SERVER
-        return EXIT_REFUSED
+            return ExitCode.NOT_FOUND
+        # 408/429 mean "try again later", as the edge client reads them too.
+        if self.status >= 500 or self.status in (408, 429):
+            return ExitCode.SERVER_ERROR
+        return ExitCode.REFUSED
 
     def message(self) -> str:
         return (
@@ -95,7 +83,7 @@ def resolve_token(token: str | None) -> str:
     if not secret:
         raise CliError(
             f"no token: pass --token, set EDGEPRUNE_TOKEN, or run where {path} exists",
-            EXIT_AUTH,
+            ExitCode.AUTH,
         )
     return secret
 
@@ -109,7 +97,7 @@ def api_client(server: str, token: str | None, *, timeout: float = 30.0) -> Iter
         try:
             yield client
         except httpx.TransportError as exc:
-            raise CliError(f"cannot reach {server}: {exc}", EXIT_UNREACHABLE) from None
+            raise CliError(f"cannot reach {server}: {exc}", ExitCode.UNREACHABLE) from None
 
 
 def check(response: httpx.Response) -> Any:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from edgeprune.contracts.exit_codes import ExitCode
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
@@ -46,7 +48,7 @@ def _sessions(data_dir: Path | None) -> tuple[Engine, sessionmaker[Session]]:
             "(or EDGEPRUNE_DATA_DIR / EDGEPRUNE_DATABASE_URL)",
             err=True,
         )
-        raise typer.Exit(2)
+        raise typer.Exit(ExitCode.USAGE)
     upgrade_database(url)
     engine = make_engine(url)
     return engine, make_session_factory(engine)
@@ -86,7 +88,7 @@ def revoke(
         engine.dispose()
     if not revoked:
         typer.echo(f"error: no live token {token_id}", err=True)
-        raise typer.Exit(5)
+        raise typer.Exit(ExitCode.NOT_FOUND)
     typer.echo(f"revoked {token_id}")
 
 

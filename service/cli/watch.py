@@ -24,7 +24,8 @@ from rich.progress import (
 )
 from rich.table import Column
 
-from service.cli.client import EXIT_UNREACHABLE, CliError, api_client, check
+from edgeprune.contracts.exit_codes import ExitCode
+from service.cli.client import CliError, api_client, check
 
 TERMINAL = {"succeeded", "failed", "canceled"}
 MAX_RECONNECTS = 5
@@ -190,7 +191,7 @@ def watch_job(server: str, token: str | None, job_id: str) -> dict[str, Any]:
                 # reconnects bring nothing new.
                 failures = 0 if seen else failures + 1
                 if failures > MAX_RECONNECTS:
-                    raise CliError(f"lost the event stream: {problem}", EXIT_UNREACHABLE)
+                    raise CliError(f"lost the event stream: {problem}", ExitCode.UNREACHABLE)
                 time.sleep(min(2.0**failures, 15.0) if failures else 0.5)
     _summary(console, job)
     return job

@@ -116,7 +116,7 @@ def test_device_token_cannot_read_another_deployment(edge_server: EdgeTestServer
     edge_server.promote("other", b"m")
     with _client(edge_server) as api, pytest.raises(AuthError) as info:
         api.get_manifest("other")
-    assert info.value.exit_code == 5 and info.value.status == 403
+    assert info.value.exit_code == 4 and info.value.status == 403
 
 
 def test_token_is_not_sent_to_another_origin(edge_server: EdgeTestServer, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from edge_client import bench as bench_module
 from edge_client.bench import BenchConfig, run_benchmark
 from edge_client.cli import app
-from edge_client.errors import ConfigError, DataError, Interrupted, ModelInvalid
+from edge_client.errors import ConfigError, DataError, Interrupted, ModelInvalid, NotSetUp
 from tests.edge_client.edge_test_server import (
     TinyModels,
     described_model,
@@ -112,7 +112,7 @@ def test_accuracy_on_raw_pixels_with_the_models_preprocessing(
 
     np.savez(data, x=pixels[:, :8], y=y)
     small = runner.invoke(app, [*args[:-1]])
-    assert small.exit_code == 11 and "do not fit the model's input 3×16×16" in small.stderr
+    assert small.exit_code == 12 and "do not fit the model's input 3×16×16" in small.stderr
 
 
 def test_invalid_model_and_config(tmp_path: Path, tiny_models: TinyModels) -> None:
@@ -148,7 +148,7 @@ def test_cli_bench_errors_exit_with_their_code(tmp_path: Path) -> None:
     assert result.exit_code == ModelInvalid.exit_code
     assert "onnxruntime cannot open junk.onnx" in result.stderr
     empty = CliRunner().invoke(app, ["bench", "--state-dir", str(tmp_path / "none")])
-    assert empty.exit_code == ConfigError.exit_code
+    assert empty.exit_code == NotSetUp.exit_code
 
 
 def test_runs_alternate_abba_and_warmup_is_untimed(

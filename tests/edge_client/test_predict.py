@@ -56,12 +56,12 @@ def test_predict_refuses_what_it_cannot_feed(tiny_models: TinyModels, tmp_path: 
     bare = runner.invoke(
         app, ["predict", str(tmp_path / "ok.npy"), "--model", str(tiny_models.pruned)]
     )
-    assert bare.exit_code == 3 and "does not describe its input" in bare.stderr
+    assert bare.exit_code == 2 and "does not describe its input" in bare.stderr
     np.save(tmp_path / "small.npy", np.zeros((2, 3, 8, 8), dtype=np.uint8))
     model = _described(tiny_models, tmp_path)
     small = runner.invoke(app, ["predict", str(tmp_path / "small.npy"), "--model", str(model)])
-    assert small.exit_code == 3 and "do not fit the model's input 3×16×16" in small.stderr
+    assert small.exit_code == 2 and "do not fit the model's input 3×16×16" in small.stderr
     none = runner.invoke(
         app, ["predict", str(tmp_path / "ok.npy"), "--state-dir", str(tmp_path / "s")]
     )
-    assert none.exit_code == 3 and "no model installed yet" in none.stderr
+    assert none.exit_code == 8 and "no model installed yet" in none.stderr

@@ -110,7 +110,7 @@ def test_arrays_and_images_together_and_bad_files(tiny_models: TinyModels, tmp_p
 
     (tmp_path / "broken.png").write_bytes(b"not a png at all")
     broken = runner.invoke(app, ["predict", str(tmp_path / "broken.png"), "--model", str(model)])
-    assert broken.exit_code == 3 and "cannot read image" in broken.stderr
+    assert broken.exit_code == 2 and "cannot read image" in broken.stderr
 
 
 def test_without_pillow_images_name_the_extra_and_arrays_still_work(
@@ -121,7 +121,7 @@ def test_without_pillow_images_name_the_extra_and_arrays_still_work(
     np.save(tmp_path / "raw.npy", _pixels(4, 1))
     monkeypatch.setitem(sys.modules, "PIL", None)  # `from PIL import Image` now fails
     result = runner.invoke(app, ["predict", str(tmp_path / "cam.png"), "--model", str(model)])
-    assert result.exit_code == 3
+    assert result.exit_code == 2
     assert result.stderr.strip() == (
         "error: reading image files needs Pillow, an optional extra: "
         "pip install 'edgeprune[edge-images]'"
@@ -153,4 +153,4 @@ def test_the_installed_model_is_fed_as_its_manifest_says(
     assert result.exit_code == 0, result.output
     assert [g["label"] for g in json.loads(result.stdout)] == _expected(tiny_models.pruned, pixels)
     bare = runner.invoke(app, ["predict", *files, "--model", str(tiny_models.pruned)])
-    assert bare.exit_code == 3 and "does not describe its input" in bare.stderr
+    assert bare.exit_code == 2 and "does not describe its input" in bare.stderr

@@ -339,7 +339,7 @@ def test_staged_rollout_failed_install_and_forced_reregistration(
                 "cam-0", "--token", live_service.admin_token]  # fmt: skip
     register += ["--state-dir", str(tmp_path / "new")]
     refused = cli.invoke(cli_app, register)
-    assert refused.exit_code == 9 and "409" in refused.stderr and "force" in refused.stderr
+    assert refused.exit_code == 6 and "409" in refused.stderr and "force" in refused.stderr
     forced = cli.invoke(cli_app, [*register, "--force"])
     assert forced.exit_code == 0, forced.output
     assert f"(revoked {old_id})" in forced.stdout
