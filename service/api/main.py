@@ -18,6 +18,8 @@ from service.api.errors import install_error_handlers
 from service.api.limits import BodySizeLimitMiddleware
 from service.api.metrics import ApiMetrics, MetricsMiddleware
 from service.api.openapi import install_openapi
+from service.api.poll.middleware import PollFastPathMiddleware
+from service.api.poll.path import PollPath
 from service.api.ratelimit import FailedAuthLimiter
 from service.api.routes import (
     architectures,
@@ -66,10 +68,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.queue = queue
     reconciler = Reconciler(app.state.sessions, queue, settings)
     reconciler.start()
+    poll_path = PollPath(engine, app.state.sessions, app.state.metrics, settings.public_url)
+    poll_path.start()
+    app.state.poll_path = poll_path
     log.info("EdgePrune API ready (database %s)", engine.url.render_as_string(hide_password=True))
     try:
         yield
     finally:
+        del app.state.poll_path
+        await poll_path.stop()
         reconciler.stop()
         queue.close()
         engine.dispose()
@@ -95,8 +102,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_request_bytes=settings.max_request_bytes,
         max_upload_bytes=settings.max_upload_bytes,
     )
-    # Added last = outermost: it times the whole request, size-limit refusals included.
+    # Added after the size limit = outside it: it times the whole request, refusals included.
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    # Outermost: device polls it can answer from memory skip the rest of the stack (and
+    # count themselves in the metrics); see service/api/poll/.
+    app.add_middleware(PollFastPathMiddleware)
 
     for module in (health, models, architectures, datasets, jobs, deployments, artifacts, devices):
         app.include_router(module.router)

@@ -49,6 +49,10 @@ class ApiMetrics:
 
     def record_manifest(self, status: int) -> None:
         self.manifest.labels(status=str(status)).inc()
+        self.count_manifest(status)
+
+    def count_manifest(self, status: int) -> None:
+        """The 304 ratio's tally only (the poll fast path increments pre-bound counters)."""
         self._manifest_counts[status] = self._manifest_counts.get(status, 0) + 1
 
     def refresh(self, job_counts: dict[str, int]) -> None:

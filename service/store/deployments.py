@@ -17,6 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from service.store import poll_generation
 from service.store.models import Deployment, DeploymentVersion, utcnow
 
 
@@ -100,6 +101,8 @@ def _lock(session: Session, name: str) -> Deployment:
     )
     deployment = session.get(Deployment, name, populate_existing=True)
     assert deployment is not None  # created above, and deployments are never deleted
+    # Every caller changes what polls answer: API processes drop their cached manifests.
+    poll_generation.deployments_changed(session)
     return deployment
 
 

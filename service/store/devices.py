@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from service.store import poll_generation
 from service.store.models import Deployment, Device, DeviceReport, Job, Token, utcnow
 from service.store.tokens import create_token
 
@@ -110,6 +111,7 @@ def revoke(session: Session, device_id: str) -> Device:
         .values(revoked_at=now)
         .execution_options(synchronize_session=False)
     )
+    poll_generation.credentials_changed(session)
     session.flush()
     return device
 

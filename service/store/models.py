@@ -212,3 +212,18 @@ class Architecture(Base):
     source: Mapped[str] = mapped_column(String(16))  # "zoo" | "installed"
     reported_by: Mapped[str] = mapped_column(String(200))
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PollGeneration(Base):
+    """One row of counters that API processes read to know their poll caches are still right.
+
+    Every write that changes a manifest answer bumps `deployments` (promote, widen, rollback)
+    and every revocation bumps `credentials`, in the same transaction as the change: a
+    process that reads a counter after the commit sees the new value (service/api/poll/).
+    """
+
+    __tablename__ = "poll_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployments: Mapped[int] = mapped_column(BigInteger, default=0)
+    credentials: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -10,13 +10,12 @@ id; service/store/deployments.py), so the ETag differs between the two groups.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
-from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from service.api import access, crud, fleet
+from service.api import access, crud, fleet, manifest_body
 from service.api.auth_first import AuthFirstRoute
 from service.api.deps import (
     AdminToken,
@@ -45,8 +44,6 @@ from service.api.schemas.deployments import (
     DeploymentVersionPublic,
     DeploymentWiden,
     Manifest,
-    ManifestVariant,
-    Preprocessing,
 )
 from service.api.schemas.fleet import FleetSummary
 from service.store import deployments as deployment_store
@@ -203,59 +200,6 @@ def fleet_summary(
     return fleet.summary(session, deployment, timedelta(seconds=settings.device_stale_after_s))
 
 
-def _headline(summary: dict[str, Any] | None, key: str) -> int | None:
-    """FLOPs/params of the pruned model from the job summary the worker wrote on success
-    (`flops_after`/`params_after`, see worker.run_job.summarize)."""
-    value = (summary or {}).get(f"{key}_after")
-    return int(value) if isinstance(value, int | float) else None
-
-
-def _variants(row: crud.ManifestRow, base: str) -> list[ManifestVariant]:
-    summary = row.summary or {}
-    int8 = summary.get("int8") or {}
-    variants = [
-        ManifestVariant(
-            name="fp32",
-            sha256=row.model_sha256,
-            size=row.model_size,
-            url=f"{base}/v1/artifacts/{row.model_sha256}",
-            accuracy=_number(summary.get("accuracy_after")),
-        )
-    ]
-    if row.int8_sha256 is not None and row.int8_size is not None:
-        variants.append(
-            ManifestVariant(
-                name="int8",
-                sha256=row.int8_sha256,
-                size=row.int8_size,
-                url=f"{base}/v1/artifacts/{row.int8_sha256}",
-                accuracy=_number(int8.get("accuracy")),
-            )
-        )
-    return variants
-
-
-def _preprocessing(summary: dict[str, Any] | None) -> Preprocessing | None:
-    found = (summary or {}).get("preprocessing")
-    if not isinstance(found, dict):
-        return None  # a job published before the worker recorded it
-    try:
-        return Preprocessing.model_validate(found)
-    except ValueError:
-        return None
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) else None
-
-
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    if not if_none_match:
-        return False
-    candidates = {t.strip() for t in if_none_match.split(",")}
-    return "*" in candidates or etag in candidates
-
-
 @router.get(
     "/{name}/manifest",
     response_model=Manifest,
@@ -279,28 +223,13 @@ def manifest(
     if row is None:
         crud.get_deployment(session, name)  # 404 for an unknown name
         raise DeploymentNotFound(f"deployment {name!r} has no published version yet")
-    etag = f'"{row.version}-{row.model_sha256[:16]}"'
+    etag = manifest_body.etag_of(row)
     # no-cache: caches may store it but must revalidate, which is exactly the poll.
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    if _matches(request.headers.get("if-none-match"), etag):
+    if manifest_body.matches(request.headers.get("if-none-match"), etag):
         metrics.record_manifest(304)
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     base = (settings.public_url or str(request.base_url)).rstrip("/")
-    body = Manifest(
-        deployment=row.deployment,
-        version=row.version,
-        job_id=row.job_id,
-        sha256=row.model_sha256,
-        size=row.model_size,
-        url=f"{base}/v1/artifacts/{row.model_sha256}",
-        baseline_url=f"{base}/v1/artifacts/{row.baseline_sha256}" if row.baseline_sha256 else None,
-        baseline_sha256=row.baseline_sha256,
-        input_shape=row.input_shape,
-        classes=row.classes,
-        flops=_headline(row.summary, "flops"),
-        params=_headline(row.summary, "params"),
-        variants=_variants(row, base),
-        preprocessing=_preprocessing(row.summary),
-    )
+    rendered = manifest_body.render(row, base)
     metrics.record_manifest(200)
-    return JSONResponse(body.model_dump(mode="json"), headers=headers)
+    return Response(rendered.body, media_type="application/json", headers=headers)
