@@ -102,8 +102,13 @@ def compress(
         int, typer.Option(min=1, help="Keep widths multiples of this (8 or 16 suit CPUs).")
     ] = 1,
     augment: Annotated[
-        bool, typer.Option(help="Shift-and-mirror augmentation (off for digits or text).")
-    ] = True,
+        bool | None,
+        typer.Option(
+            help="Shift-and-mirror augmentation (default: on for images: image folders, CIFAR, "
+            "8-bit .npz, builtin:photos; off for builtin:digits and float .npz arrays).",
+            show_default=False,
+        ),
+    ] = None,
     width_mult: Annotated[float, typer.Option(help="Width multiplier without a checkpoint.")] = 1.0,
     input_size: Annotated[str | None, typer.Option(help="Resize images, e.g. 32x32.")] = None,
     seed: int = 0,
@@ -236,8 +241,13 @@ def pretrain(
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
     lr: float = 0.05,
     augment: Annotated[
-        bool, typer.Option(help="Shift-and-mirror augmentation (off for digits or text).")
-    ] = True,
+        bool | None,
+        typer.Option(
+            help="Shift-and-mirror augmentation (default: on for images: image folders, CIFAR, "
+            "8-bit .npz, builtin:photos; off for builtin:digits and float .npz arrays).",
+            show_default=False,
+        ),
+    ] = None,
     seed: int = 0,
     device: str = "auto",
 ) -> None:

@@ -130,7 +130,9 @@ class CompressConfig:
     int8_max_drop: float = 0.01
     int8_calibration_samples: int = 256
     tolerance: float = 0.005  # allowed undershoot of the target reduction (cost model units)
-    augment: bool = True
+    # Shift-and-mirror: None = by the kind of data (pruning.data.augmentation: on for images,
+    # off for digits and float arrays).
+    augment: bool | None = None
     seed: int = 0
     device: str = "auto"  # "auto" = cuda when available, else cpu
     # Training arithmetic (pruning.precision): "auto" = bf16 autocast on CUDA that has it,

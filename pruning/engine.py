@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from pruning.config import Cancelled, CompressConfig, Phase, ProgressEvent, RunHooks
 from pruning.cost import CostModel
 from pruning.cpu_kernels import guard_cpu_kernels
+from pruning.data.augmentation import resolve_augment
 from pruning.data.batches import iterate_batches
 from pruning.data.types import Inputs
 from pruning.dependency import DependencyAdapter
@@ -50,6 +51,10 @@ class TaskTensors:
     y_train: Tensor
     x_test: Inputs
     y_test: Tensor
+    # The data's kind decides the default augmentation; its padding is `augment_fill` per
+    # channel (pruning.data.augmentation), 0 (the mean) when not given.
+    kind: str = "images"
+    augment_fill: Tensor | None = None
 
 
 @dataclass
@@ -149,6 +154,7 @@ def compress_model(
     )
     timings: dict[str, float] = {}
     workers = data_workers(config.data_workers, device)
+    augment = resolve_augment(config.augment, data.kind)
     eval_kwargs = {
         "batch_size": max(config.batch_size, 128),
         "device": device,
@@ -219,7 +225,8 @@ def compress_model(
                 optimizer=optimizer,
                 batch_size=config.batch_size,
                 generator=_generator(config.seed, 1, epoch),
-                augment=config.augment,
+                augment=augment,
+                augment_fill=data.augment_fill,
                 device=device,
                 after_backward=learner.after_backward,
                 on_step=progress.step_callback(
@@ -333,7 +340,8 @@ def compress_model(
             optimizer=ft_optimizer,
             batch_size=config.batch_size,
             generator=_generator(config.seed, 2, epoch),
-            augment=config.augment,
+            augment=augment,
+            augment_fill=data.augment_fill,
             device=device,
             scheduler=ft_scheduler,
             on_step=progress.step_callback(
@@ -405,6 +413,8 @@ def compress_model(
         runtime={
             "device": _device_name(device),
             "precision": plan(config.precision, device).name,
+            "augment": "shift-and-mirror" if augment else "off",
+            "data_workers": str(workers),
         },
     )
 

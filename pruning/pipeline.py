@@ -26,6 +26,7 @@ from pruning.checkpoints import (
 )
 from pruning.config import CompressConfig, ProgressEvent, RunHooks
 from pruning.data import TaskData, load_task_data
+from pruning.data.augmentation import background_fill
 from pruning.engine import TaskTensors, compress_model
 from pruning.export import export_onnx
 from pruning.metrics import count_model
@@ -132,7 +133,14 @@ def run_compression(
     result = compress_model(
         model,
         spec,
-        TaskTensors(data.x_train, data.y_train, data.x_test, data.y_test),
+        TaskTensors(
+            data.x_train,
+            data.y_train,
+            data.x_test,
+            data.y_test,
+            kind=data.kind,
+            augment_fill=background_fill(data.mean, data.std),
+        ),
         request.config,
         hooks,
     )

@@ -10,6 +10,7 @@ import torch
 
 from pruning.checkpoints import save_checkpoint
 from pruning.data import load_task_data
+from pruning.data.augmentation import background_fill, resolve_augment
 from pruning.models.registry import ModelSpec, build_model
 from pruning.training import evaluate, select_device, steps_per_epoch, train_one_epoch
 
@@ -31,13 +32,14 @@ def pretrain(
     width_mult: float = 1.0,
     batch_size: int = 64,
     lr: float = 0.05,
-    augment: bool = True,
+    augment: bool | None = None,
     seed: int = 0,
     device: str = "auto",
     input_size: tuple[int, int] | None = None,
     on_epoch: Callable[[int, float, float], None] | None = None,
 ) -> PretrainResult:
-    """SGD with momentum and a cosine schedule; saves `out` with its structure embedded."""
+    """SGD with momentum and a cosine schedule; saves `out` with its structure embedded.
+    `augment` None: by the kind of data (pruning.data.augmentation)."""
     if epochs < 1:
         raise ValueError("epochs must be >= 1")
     torch.manual_seed(seed)
@@ -49,6 +51,8 @@ def pretrain(
         width_mult=width_mult,
     )
     dev = select_device(device)
+    shift_and_mirror = resolve_augment(augment, task.kind)
+    fill = background_fill(task.mean, task.std)
     model = build_model(spec).to(dev)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
     total = epochs * steps_per_epoch(task.x_train.shape[0], batch_size)
@@ -61,9 +65,10 @@ def pretrain(
             optimizer=optimizer,
             batch_size=batch_size,
             generator=torch.Generator().manual_seed(seed * 7919 + epoch),
-            augment=augment,
+            augment=shift_and_mirror,
             device=dev,
             scheduler=scheduler,
+            augment_fill=fill,
         )
         stats = evaluate(model, task.x_test, task.y_test, batch_size=256, device=dev)
         if on_epoch is not None:

@@ -67,6 +67,7 @@ def train_one_epoch(
     should_cancel: Callable[[], bool] | None = None,
     precision: Precision = "fp32",
     workers: int = 0,
+    augment_fill: Tensor | None = None,
 ) -> EpochStats:
     """One epoch of SGD. `after_backward` runs between backward and the optimiser step (the
     structure learner reads the gates' gradients there). Runs under the CPU kernel guard
@@ -97,6 +98,7 @@ def train_one_epoch(
                 generator=generator,
                 workers=workers,
                 pin_memory=device.type == "cuda",
+                fill=augment_fill,
             ),
             start=1,
         ):

@@ -79,13 +79,16 @@ def arrays_to_raw(
                 f"{source}: x_test has {len(xv)} samples but y_test has {len(yv)} labels"
             )
     y_train, y_eval, classes = labels_to_indices(yt, yv)
+    eight_bit = np.asarray(x).dtype == np.uint8
     return RawData(
         x_train=xt,
         y_train=y_train,
         classes=classes,
         x_test=xv,
         y_test=y_eval,
-        value_scale=1 / 255 if np.asarray(x).dtype == np.uint8 else 1.0,
+        value_scale=1 / 255 if eight_bit else 1.0,
+        # 8-bit arrays are images; float arrays may be anything (sensor windows, spectra).
+        kind="images" if eight_bit else "arrays",
     )
 
 
@@ -133,4 +136,10 @@ def load_digits_builtin() -> RawData:
     digits = load_digits()
     x = torch.from_numpy(digits.images.astype(np.float32) / 16.0)[:, None, :, :]
     y = torch.from_numpy(digits.target.astype(np.int64))
-    return RawData(x_train=x, y_train=y, classes=[str(i) for i in range(10)], value_scale=1 / 16)
+    return RawData(
+        x_train=x,
+        y_train=y,
+        classes=[str(i) for i in range(10)],
+        value_scale=1 / 16,
+        kind="digits",
+    )

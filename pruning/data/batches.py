@@ -16,10 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from pruning.data.augmentation import pad_for
 from pruning.data.samples import Samples
 from pruning.data.types import Inputs
-
-PAD = 4
 
 
 class _BatchReads(Dataset[torch.Tensor]):
@@ -72,11 +71,13 @@ def iterate_batches(
     generator: torch.Generator | None = None,
     workers: int = 0,
     pin_memory: bool = False,
+    fill: torch.Tensor | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield (x, y) batches; the last one may be smaller. Deterministic for a seeded generator.
 
     `workers` > 0 reads lazily loaded samples in that many worker processes (ignored for
-    in-memory tensors); `pin_memory` pins the batches for asynchronous copies to a GPU.
+    in-memory tensors); `pin_memory` pins the batches for asynchronous copies to a GPU;
+    `fill` is the augmentation's padding value per channel.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -85,15 +86,25 @@ def iterate_batches(
     order = torch.randperm(len(x), generator=generator) if shuffle else torch.arange(len(x))
     batches = [order[start : start + batch_size] for start in range(0, len(x), batch_size)]
     for idx, xb in zip(batches, _read_batches(x, batches, workers, pin_memory), strict=True):
-        yield (shift_and_mirror(xb, generator) if augment else xb), y[idx]
+        yield (shift_and_mirror(xb, generator, fill) if augment else xb), y[idx]
 
 
-def shift_and_mirror(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Zero-pad by 4, crop back to the input size at a random offset, flip half horizontally."""
+def shift_and_mirror(
+    x: torch.Tensor,
+    generator: torch.Generator | None = None,
+    fill: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Pad by 1/8 of the image side (4 at 32×32), crop back to the input size at a random
+    offset, flip half horizontally. The padding is `fill` per channel (0 when not given)."""
     n, _, h, w = x.shape
-    padded = F.pad(x, (PAD, PAD, PAD, PAD))
-    dy = torch.randint(0, 2 * PAD + 1, (n,), generator=generator)
-    dx = torch.randint(0, 2 * PAD + 1, (n,), generator=generator)
+    pad = pad_for(h, w)
+    if fill is None:
+        padded = F.pad(x, (pad, pad, pad, pad))
+    else:
+        level = fill.to(x.dtype).view(1, -1, 1, 1)
+        padded = F.pad(x - level, (pad, pad, pad, pad)) + level
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
     flip = torch.rand(n, generator=generator) < 0.5
     rows = (dy[:, None] + torch.arange(h))[:, :, None]  # (N, H, 1)
     cols = dx[:, None] + torch.arange(w)  # (N, W)

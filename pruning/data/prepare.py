@@ -56,6 +56,7 @@ def finalise(
         std=std.tolist(),
         source=source,
         value_scale=raw.value_scale,
+        kind=raw.kind,
     )
 
 

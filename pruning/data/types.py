@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, TypeAlias
 
 import torch
 
+from pruning.data.augmentation import DataKind
+
 if TYPE_CHECKING:
     from pruning.data.samples import Samples
 
@@ -39,6 +41,8 @@ class TaskData:
     # What one unit of the source's values is before normalisation: 1/255 for 8-bit images
     # (a device feeds pixel/255, then (x − mean)/std), 1/16 for digits, 1 for float arrays.
     value_scale: float = 1 / 255
+    # What the samples are (pruning.data.augmentation): decides the default augmentation.
+    kind: DataKind = "images"
 
     @property
     def num_classes(self) -> int:
@@ -59,3 +63,4 @@ class RawData:
     x_test: Inputs | None = None
     y_test: torch.Tensor | None = None
     value_scale: float = 1 / 255
+    kind: DataKind = "images"

@@ -53,7 +53,11 @@ def submit(
         int | None, typer.Option(help="Keep widths multiples of this (e.g. 8 for CPUs).")
     ] = None,
     augment: Annotated[
-        bool | None, typer.Option(help="Shift-and-mirror augmentation (default: on).")
+        bool | None,
+        typer.Option(
+            help="Shift-and-mirror augmentation (default: on for images, off for float .npz "
+            "arrays and digits)."
+        ),
     ] = None,
     quantize: Annotated[
         str | None,

@@ -38,7 +38,7 @@ def test_create_job_queues_it_with_a_first_event_and_location(api: Api) -> None:
         "lr": 0.01,
         "seed": 0,
         "channel_multiple": 1,
-        "augment": True,
+        "augment": None,  # by the kind of data
         "quantize": "none",
         "precision": "auto",
         "int8_max_drop": 0.01,

@@ -23,6 +23,8 @@ from pruning.data import (
     iterate_batches,
     load_task_data,
 )
+from pruning.data.augmentation import background_fill, pad_for, resolve_augment
+from pruning.data.batches import shift_and_mirror
 from pruning.data.prepare import split_indices
 
 
@@ -366,12 +368,39 @@ def test_augmentation_is_shift_and_mirror_and_deterministic() -> None:
     assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
     assert not all(torch.equal(a, b) for a, b in zip(first, other, strict=True))
     out = torch.cat(first)
-    padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1))  # 1/8 of an 8-pixel side
     # Every output is some crop of the zero-padded input, possibly mirrored.
     for i in range(64):
-        crops = [padded[i, :, r : r + 8, c : c + 8] for r in range(9) for c in range(9)]
+        crops = [padded[i, :, r : r + 8, c : c + 8] for r in range(3) for c in range(3)]
         assert any(torch.equal(out[i], crop) or torch.equal(out[i], crop.flip(2)) for crop in crops)
     assert not torch.equal(out, x)
+
+
+def test_the_shift_scales_with_the_image_and_pads_with_the_background() -> None:
+    assert [pad_for(s, s) for s in (8, 32, 64, 224)] == [1, 4, 8, 28]
+    x = torch.zeros(200, 2, 32, 32)
+    fill = torch.tensor([-1.5, 2.0])
+    out = shift_and_mirror(x, torch.Generator().manual_seed(0), fill)
+    # Shifts reach 4 pixels: some output rows and columns are all padding, never more than 4.
+    for channel, level in enumerate(fill.tolist()):
+        padding = out[:, channel] == level
+        assert padding.any() and not (out[:, channel] == 0).all()
+        assert int(padding.all(dim=2).sum(dim=1).max()) == 4  # whole padded rows per image
+    assert set(out.unique().tolist()) == {-1.5, 0.0, 2.0}
+
+
+def test_the_default_augmentation_follows_the_kind_of_data(tmp_path: Path) -> None:
+    assert load_task_data("builtin:digits").kind == "digits"
+    floats = np.random.default_rng(0).random((20, 6, 6)).astype(np.float32)
+    pixels = (floats * 255).astype(np.uint8)
+    assert load_task_data(_npz(tmp_path / "f.npz", x=floats, y=_labels(20))).kind == "arrays"
+    assert load_task_data(_npz(tmp_path / "u.npz", x=pixels, y=_labels(20))).kind == "images"
+    assert [resolve_augment(None, k) for k in ("images", "digits", "arrays")] == [
+        True, False, False,
+    ]  # fmt: skip
+    assert resolve_augment(True, "arrays") and not resolve_augment(False, "images")
+    fill = background_fill([0.5, 0.25], [0.25, 0.5])
+    assert fill.tolist() == [-2.0, -0.5]  # a black pixel, normalised
 
 
 @settings(max_examples=50, deadline=None)

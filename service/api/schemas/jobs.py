@@ -47,9 +47,10 @@ class JobCreate(BaseModel):
     # Keep unit widths multiples of this (1 = the paper's per-channel allocation; 8 or 16
     # fill CPU SIMD blocks and give more real speedup per FLOP removed).
     channel_multiple: Annotated[int, Field(ge=1, le=64)] = 1
-    # The paper's shift-and-mirror augmentation; turn it off for data where a mirrored image
-    # is another class (digits, text).
-    augment: bool = True
+    # The paper's shift-and-mirror augmentation. null (the default) = by the kind of data:
+    # on for images (image folders, CIFAR, 8-bit .npz), off for float .npz arrays (sensor
+    # windows, spectrograms) and builtin:digits, where a mirrored sample is another thing.
+    augment: bool | None = None
     # "int8" also publishes model.int8.onnx (onnxruntime static QDQ, per-channel), unless its
     # test accuracy falls more than `int8_max_drop` below the fp32 model's.
     quantize: Literal["none", "int8"] = "none"
