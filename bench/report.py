@@ -394,6 +394,34 @@ def service_section(payload: dict[str, Any]) -> list[str]:
     return lines
 
 
+def data_memory_section(payload: dict[str, Any]) -> list[str]:
+    settings, rows = payload["settings"], payload["results"]
+    lines = [
+        "## Peak memory against dataset size",
+        "",
+        f"`python -m bench.data_memory`: `edgeprune compress` ({settings['arch']} "
+        f"×{settings['width_mult']:g}, {settings['epochs']}, batch {settings['batch_size']}, "
+        f"{settings['data_workers']} data workers) on generated ImageFolder trees of "
+        f"{settings['image_size']}×{settings['image_size']} PNGs, each run in a fresh process "
+        "whose own peak RSS is read from `wait4`. Images are decoded a batch at a time. Largest "
+        f"over smallest: **{payload['peak_ratio_largest_over_smallest']:.2f}×** (goal ≤ 1.2×).",
+        "",
+    ]
+    return lines + _table(
+        ["images", "PNG on disk MiB", "as float32 MiB", "peak RSS MiB", "seconds"],
+        [
+            [
+                str(r["images"]),
+                f"{r['png_mib_on_disk']:.1f}",
+                f"{r['float32_mib_if_decoded']:.1f}",
+                f"{r['peak_rss_mib']:.1f}",
+                f"{r['seconds']:.0f}",
+            ]
+            for r in rows
+        ],
+    )
+
+
 def guard_section(payload: dict[str, Any]) -> list[str]:
     lines = [
         "## CPU kernel guard (training step, ratio to today's oneDNN kernels)",
@@ -481,6 +509,8 @@ def render(results_dir: Path, out: Path) -> str:
         lines += ["", *int8_section(results["int8"])]
     if "structure_overhead" in results:
         lines += ["", *overhead_section(results["structure_overhead"])]
+    if "data_memory" in results:
+        lines += ["", *data_memory_section(results["data_memory"])]
     if "cpu_kernel_guard" in results:
         lines += ["", *guard_section(results["cpu_kernel_guard"])]
     if "service_throughput" in results:
