@@ -1,5 +1,6 @@
 """INT8 post-training quantization of an exported model with onnxruntime: static, QDQ format,
-per-channel weights, calibrated on a deterministic sample of the task's training split."""
+per-channel weights, calibrated on a deterministic sample of the task's training split; the
+layers on narrow feature maps stay fp32 (pruning.narrow_layers)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import torch
 from onnxruntime.quantization import (
@@ -21,6 +23,7 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from pruning.data.types import Inputs
+from pruning.narrow_layers import NARROW_CHANNELS, name_nodes, narrow_nodes
 
 CALIBRATION_BATCH = 32
 
@@ -44,22 +47,39 @@ def calibration_sample(x_train: Inputs, samples: int, seed: int) -> np.ndarray:
     return x_train[order].numpy().astype(np.float32)
 
 
-def quantize_int8(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> None:
-    """Write the INT8 (QDQ) model of `fp32_path` to `int8_path`."""
+def quantize_int8(
+    fp32_path: Path,
+    int8_path: Path,
+    calibration: np.ndarray,
+    *,
+    narrow_channels: int = NARROW_CHANNELS,
+) -> list[str]:
+    """Write the INT8 (QDQ) model of `fp32_path` to `int8_path`; return the names of the nodes
+    kept fp32 because a feature map they touch has at most `narrow_channels` channels (0
+    quantizes every node)."""
     with tempfile.TemporaryDirectory(prefix="edgeprune-int8-") as tmp:
         prepared = Path(tmp) / "prepared.onnx"
-        # Folds constants and infers shapes so that every conv gets its scales.
+        # Folds constants and infers shapes so that every conv gets its scales (the exporter
+        # has already folded the BatchNorms into the convs).
         quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+        model = onnx.load(str(prepared))
+        name_nodes(model)
+        onnx.save(model, str(prepared))
+        kept_fp32 = narrow_nodes(model, narrow_channels) if narrow_channels > 0 else []
         quantize_static(
             str(prepared),
             str(int8_path),
             _Batches(calibration),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
+            # u8 activations × s8 weights: the VNNI path; u8u8, s8s8 and symmetric
+            # activations measured slower (docs/edge-client.md).
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
+            nodes_to_exclude=kept_fp32,
         )
+    return kept_fp32
 
 
 @dataclass(frozen=True)
