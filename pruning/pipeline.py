@@ -229,7 +229,7 @@ def _quantize(
     config = request.config
     path = out_dir / INT8_ARTIFACT
     sample = calibration_sample(data.x_train, config.int8_calibration_samples, config.seed)
-    quantize_int8(artifacts["model.onnx"], path, sample)
+    kept_fp32 = quantize_int8(artifacts["model.onnx"], path, sample)
     fp32 = onnx_accuracy(artifacts["model.onnx"], data.x_test, data.y_test).accuracy
     quantized = onnx_accuracy(path, data.x_test, data.y_test).accuracy
     outcome: dict[str, Any] = {
@@ -238,6 +238,7 @@ def _quantize(
         "drop": fp32 - quantized,
         "max_drop": config.int8_max_drop,
         "calibration_samples": len(sample),
+        "fp32_nodes": len(kept_fp32),  # on feature maps too narrow for int8 to pay off
         "published": fp32 - quantized <= config.int8_max_drop,
     }
     if outcome["published"]:

@@ -38,6 +38,7 @@ def test_int8_is_published_with_its_accuracy_and_every_model_describes_itself(
     assert int8["published"] is True and INT8_ARTIFACT in result.artifacts
     assert int8["drop"] <= 0.05 and int8["fp32_accuracy"] > 0.5  # a trained, useful model
     assert int8["calibration_samples"] == 256
+    assert int8["fp32_nodes"] >= 1  # the 1-channel stem stays fp32
     path = result.artifacts[INT8_ARTIFACT]
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     ops = {node.op_type for node in onnx.load(str(path)).graph.node}
