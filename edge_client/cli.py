@@ -15,16 +15,18 @@ from collections.abc import Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from edgeprune import help_format
 from edgeprune.contracts import exit_codes
+from edgeprune.contracts.dims import DimsError, parse_dims
 
-from .api import VARIANTS, ApiClient
+from .api import ApiClient
 from .backoff import Stopper
 from .bench import BenchConfig, BenchResult, LatencyStats, run_benchmark
 from .errors import ConfigError, EdgeError, NothingToRollBack, NotSetUp
@@ -33,6 +35,7 @@ from .runner import RunConfig, Runner
 from .state import DeviceConfig, StateDir
 
 # Everything but the engine's own code (a stalled training run).
+help_format.install()
 EXIT_CODES = exit_codes.epilog(c for c in exit_codes.ExitCode if c != exit_codes.ExitCode.STALLED)
 
 app = typer.Typer(
@@ -56,6 +59,7 @@ StateDirOpt = Annotated[
     typer.Option(
         "--state-dir",
         envvar="EDGE_CLIENT_STATE_DIR",
+        metavar="DIR",
         help="Local state folder (default: $XDG_STATE_HOME/edge-client).",
     ),
 ]
@@ -77,9 +81,18 @@ def _errors() -> Iterator[None]:
         raise typer.Exit(exc.exit_code) from None
 
 
-def _setup_logging(verbose: bool) -> None:
+# The names `edgeprune serve|api|worker --log-level` take too.
+LogLevelName = Literal["debug", "info", "warning", "error", "critical"]
+LogLevelOpt = Annotated[
+    LogLevelName,
+    typer.Option("--log-level", case_sensitive=False, help="Least severe log lines shown."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of lines.")]
+
+
+def _setup_logging(level: str) -> None:
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -88,26 +101,34 @@ def _setup_logging(verbose: bool) -> None:
 
 @app.command()
 def register(
-    server: Annotated[str, typer.Option(help="Service URL, e.g. https://edgeprune.example")],
-    deployment: Annotated[str, typer.Option(help="Deployment this device runs.")],
-    name: Annotated[str, typer.Option(help="This device's name, e.g. cam-17.")],
+    server: Annotated[
+        str, typer.Option(metavar="URL", help="Service URL, e.g. https://edgeprune.example")
+    ],
+    deployment: Annotated[str, typer.Option(metavar="NAME", help="Deployment this device runs.")],
+    name: Annotated[str, typer.Option(metavar="NAME", help="This device's name, e.g. cam-17.")],
     token: Annotated[
         str | None,
-        typer.Option(envvar="EDGEPRUNE_TOKEN", help="Admin or enrolment token (not stored)."),
+        typer.Option(
+            envvar="EDGEPRUNE_TOKEN", metavar="TOKEN", help="Admin or enrolment token (not stored)."
+        ),
     ] = None,
     force: Annotated[
         bool,
         typer.Option(
+            "--force",
             help="Replace an existing registration: this folder's, and on the server a live "
-            "device of the same name (its token is revoked)."
+            "device of the same name (its token is revoked).",
         ),
     ] = False,
+    as_json: JsonOpt = False,
+    log_level: LogLevelOpt = "warning",
     state_dir: StateDirOpt = None,
 ) -> None:
     """Register this device; stores its id and its own token (mode 0600) in the state folder.
 
     The deployment must exist on the server (or a job must be about to publish to it), and
     the name must not belong to another live device unless --force."""
+    _setup_logging(log_level)
     with _errors():
         state = _state(state_dir)
         if state.config_path.exists() and not force:
@@ -125,8 +146,12 @@ def register(
                 token=registration.token,
             )
         )
-        replaced = f" (revoked {registration.replaced})" if registration.replaced else ""
-        out.print(f"registered {name} as {registration.device_id} for {deployment}{replaced}")
+    if as_json:  # never the device's token: it is in the state folder, mode 0600
+        done = {"device_id": registration.device_id, "name": name, "deployment": deployment}
+        typer.echo(json.dumps({**done, "replaced": registration.replaced}))
+        return
+    replaced = f" (revoked {registration.replaced})" if registration.replaced else ""
+    out.print(f"registered {name} as {registration.device_id} for {deployment}{replaced}")
 
 
 def _install_signal_handlers(stopper: Stopper) -> None:
@@ -142,13 +167,19 @@ def _install_signal_handlers(stopper: Stopper) -> None:
 
 @app.command()
 def run(
-    once: Annotated[bool, typer.Option(help="One poll-update-benchmark cycle, then exit.")] = False,
-    interval: Annotated[float, typer.Option(min=1.0, help="Seconds between polls.")] = 300.0,
-    threads: Annotated[int, typer.Option(min=1, help="Benchmark intra-op threads.")] = 1,
-    runs: Annotated[int, typer.Option(min=1, help="Timed benchmark runs.")] = 50,
-    warmup: Annotated[int, typer.Option(min=0, help="Untimed warm-up runs.")] = 5,
+    once: Annotated[
+        bool, typer.Option("--once", help="One poll-update-benchmark cycle, then exit.")
+    ] = False,
+    interval: Annotated[
+        float, typer.Option(min=1.0, metavar="SECONDS", help="Seconds between polls.")
+    ] = 300.0,
+    threads: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Benchmark intra-op threads.")
+    ] = 1,
+    runs: Annotated[int, typer.Option(min=1, metavar="N", help="Timed benchmark runs.")] = 50,
+    warmup: Annotated[int, typer.Option(min=0, metavar="N", help="Untimed warm-up runs.")] = 5,
     variant: Annotated[
-        str,
+        Literal["auto", "fp32", "int8"],
         typer.Option(
             help="Which form of the model to run: auto (int8 when the server published one), "
             "fp32 or int8."
@@ -163,11 +194,17 @@ def run(
             "next install.",
         ),
     ] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="With --once: print the cycle's outcome as JSON.")
+    ] = False,
+    log_level: LogLevelOpt = "info",
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", hidden=True, help="Old --log-level debug.")
+    ] = False,
     state_dir: StateDirOpt = None,
 ) -> None:
     """Poll for new models, install them safely, benchmark and report; stops on SIGINT/SIGTERM."""
-    _setup_logging(verbose)
+    _setup_logging("debug" if verbose else log_level)
     with _errors():
         state = _state(state_dir)
         device = state.load_config()
@@ -176,8 +213,6 @@ def run(
         config = RunConfig(
             interval=interval, bench=BenchConfig(threads=threads, runs=runs, warmup=warmup)
         )
-        if variant not in VARIANTS:
-            raise typer.BadParameter(f"--variant must be one of {', '.join(VARIANTS)}")
         if not once:
             out.print(
                 f"polling deployment {device.deployment} on {device.server} every ~{interval:.0f}"
@@ -193,6 +228,15 @@ def run(
             result = runner.cycle()
         current = state.current()
         version = current.manifest.version if current else None
+        if as_json:
+            outcome = {
+                "outcome": result.update.outcome.value,
+                "version": version,
+                "variant": current.manifest.variant if current else None,
+                "reported": result.report is not None,
+            }
+            typer.echo(json.dumps(outcome))
+            return
         reported = "reported" if result.report is not None else "nothing to report"
         form = f" ({current.manifest.variant})" if current else ""
         out.print(f"{result.update.outcome.value}: current version {version}{form}; {reported}")
@@ -205,6 +249,7 @@ def predict(
         typer.Argument(
             exists=True,
             dir_okay=False,
+            metavar="FILE...",
             help="Images (PNG, JPEG, ...; needs the edge-images extra), or .npy/.npz arrays of "
             "raw samples: (N,C,H,W), (N,H,W,C) or (N,H,W), in the source's own scale (e.g. "
             "0..255 pixels). The manifest's preprocessing (or the model's metadata) is applied.",
@@ -213,8 +258,8 @@ def predict(
     model: Annotated[
         Path | None, typer.Option(help="ONNX model (default: the installed current model).")
     ] = None,
-    top: Annotated[int, typer.Option(min=1, help="Classes listed per sample.")] = 3,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of lines.")] = False,
+    top: Annotated[int, typer.Option(min=1, metavar="N", help="Classes listed per sample.")] = 3,
+    as_json: JsonOpt = False,
     state_dir: StateDirOpt = None,
 ) -> None:
     """Classify images or raw samples with the installed model, preprocessed as it says."""
@@ -277,13 +322,22 @@ def bench(
         bool,
         typer.Option("--also-fp32", help="Time the installed fp32 pruned model too."),
     ] = False,
-    threads: Annotated[int, typer.Option(min=1, help="Intra-op threads (fixed).")] = 1,
-    runs: Annotated[int, typer.Option(min=1, help="Timed runs per model.")] = 50,
-    warmup: Annotated[int, typer.Option(min=0, help="Untimed warm-up runs per model.")] = 5,
-    batch: Annotated[int, typer.Option(min=1, help="Samples per inference call.")] = 1,
+    threads: Annotated[int, typer.Option(min=1, metavar="N", help="Intra-op threads (fixed).")] = 1,
+    runs: Annotated[int, typer.Option(min=1, metavar="N", help="Timed runs per model.")] = 50,
+    warmup: Annotated[
+        int, typer.Option(min=0, metavar="N", help="Untimed warm-up runs per model.")
+    ] = 5,
+    batch_size: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Samples per inference call.")
+    ] = 1,
+    old_batch: Annotated[
+        int | None, typer.Option("--batch", min=1, hidden=True, help="Old --batch-size.")
+    ] = None,
     input_shape: Annotated[
         str | None,
-        typer.Option(help="Sample shape for models with dynamic dims, e.g. 3,32,32."),
+        typer.Option(
+            metavar="C,H,W", help="Shape of one sample, for models with dynamic dims: 3,32,32."
+        ),
     ] = None,
     data: Annotated[
         Path | None,
@@ -300,14 +354,20 @@ def bench(
     state_dir: StateDirOpt = None,
 ) -> None:
     """Benchmark a model on this CPU: p50/p95/p99 latency, throughput, peak RSS, speedup."""
+    if old_batch is not None:
+        err.print("note: --batch is now --batch-size (the old name still works)", highlight=False)
+        batch_size = old_batch
     with _errors():
         shape: list[int] | None = None
         prep: Preprocessing | None = None
         if input_shape:
             try:
-                shape = [int(d) for d in input_shape.split(",")]
-            except ValueError as exc:
-                raise ConfigError(f"--input-shape must be integers like 3,32,32: {exc}") from exc
+                dims, note = parse_dims(input_shape, option="--input-shape", names="C,H,W")
+            except DimsError as exc:
+                raise ConfigError(str(exc)) from None
+            if note:
+                err.print(f"note: {note}", highlight=False, soft_wrap=True)
+            shape = list(dims)
         if model is None:
             installed = _state(state_dir).current()
             if installed is None:
@@ -333,7 +393,7 @@ def bench(
             model,
             baseline=None if no_baseline else baseline,
             fp32=fp32,
-            config=BenchConfig(threads=threads, runs=runs, warmup=warmup, batch=batch),
+            config=BenchConfig(threads=threads, runs=runs, warmup=warmup, batch=batch_size),
             input_shape=shape,
             data=data,
             raw=True if raw else None,
@@ -390,15 +450,21 @@ def _print_bench(result: BenchResult) -> None:
 
 
 @app.command()
-def rollback(state_dir: StateDirOpt = None) -> None:
+def rollback(
+    as_json: JsonOpt = False, log_level: LogLevelOpt = "warning", state_dir: StateDirOpt = None
+) -> None:
     """Restore previous/ as current/; the version left is held back until a newer promotion."""
+    _setup_logging(log_level)
     with _errors():
         state = _state(state_dir)
         if not state.root.exists():
             raise NothingToRollBack(f"no state folder at {state.root}")
         with state.lock():
             restored = state.rollback()
-        out.print(f"rolled back to version {restored.manifest.version}")
+    if as_json:
+        typer.echo(json.dumps({"version": restored.manifest.version}))
+        return
+    out.print(f"rolled back to version {restored.manifest.version}")
 
 
 def _status(state: StateDir) -> dict[str, Any]:
@@ -423,7 +489,7 @@ def _status(state: StateDir) -> dict[str, Any]:
 
 @app.command()
 def status(
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonOpt = False,
     state_dir: StateDirOpt = None,
 ) -> None:
     """Show the registration, current/ and previous/ versions, and the poll state."""

@@ -7,11 +7,14 @@ from typing import Annotated
 
 import typer
 
+from edgeprune import help_format
+from edgeprune.contracts.architectures import ZOO
 from edgeprune.contracts.exit_codes import ExitCode
 from pruning import cli as pruning_cli
 from service import cli as service_cli
 from worker import cli as worker_cli
 
+help_format.install()
 app = typer.Typer(
     name="edgeprune",
     help="Compress CNNs for edge devices: structure learning + weight learning, published as ONNX.",
@@ -26,17 +29,30 @@ worker_cli.register(app)
 
 @app.command("demo")
 def demo(
-    data_dir: Annotated[Path, typer.Option(help="Where the demo's service keeps its data.")] = Path(
-        "edgeprune-demo"
-    ),
-    port: Annotated[int | None, typer.Option(help="API port (default: a free one).")] = None,
-    arch: str = "vgg11",
-    width_mult: Annotated[float, typer.Option(help="Width of the demo model.")] = 0.25,
-    pretrain_epochs: int = 3,
-    structure_epochs: int = 2,
-    finetune_epochs: int = 2,
+    data_dir: Annotated[
+        Path, typer.Option(metavar="DIR", help="Where the demo's service keeps its data.")
+    ] = Path("edgeprune-demo"),
+    port: Annotated[
+        int | None, typer.Option(metavar="PORT", help="API port (default: a free one).")
+    ] = None,
+    arch: Annotated[
+        str, typer.Option(metavar="ARCH", help=f"The demo model: {', '.join(ZOO)}.")
+    ] = "vgg11",
+    width_mult: Annotated[
+        float, typer.Option(metavar="X", help="Width multiplier of the demo model.")
+    ] = 0.25,
+    pretrain_epochs: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Epochs that train the model to compress.")
+    ] = 3,
+    structure_epochs: Annotated[
+        int, typer.Option(min=0, metavar="N", help="Structure-learning epochs of the job.")
+    ] = 2,
+    finetune_epochs: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Weight-learning epochs of the job.")
+    ] = 2,
     keep_running: Annotated[
-        bool, typer.Option(help="Leave the service running for the dashboard.")
+        bool,
+        typer.Option("--keep-running", help="Leave the service running for the dashboard."),
     ] = False,
 ) -> None:
     """Everything end to end on this machine: train, serve, compress, publish, pull, benchmark."""

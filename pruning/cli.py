@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
+from edgeprune.contracts.architectures import ZOO
+from edgeprune.contracts.dims import DimsError, parse_dims
+from edgeprune.contracts.exit_codes import ExitCode
+
 # Errors a user can cause with their arguments or files: one line, exit code 2.
-USER_ERROR_EXIT = 2
+USER_ERROR_EXIT = ExitCode.USAGE
 # Training stopped making progress (a native kernel hung): see docs/cpu-kernels.md.
-STALLED_EXIT = 3
+STALLED_EXIT = ExitCode.STALLED
 FROM_SCRATCH_LR = 0.1
+ZOO_NAMES = ", ".join(ZOO)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -26,11 +31,12 @@ def _fail(message: str) -> typer.Exit:
 def _parse_size(text: str | None) -> tuple[int, int] | None:
     if text is None:
         return None
-    parts = text.lower().replace("x", ",").split(",")
     try:
-        h, w = (int(p) for p in parts)
-    except ValueError:
-        raise _fail(f"--input-size must look like 32x32, got {text!r}") from None
+        (h, w), note = parse_dims(text, option="--input-size", names="H,W")
+    except DimsError as exc:
+        raise _fail(str(exc)) from None
+    if note:
+        typer.echo(f"note: {note}", err=True)
     return h, w
 
 
@@ -38,14 +44,16 @@ def compress(
     arch: Annotated[
         str | None,
         typer.Option(
-            help="A zoo architecture (vgg16, resnet56, mobilenet, ...) or one installed under "
-            "the edgeprune.models entry points; see `edgeprune architectures`.",
+            metavar="ARCH",
+            help=f"A zoo architecture ({ZOO_NAMES}) or one installed under the "
+            "edgeprune.models entry points.",
             show_default=False,
         ),
     ] = None,
     model: Annotated[
         str | None,
         typer.Option(
+            metavar="MODULE:CALLABLE",
             help="Your own network: module:callable or path/to/file.py:callable, called with "
             "num_classes= and in_channels=; --checkpoint then holds its state dict.",
             show_default=False,
@@ -54,6 +62,7 @@ def compress(
     keep_layer: Annotated[
         list[str] | None,
         typer.Option(
+            metavar="MODULE",
             help="A module whose output channels are never pruned (repeatable).",
             show_default=False,
         ),
@@ -69,23 +78,38 @@ def compress(
     data: Annotated[
         str,
         typer.Option(
+            metavar="SOURCE",
             help="builtin:digits, builtin:photos, a .npz, a CIFAR-10 python folder "
-            "or an ImageFolder."
+            "or an ImageFolder.",
         ),
     ] = "builtin:digits",
     target: Annotated[
-        str, typer.Option(help="flops=0.5, params=0.5 or channels=0.5")
+        str,
+        typer.Option(
+            metavar="METRIC=R",
+            help="What to cut and by how much: flops=0.5 (FLOPs (MACs)), params=0.5 or "
+            "channels=0.5; R between 0 and 1.",
+        ),
     ] = "flops=0.5",
-    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("out"),
+    out: Annotated[Path, typer.Option(metavar="DIR", help="Output folder.")] = Path("out"),
     checkpoint: Annotated[
-        Path | None, typer.Option(help=".pt/.safetensors; omitted: train from scratch.")
+        Path | None,
+        typer.Option(metavar="FILE", help=".pt/.safetensors; omitted: train from scratch."),
     ] = None,
-    structure_epochs: Annotated[int, typer.Option(min=0)] = 10,
-    finetune_epochs: Annotated[int, typer.Option(min=0)] = 10,
-    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    structure_epochs: Annotated[
+        int,
+        typer.Option(min=0, metavar="N", help="Structure-learning epochs; 0 prunes once."),
+    ] = 10,
+    finetune_epochs: Annotated[
+        int, typer.Option(min=0, metavar="N", help="Weight-learning epochs.")
+    ] = 10,
+    batch_size: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Samples per training step.")
+    ] = 64,
     lr: Annotated[
         float | None,
         typer.Option(
+            metavar="LR",
             help="Weight-learning learning rate (default: 0.01 with --checkpoint, 0.1 from "
             "scratch, the paper's setting).",
             show_default=False,
@@ -94,12 +118,20 @@ def compress(
     structure_lr: Annotated[
         float | None,
         typer.Option(
-            help="Structure-learning learning rate (default: as --lr).", show_default=False
+            metavar="LR",
+            help="Structure-learning learning rate (default: as --lr).",
+            show_default=False,
         ),
     ] = None,
-    calibration_batches: Annotated[int, typer.Option(min=1)] = 50,
+    calibration_batches: Annotated[
+        int,
+        typer.Option(
+            min=1, metavar="N", help="Batches that measure the gates' saliency before learning."
+        ),
+    ] = 50,
     channel_multiple: Annotated[
-        int, typer.Option(min=1, help="Keep widths multiples of this (8 or 16 suit CPUs).")
+        int,
+        typer.Option(min=1, metavar="N", help="Keep widths multiples of this (8 or 16 suit CPUs)."),
     ] = 1,
     augment: Annotated[
         bool | None,
@@ -109,19 +141,25 @@ def compress(
             show_default=False,
         ),
     ] = None,
-    width_mult: Annotated[float, typer.Option(help="Width multiplier without a checkpoint.")] = 1.0,
-    input_size: Annotated[str | None, typer.Option(help="Resize images, e.g. 32x32.")] = None,
-    seed: int = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    width_mult: Annotated[
+        float, typer.Option(metavar="X", help="Width multiplier without a checkpoint.")
+    ] = 1.0,
+    input_size: Annotated[
+        str | None, typer.Option(metavar="H,W", help="Resize images to this size, e.g. 32,32.")
+    ] = None,
+    seed: Annotated[int, typer.Option(metavar="N", help="Random seed, for a repeatable run.")] = 0,
+    device: Annotated[
+        str, typer.Option(metavar="DEVICE", help="auto, cpu, cuda or cuda:N.")
+    ] = "auto",
     precision: Annotated[
-        str,
+        Literal["auto", "fp32", "bf16", "fp16"],
         typer.Option(
             help="Training arithmetic: auto (bf16 on CUDA that has it, fp16 with a gradient "
             "scaler on CUDA that does not, fp32 on the CPU), fp32, bf16 or fp16."
         ),
     ] = "auto",
     quantize: Annotated[
-        str,
+        Literal["none", "int8"],
         typer.Option(
             help="none, or int8: also write model.int8.onnx (onnxruntime static quantization, "
             "calibrated on training samples) unless it loses more than --int8-max-drop."
@@ -129,24 +167,31 @@ def compress(
     ] = "none",
     int8_max_drop: Annotated[
         float,
-        typer.Option(min=0.0, max=1.0, help="Largest accuracy drop (0..1) INT8 may cost."),
+        typer.Option(
+            min=0.0, max=1.0, metavar="DROP", help="Largest accuracy drop (0..1) INT8 may cost."
+        ),
     ] = 0.01,
     stall_timeout: Annotated[
         float,
-        typer.Option(min=1, help="Fail when no training step completes for this many seconds."),
+        typer.Option(
+            min=1,
+            metavar="SECONDS",
+            help="Fail when no training step completes for this many seconds.",
+        ),
     ] = 900.0,
     data_workers: Annotated[
         int | None,
         typer.Option(
             min=0,
             max=64,
+            metavar="N",
             help="Processes that decode image files ahead of training (default: 0 on a CPU, "
             "min(8, cores - 1) on a GPU).",
             show_default=False,
         ),
     ] = None,
 ) -> None:
-    """Compress a model to a FLOPs, params or channels target and export ONNX."""
+    """Compress a model to a FLOPs (MACs), params or channels target and export ONNX."""
     from pruning.config import CompressConfig, InvalidTarget, Target
     from pruning.models.registry import UnknownArchitecture, available_models, external_builder
 
@@ -181,8 +226,8 @@ def compress(
             seed=seed,
             device=device,
             keep_layers=tuple(keep_layer or ()),
-            precision=precision,  # type: ignore[arg-type]  # validated by CompressConfig
-            quantize=quantize,  # type: ignore[arg-type]  # validated by CompressConfig
+            precision=precision,
+            quantize=quantize,
             int8_max_drop=int8_max_drop,
             residual="coupled" if prune_residual else "inside",
             data_workers=data_workers,
@@ -219,7 +264,7 @@ def compress(
     report = result.report
     achieved, base, pruned = report["achieved"], report["baseline"], report["pruned"]
     typer.echo(
-        f"FLOPs -{achieved['flops']:.1%}  params -{achieved['params']:.1%}  "
+        f"FLOPs (MACs) -{achieved['flops']:.1%}  params -{achieved['params']:.1%}  "
         f"accuracy {base['accuracy']:.4f} -> {pruned['accuracy']:.4f}"
     )
     int8 = report.get("int8")
@@ -233,13 +278,19 @@ def compress(
 
 
 def pretrain(
-    arch: Annotated[str, typer.Option(help="Architecture, e.g. vgg11.")],
-    out: Annotated[Path, typer.Option(help="Checkpoint to write (.pt or .safetensors).")],
-    data: Annotated[str, typer.Option(help="Same sources as compress.")] = "builtin:digits",
-    epochs: Annotated[int, typer.Option(min=1)] = 10,
-    width_mult: float = 1.0,
-    batch_size: Annotated[int, typer.Option(min=1)] = 64,
-    lr: float = 0.05,
+    arch: Annotated[str, typer.Option(metavar="ARCH", help=f"A zoo architecture: {ZOO_NAMES}.")],
+    out: Annotated[
+        Path, typer.Option(metavar="FILE", help="Checkpoint to write (.pt or .safetensors).")
+    ],
+    data: Annotated[
+        str, typer.Option(metavar="SOURCE", help="Same sources as compress.")
+    ] = "builtin:digits",
+    epochs: Annotated[int, typer.Option(min=1, metavar="N", help="Training epochs.")] = 10,
+    width_mult: Annotated[float, typer.Option(metavar="X", help="Width multiplier.")] = 1.0,
+    batch_size: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Samples per training step.")
+    ] = 64,
+    lr: Annotated[float, typer.Option(metavar="LR", help="Learning rate.")] = 0.05,
     augment: Annotated[
         bool | None,
         typer.Option(
@@ -248,8 +299,10 @@ def pretrain(
             show_default=False,
         ),
     ] = None,
-    seed: int = 0,
-    device: str = "auto",
+    seed: Annotated[int, typer.Option(metavar="N", help="Random seed, for a repeatable run.")] = 0,
+    device: Annotated[
+        str, typer.Option(metavar="DEVICE", help="auto, cpu, cuda or cuda:N.")
+    ] = "auto",
 ) -> None:
     """Train a model from scratch and save a checkpoint (for demos and tests)."""
     from pruning.data import DataError

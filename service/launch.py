@@ -119,7 +119,7 @@ def ensure_admin_token(settings: Settings) -> str | None:
 
 def _children(host: str, port: int, log_level: str) -> list[Child]:
     python = sys.executable
-    worker = [python, "-m", "edgeprune", "worker", "--concurrency", "1"]
+    worker = [python, "-m", "edgeprune", "worker", "--concurrency", "1", "--log-level", log_level]
     return [
         Child(
             "api",

@@ -5,31 +5,48 @@ Module-level imports are typer only: Celery, SQLAlchemy and torch load inside th
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
+
+LogLevelName = Literal["debug", "info", "warning", "error", "critical"]  # as `edgeprune serve`
 
 
 def worker(
     queues: Annotated[
-        str, typer.Option(help="Comma-separated queues to consume: gpu (jobs), inspect (uploads).")
+        str,
+        typer.Option(
+            metavar="QUEUE,...",
+            help="Comma-separated queues to consume: gpu (jobs), inspect (uploads).",
+        ),
     ] = "gpu,inspect",
     concurrency: Annotated[
-        int, typer.Option(min=1, help="Processes; one per GPU is the rule.")
+        int, typer.Option(min=1, metavar="N", help="Processes; one per GPU is the rule.")
     ] = 1,
     name: Annotated[
-        str | None, typer.Option(help="Celery node name (default: <first queue>@<host>).")
+        str | None,
+        typer.Option(metavar="NAME", help="Celery node name (default: FIRST_QUEUE@HOST)."),
     ] = None,
-    loglevel: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING ...")] = "INFO",
+    log_level: Annotated[
+        LogLevelName,
+        typer.Option("--log-level", case_sensitive=False, help="Least severe log lines shown."),
+    ] = "info",
+    old_loglevel: Annotated[
+        LogLevelName | None,
+        typer.Option("--loglevel", case_sensitive=False, hidden=True, help="Old --log-level."),
+    ] = None,
 ) -> None:
     """Run a worker: applies DB migrations, then consumes jobs until stopped (SIGTERM/Ctrl-C)."""
     from worker.main import run_worker
 
+    if old_loglevel is not None:
+        typer.echo("note: --loglevel is now --log-level (the old name still works)", err=True)
+        log_level = old_loglevel
     run_worker(
         queues=[q.strip() for q in queues.split(",") if q.strip()],
         concurrency=concurrency,
         name=name,
-        loglevel=loglevel,
+        loglevel=log_level.upper(),
     )
 
 

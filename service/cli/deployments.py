@@ -8,7 +8,7 @@ deployment's devices, chosen by a hash of the device id, gets it; `widen` gives 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -50,10 +50,12 @@ def _show(body: dict[str, Any], as_json: bool) -> None:
         _print(body)
 
 
+Name = Annotated[str, typer.Argument(metavar="NAME", help="The deployment's name, e.g. cams.")]
 Percent = typer.Option(
     100,
     min=1,
     max=100,
+    metavar="PERCENT",
     help="Stage it: only this share of the devices (stable by device id) gets it; "
     "`widen` gives it to the rest.",
 )
@@ -61,8 +63,8 @@ Percent = typer.Option(
 
 @app.command("promote")
 def promote(
-    name: str,
-    job_id: str,
+    name: Name,
+    job_id: Annotated[str, typer.Argument(help="A succeeded job (job_...).")],
     percent: int = Percent,
     server: Server = DEFAULT_SERVER,
     token: Token = None,
@@ -76,9 +78,13 @@ def promote(
 
 @app.command("widen")
 def widen(
-    name: str,
+    name: Name,
     percent: int = typer.Option(
-        100, min=1, max=100, help="Share of devices that get the staged version (100: all)."
+        100,
+        min=1,
+        max=100,
+        metavar="PERCENT",
+        help="Share of devices that get the staged version (100: all).",
     ),
     server: Server = DEFAULT_SERVER,
     token: Token = None,
@@ -93,7 +99,7 @@ def widen(
 
 @app.command("show")
 def show(
-    name: str, server: Server = DEFAULT_SERVER, token: Token = None, as_json: JsonOutput = False
+    name: Name, server: Server = DEFAULT_SERVER, token: Token = None, as_json: JsonOutput = False
 ) -> None:
     """Show a deployment, its history and its current manifest."""
     body = _request(server, token, "GET", f"/v1/deployments/{name}")
@@ -110,23 +116,34 @@ def show(
 
 
 @app.command("list")
-def list_deployments(server: Server = DEFAULT_SERVER, token: Token = None) -> None:
+def list_deployments(
+    server: Server = DEFAULT_SERVER, token: Token = None, as_json: JsonOutput = False
+) -> None:
     """List deployments with their current version."""
-    for d in _request(server, token, "GET", "/v1/deployments")["data"]:
+    body = _request(server, token, "GET", "/v1/deployments")
+    if as_json:
+        typer.echo(json.dumps(body, indent=2))
+        return
+    for d in body["data"]:
         typer.echo(f"{d['name']}  version {d['current_version']}  job {d['current_job_id']}")
 
 
 @app.command("rollback")
 def rollback(
-    name: str,
-    version: int | None = typer.Option(None, help="Version to return to (default: previous)."),
+    name: Name,
+    version: int | None = typer.Option(
+        None, metavar="VERSION", help="Version to return to (default: previous)."
+    ),
     server: Server = DEFAULT_SERVER,
     token: Token = None,
+    as_json: JsonOutput = False,
 ) -> None:
     """Point NAME back at an earlier version. During a staged rollout: end the stage, and
     every device returns to the current version."""
     payload = {"version": version} if version is not None else None
-    _print(_request(server, token, "POST", f"/v1/deployments/{name}/rollback", json=payload))
+    _show(
+        _request(server, token, "POST", f"/v1/deployments/{name}/rollback", json=payload), as_json
+    )
 
 
 def _number(value: Any, unit: str = "", digits: int = 2) -> str:
@@ -135,7 +152,7 @@ def _number(value: Any, unit: str = "", digits: int = 2) -> str:
 
 @app.command("fleet")
 def fleet(
-    name: str, server: Server = DEFAULT_SERVER, token: Token = None, as_json: JsonOutput = False
+    name: Name, server: Server = DEFAULT_SERVER, token: Token = None, as_json: JsonOutput = False
 ) -> None:
     """Which devices of NAME run what: devices per version, online/stale, median on-device
     speedup and latency, failed installs."""

@@ -31,6 +31,9 @@ def _version(device: dict[str, Any]) -> str:
     return text
 
 
+DeviceId = Annotated[str, typer.Argument(help="The device's id (dev_...).")]
+
+
 def _line(device: dict[str, Any]) -> str:
     failure = device.get("install_failure")
     failed = f"  install of v{failure['version']} failed at {failure['stage']}" if failure else ""
@@ -43,7 +46,9 @@ def _line(device: dict[str, Any]) -> str:
 
 @app.command("list")
 def list_devices(
-    deployment: Annotated[str | None, typer.Option(help="Only this deployment's devices.")] = None,
+    deployment: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Only this deployment's devices.")
+    ] = None,
     all_devices: Annotated[bool, typer.Option("--all", help="Include revoked devices.")] = False,
     server: Server = DEFAULT_SERVER,
     token: Token = None,
@@ -66,30 +71,53 @@ def list_devices(
 
 @app.command("show")
 def show(
-    device_id: str,
+    device_id: DeviceId,
     server: Server = DEFAULT_SERVER,
     token: Token = None,
+    as_json: JsonOutput = False,
 ) -> None:
-    """Show one device as JSON (status, versions, latest benchmark, failed install)."""
-    typer.echo(json.dumps(_request(server, token, "GET", f"/v1/devices/{device_id}"), indent=2))
+    """Show one device: status, versions, latest benchmark, failed install."""
+    device = _request(server, token, "GET", f"/v1/devices/{device_id}")
+    if as_json:
+        typer.echo(json.dumps(device, indent=2))
+        return
+    typer.echo(_line(device))
+    report = device.get("last_report")
+    if report:
+        latency = report.get("latency") or {}
+        typer.echo(
+            f"  last report: v{report.get('version')}  p50 {latency.get('p50_ms')} ms  "
+            f"speedup {report.get('speedup')}x  at {report.get('created_at', '-')}"
+        )
 
 
 @app.command("revoke")
-def revoke(device_id: str, server: Server = DEFAULT_SERVER, token: Token = None) -> None:
+def revoke(
+    device_id: DeviceId,
+    server: Server = DEFAULT_SERVER,
+    token: Token = None,
+    as_json: JsonOutput = False,
+) -> None:
     """Revoke DEVICE_ID's token: its next request is refused. Its name is free again."""
     device = _request(server, token, "POST", f"/v1/devices/{device_id}/revoke")
+    if as_json:
+        typer.echo(json.dumps(device, indent=2))
+        return
     typer.echo(f"revoked {device['id']} ({device['name']}, {device['deployment']})")
 
 
 @app.command("delete")
 def delete(
-    device_id: str,
+    device_id: DeviceId,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
     server: Server = DEFAULT_SERVER,
     token: Token = None,
+    as_json: JsonOutput = False,
 ) -> None:
     """Delete DEVICE_ID and its reports (its token is revoked first)."""
     if not yes:
         typer.confirm(f"Delete {device_id} and all its reports?", abort=True)
     _request(server, token, "DELETE", f"/v1/devices/{device_id}")
-    typer.echo(f"deleted {device_id}")
+    typer.echo(
+        json.dumps({"id": device_id, "deleted": True}) if as_json else f"deleted {device_id}"
+    )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
+from edgeprune.contracts.exit_codes import ExitCode
+from edgeprune.contracts.jobs import JobState
 from service.cli.options import DEFAULT_SERVER, EXIT_CODES, JsonOutput, Server, Token
 
 app = typer.Typer(help="Submit and follow compression jobs.", epilog=EXIT_CODES)
@@ -41,16 +43,35 @@ def _line(job: dict[str, Any]) -> str:
 
 @app.command("submit")
 def submit(
-    model: Annotated[str, typer.Option(help="Model id (mdl_...).")],
-    dataset: Annotated[str, typer.Option(help="Dataset id (dst_...).")],
-    target: Annotated[str, typer.Option(help="METRIC=REDUCTION, e.g. flops=0.5.")],
-    structure_epochs: Annotated[int, typer.Option(help="0 = prune once, no learning.")] = 10,
-    finetune_epochs: Annotated[int, typer.Option(help="Weight-learning epochs (>= 1).")] = 10,
-    batch_size: Annotated[int | None, typer.Option(help="Default: the server's.")] = None,
-    lr: Annotated[float | None, typer.Option(help="Default: the server's.")] = None,
-    seed: Annotated[int | None, typer.Option()] = None,
+    model: Annotated[str, typer.Option(metavar="ID", help="Model id (mdl_...).")],
+    dataset: Annotated[str, typer.Option(metavar="ID", help="Dataset id (dst_...).")],
+    target: Annotated[
+        str,
+        typer.Option(
+            metavar="METRIC=R",
+            help="What to cut and by how much: flops=0.5 (FLOPs (MACs)), params=0.5 or "
+            "channels=0.5; R between 0 and 1.",
+        ),
+    ],
+    structure_epochs: Annotated[
+        int,
+        typer.Option(metavar="N", help="Structure-learning epochs; 0 prunes once, no learning."),
+    ] = 10,
+    finetune_epochs: Annotated[
+        int, typer.Option(metavar="N", help="Weight-learning epochs (>= 1).")
+    ] = 10,
+    batch_size: Annotated[
+        int | None, typer.Option(metavar="N", help="Samples per training step (server: 64).")
+    ] = None,
+    lr: Annotated[
+        float | None, typer.Option(metavar="LR", help="Learning rate (server default: 0.01).")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(metavar="N", help="Random seed, for a repeatable run (0).")
+    ] = None,
     channel_multiple: Annotated[
-        int | None, typer.Option(help="Keep widths multiples of this (e.g. 8 for CPUs).")
+        int | None,
+        typer.Option(metavar="N", help="Keep widths multiples of this (e.g. 8 for CPUs)."),
     ] = None,
     augment: Annotated[
         bool | None,
@@ -60,23 +81,26 @@ def submit(
         ),
     ] = None,
     quantize: Annotated[
-        str | None,
+        Literal["none", "int8"] | None,
         typer.Option(
             help="none (default) or int8: also publish model.int8.onnx when it is accurate "
             "enough (see --int8-max-drop)."
         ),
     ] = None,
     int8_max_drop: Annotated[
-        float | None, typer.Option(help="Largest accuracy drop (0..1) INT8 may cost (0.01).")
+        float | None,
+        typer.Option(metavar="DROP", help="Largest accuracy drop (0..1) INT8 may cost (0.01)."),
     ] = None,
     deployment: Annotated[
-        str | None, typer.Option(help="Promote the result to this deployment on success.")
+        str | None,
+        typer.Option(metavar="NAME", help="Promote the result to this deployment on success."),
     ] = None,
     rollout_percent: Annotated[
         int | None,
         typer.Option(
             min=1,
             max=100,
+            metavar="PERCENT",
             help="Stage that promotion to this share of the deployment's devices (widen or "
             "roll back with `deployments`); its first version goes to all.",
         ),
@@ -111,8 +135,10 @@ def submit(
 
 @app.command("list")
 def list_jobs(
-    state: Annotated[str | None, typer.Option(help="Only jobs in this state.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+    state: Annotated[JobState | None, typer.Option(help="Only jobs in this state.")] = None,
+    limit: Annotated[
+        int, typer.Option(min=1, max=500, metavar="N", help="Show at most this many.")
+    ] = 20,
     server: Server = DEFAULT_SERVER,
     token: Token = None,
     as_json: JsonOutput = False,
@@ -120,7 +146,7 @@ def list_jobs(
     """List jobs, newest first."""
     params: dict[str, Any] = {"limit": limit}
     if state:
-        params["state"] = state
+        params["state"] = state.value
     body = _request(server, token, "GET", "/v1/jobs", params=params)
     if as_json:
         typer.echo(json.dumps(body, indent=2))
@@ -129,23 +155,45 @@ def list_jobs(
         typer.echo(_line(job))
 
 
+JobId = Annotated[str, typer.Argument(help="The job's id (job_...).")]
+
+
 @app.command("show")
-def show(job_id: str, server: Server = DEFAULT_SERVER, token: Token = None) -> None:
-    """Print one job as JSON."""
-    typer.echo(json.dumps(_request(server, token, "GET", f"/v1/jobs/{job_id}"), indent=2))
+def show(
+    job_id: JobId, server: Server = DEFAULT_SERVER, token: Token = None, as_json: JsonOutput = False
+) -> None:
+    """Show one job: state, phase, progress, its inputs and latest metrics."""
+    job = _request(server, token, "GET", f"/v1/jobs/{job_id}")
+    if as_json:
+        typer.echo(json.dumps(job, indent=2))
+        return
+    typer.echo(_line(job))
+    typer.echo(f"  model {job['model_id']}  dataset {job['dataset_id']}")
+    if job.get("deployment"):
+        typer.echo(f"  deployment {job['deployment']}")
+    for key, value in sorted((job.get("metrics") or {}).items()):
+        shown = f"{value:.4g}" if isinstance(value, float) else value
+        typer.echo(f"  {key} {shown}")
+    if job.get("error_message"):
+        typer.echo(f"  error {job.get('error_type')}: {job['error_message']}")
 
 
 @app.command("cancel")
-def cancel(job_id: str, server: Server = DEFAULT_SERVER, token: Token = None) -> None:
+def cancel(
+    job_id: JobId, server: Server = DEFAULT_SERVER, token: Token = None, as_json: JsonOutput = False
+) -> None:
     """Cancel a job (a running one stops within one training step)."""
     job = _request(server, token, "POST", f"/v1/jobs/{job_id}/cancel")
+    if as_json:
+        typer.echo(json.dumps(job, indent=2))
+        return
     note = " (cancel requested)" if job["state"] == "running" else ""
     typer.echo(f"{job['id']}  {job['state']}{note}")
 
 
 @app.command("watch")
 def watch(
-    job_id: str,
+    job_id: JobId,
     server: Server = DEFAULT_SERVER,
     token: Token = None,
 ) -> None:
@@ -156,4 +204,4 @@ def watch(
 
     final = run(lambda: watch_job(server, token, job_id))
     if final.get("state") != "succeeded":
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FAILED)

@@ -8,14 +8,24 @@ from typing import Annotated
 
 import typer
 
+from service.cli.options import LogLevelName, log_level_option
+
+Port = Annotated[int, typer.Option(min=1, max=65535, metavar="PORT", help="TCP port to listen on.")]
+Host = Annotated[str, typer.Option(metavar="HOST", help="Interface to listen on.")]
+
 
 def serve(
     data_dir: Annotated[
-        Path, typer.Option(envvar="EDGEPRUNE_DATA_DIR", help="Database, broker and artifacts.")
+        Path,
+        typer.Option(
+            envvar="EDGEPRUNE_DATA_DIR",
+            metavar="DIR",
+            help="Folder of the database, broker and artifacts.",
+        ),
     ] = Path("edgeprune-data"),
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
-    log_level: Annotated[str, typer.Option(help="uvicorn/Celery log level.")] = "info",
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    log_level: Annotated[LogLevelName, log_level_option("API and worker log lines")] = "info",
 ) -> None:
     """Run everything on this machine: API + workers + SQLite, under one data dir.
 
@@ -28,9 +38,9 @@ def serve(
 
 
 def api(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    log_level: Annotated[LogLevelName, log_level_option("API log lines")] = "info",
 ) -> None:
     """Run the API alone, configured by EDGEPRUNE_* variables (database, broker, artifacts)."""
     from service.launch import run_api

@@ -6,8 +6,9 @@ deployment (`edgeprune api` on PostgreSQL) comes to exist.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -23,11 +24,13 @@ app = typer.Typer(help="Create, revoke and list API tokens (directly in the data
 DataDir = Annotated[
     Path | None,
     typer.Option(
+        metavar="DIR",
         help="The data folder of the `edgeprune serve` whose tokens these are (default: "
         "EDGEPRUNE_DATA_DIR, else ./edgeprune-data; EDGEPRUNE_DATABASE_URL overrides both).",
         show_default=False,
     ),
 ]
+JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON instead of lines.")]
 
 
 def _sessions(data_dir: Path | None) -> tuple[Engine, sessionmaker[Session]]:
@@ -56,8 +59,11 @@ def _sessions(data_dir: Path | None) -> tuple[Engine, sessionmaker[Session]]:
 
 @app.command("create")
 def create(
-    name: Annotated[str, typer.Option(help="Who or what uses the token.")] = "admin",
+    name: Annotated[
+        str, typer.Option(metavar="NAME", help="Who or what uses the token.")
+    ] = "admin",
     data_dir: DataDir = None,
+    as_json: JsonOutput = False,
 ) -> None:
     """Create an admin token and print its secret (shown only this once)."""
     from service.store.tokens import create_token
@@ -69,13 +75,17 @@ def create(
     finally:
         engine.dispose()
     typer.echo(f"created {token_id} ({name}); the secret is shown only now:", err=True)
-    typer.echo(secret)
+    if as_json:
+        typer.echo(json.dumps({"id": token_id, "name": name, "kind": "admin", "secret": secret}))
+    else:
+        typer.echo(secret)
 
 
 @app.command("revoke")
 def revoke(
     token_id: Annotated[str, typer.Argument(help="The token's id (tok_...).")],
     data_dir: DataDir = None,
+    as_json: JsonOutput = False,
 ) -> None:
     """Revoke a token; requests using it are refused from now on."""
     from service.store.tokens import revoke_token
@@ -89,13 +99,14 @@ def revoke(
     if not revoked:
         typer.echo(f"error: no live token {token_id}", err=True)
         raise typer.Exit(ExitCode.NOT_FOUND)
-    typer.echo(f"revoked {token_id}")
+    typer.echo(json.dumps({"id": token_id, "revoked": True}) if as_json else f"revoked {token_id}")
 
 
 @app.command("list")
 def list_tokens(
     all_tokens: Annotated[bool, typer.Option("--all", help="Include revoked tokens.")] = False,
     data_dir: DataDir = None,
+    as_json: JsonOutput = False,
 ) -> None:
     """List tokens (ids, names, kinds; never secrets)."""
     from sqlalchemy import select
@@ -111,6 +122,9 @@ def list_tokens(
             rows = list(session.scalars(stmt))
     finally:
         engine.dispose()
+    if as_json:
+        typer.echo(json.dumps([_token_json(t) for t in rows], indent=2))
+        return
     for token in rows:
         state = "revoked" if token.revoked_at else "live"
         device = f" device={token.device_id}" if token.device_id else ""
@@ -118,3 +132,14 @@ def list_tokens(
             f"{token.id}  {token.kind:<6}  {state:<7}  {token.created_at:%Y-%m-%d %H:%M}  "
             f"{token.name}{device}"
         )
+
+
+def _token_json(token: Any) -> dict[str, Any]:
+    return {
+        "id": token.id,
+        "name": token.name,
+        "kind": token.kind,
+        "device_id": token.device_id,
+        "created_at": token.created_at.isoformat(),
+        "revoked_at": token.revoked_at.isoformat() if token.revoked_at else None,
+    }

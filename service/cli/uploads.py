@@ -8,13 +8,21 @@ from typing import Annotated, Any
 
 import typer
 
+from edgeprune.contracts.architectures import ZOO
+from edgeprune.contracts.dims import DimsError, parse_dims
 from service.cli.options import DEFAULT_SERVER, EXIT_CODES, JsonOutput, Server, Token
 
 models_app = typer.Typer(help="Upload and list checkpoints.", epilog=EXIT_CODES)
 datasets_app = typer.Typer(help="Upload and list edge datasets.", epilog=EXIT_CODES)
 
 ExistingFile = Annotated[
-    Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="File to upload.")
+    Path,
+    typer.Argument(
+        exists=True, dir_okay=False, readable=True, metavar="FILE", help="File to upload."
+    ),
+]
+Name = Annotated[
+    str | None, typer.Option(metavar="NAME", help="Display name (default: the file's name).")
 ]
 # An upload may wait for the server to inspect it (inspect_wait_s, 60 s by default).
 UPLOAD_TIMEOUT_S = 600.0
@@ -38,12 +46,18 @@ def upload_model(
     arch: Annotated[
         str,
         typer.Option(
-            help="An architecture the server knows, e.g. vgg11 (see `edgeprune architectures`)."
+            metavar="ARCH",
+            help=f"The network the checkpoint is for: {', '.join(ZOO)}, or one the server's "
+            "workers have installed (`edgeprune architectures` lists them).",
         ),
     ],
-    num_classes: Annotated[int, typer.Option(min=2, help="Classes of the checkpoint's head.")],
-    input_shape: Annotated[str, typer.Option(help="C,H,W of one input, e.g. 1,32,32.")],
-    name: Annotated[str | None, typer.Option(help="Display name (default: file name).")] = None,
+    num_classes: Annotated[
+        int, typer.Option(min=2, metavar="N", help="Classes of the checkpoint's head.")
+    ],
+    input_shape: Annotated[
+        str, typer.Option(metavar="C,H,W", help="Shape of one input, e.g. 1,32,32.")
+    ],
+    name: Name = None,
     server: Server = DEFAULT_SERVER,
     token: Token = None,
     as_json: JsonOutput = False,
@@ -51,7 +65,14 @@ def upload_model(
     """Upload a .pt/.pth/.safetensors checkpoint; prints its id once a worker has checked it."""
     from service.cli.client import run
 
-    fields = {"arch": arch, "num_classes": str(num_classes), "input_shape": input_shape}
+    try:
+        dims, note = parse_dims(input_shape, option="--input-shape", names="C,H,W")
+    except DimsError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if note:
+        typer.echo(f"note: {note}", err=True)
+    shape = ",".join(str(d) for d in dims)
+    fields = {"arch": arch, "num_classes": str(num_classes), "input_shape": shape}
     if name:
         fields["name"] = name
     # The answer waits for a worker to load the weights (up to the server's inspect_wait_s):
@@ -66,7 +87,10 @@ def upload_model(
     if body["status"] == "pending":
         line = f"{body['id']}  pending (not inspected yet; see `edgeprune models list`)"
     else:
-        line = f"{body['id']}  {body['arch']}  params={body['params']:,}  flops={body['flops']:,}"
+        line = (
+            f"{body['id']}  {body['arch']}  params {body['params']:,}  "
+            f"FLOPs (MACs) {body['flops']:,}"
+        )
     _show(body, as_json, line)
 
 
@@ -92,7 +116,7 @@ def list_models(
 @datasets_app.command("upload")
 def upload_dataset(
     file: ExistingFile,
-    name: Annotated[str | None, typer.Option(help="Display name (default: file name).")] = None,
+    name: Name = None,
     server: Server = DEFAULT_SERVER,
     token: Token = None,
     as_json: JsonOutput = False,

@@ -25,9 +25,9 @@ from rich.progress import (
 from rich.table import Column
 
 from edgeprune.contracts.exit_codes import ExitCode
+from edgeprune.contracts.jobs import TERMINAL_STATES
 from service.cli.client import CliError, api_client, check
 
-TERMINAL = {"succeeded", "failed", "canceled"}
 MAX_RECONNECTS = 5
 
 
@@ -183,7 +183,7 @@ def watch_job(server: str, token: str | None, job_id: str) -> dict[str, Any]:
                 if problem is None:
                     # The server ends the stream after the terminal state event.
                     job = check(client.get(f"/v1/jobs/{job_id}"))
-                    if job["state"] in TERMINAL:
+                    if job["state"] in TERMINAL_STATES:
                         if job["state"] == "succeeded":
                             bar.done()
                         break

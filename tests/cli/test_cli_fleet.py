@@ -86,7 +86,7 @@ def test_devices_list_show_revoke_delete(live_server: LiveServer) -> None:
     listing = cli(live_server, "devices", "list")
     assert listing.exit_code == 0, listing.output
     assert kept["id"] in listing.stdout and "never_seen" in listing.stdout
-    shown = json.loads(cli(live_server, "devices", "show", kept["id"]).stdout)
+    shown = json.loads(cli(live_server, "devices", "show", kept["id"], "--json").stdout)
     assert shown["name"] == "cam-kept" and shown["assigned_version"] == 1
 
     revoked = cli(live_server, "devices", "revoke", gone["id"])

@@ -72,7 +72,7 @@ def test_jobs_submit_list_and_show(live_server: LiveServer) -> None:
     listing = cli(live_server, "jobs", "list")
     assert listing.exit_code == 0
     assert job_id in listing.stdout and "queued" in listing.stdout and "flops=0.5" in listing.stdout
-    shown = json.loads(cli(live_server, "jobs", "show", job_id).stdout)
+    shown = json.loads(cli(live_server, "jobs", "show", job_id, "--json").stdout)
     assert shown["deployment"] == "cams"
 
 

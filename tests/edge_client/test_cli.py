@@ -112,3 +112,44 @@ def test_help_documents_exit_codes() -> None:
     text = " ".join(result.stdout.split())  # rich wraps the epilog
     assert "Exit codes: 0 success" in text and "8 edge-client: the device is not registered" in text
     assert "130 stopped by SIGINT or SIGTERM" in text
+
+
+def test_register_run_and_rollback_print_json(
+    edge_server: EdgeTestServer, tiny_models: TinyModels, tmp_path: Path
+) -> None:
+    state_dir = tmp_path / "state"
+    registered = _register_json(edge_server, state_dir)
+    assert registered == {
+        "device_id": "dev_0001", "name": "cam-17", "deployment": "cams", "replaced": None,
+    }  # fmt: skip
+    for blob in ("pruned", "pruned_v2"):
+        edge_server.promote("cams", tiny_models.bytes(blob))
+        ran = cli.invoke(app, ["run", "--once", "--runs", "2", "--warmup", "0", "--json",
+                               "--state-dir", str(state_dir)])  # fmt: skip
+        assert ran.exit_code == 0, ran.output
+    assert json.loads(ran.stdout) == {
+        "outcome": "installed", "version": 2, "variant": "fp32", "reported": True,
+    }  # fmt: skip
+    back = cli.invoke(app, ["rollback", "--json", "--state-dir", str(state_dir)])
+    assert back.exit_code == 0 and json.loads(back.stdout) == {"version": 1}
+
+
+def _register_json(server: EdgeTestServer, state_dir: Path) -> Any:
+    args = ["register", "--server", server.url, "--deployment", "cams", "--name", "cam-17"]
+    result = cli.invoke(
+        app, [*args, "--token", ADMIN_TOKEN, "--json", "--state-dir", str(state_dir)]
+    )
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_old_option_names_still_work_with_a_note(tiny_models: TinyModels, tmp_path: Path) -> None:
+    model = str(tiny_models.pruned)
+    args = ["bench", "--model", model, "--runs", "2", "--warmup", "0", "--json"]
+    result = cli.invoke(app, [*args, "--batch", "2", "--input-shape", "3x16x16"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["batch"] == 2
+    assert "note: --batch is now --batch-size" in result.stderr
+    assert "write --input-shape 3,16,16" in result.stderr
+    wrong = cli.invoke(app, [*args, "--input-shape", "16,16"])
+    assert wrong.exit_code == ConfigError.exit_code and "C,H,W" in wrong.stderr

@@ -24,7 +24,7 @@ class WorkerProcess:
         self.log_path = log_path
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(
-            [*WORKER_COMMAND, "--queues", queues, "--concurrency", "1", "--loglevel", "INFO"],
+            [*WORKER_COMMAND, "--queues", queues, "--concurrency", "1", "--log-level", "info"],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
