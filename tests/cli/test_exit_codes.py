@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import re
 import socket
+from pathlib import Path
 
 import httpx
 import pytest
@@ -55,3 +57,9 @@ def test_not_registered_is_not_unreachable() -> None:
     # The collision this table was made to end: 3 meant both in the two CLIs.
     assert edge_errors.NotSetUp.exit_code == ExitCode.NOT_SET_UP
     assert edge_errors.NotSetUp.exit_code != ExitCode.UNREACHABLE
+
+
+def test_the_readme_table_is_the_table() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| (\d+) \| (.+?) \|$", readme, flags=re.MULTILINE))
+    assert rows == {str(int(code)): meaning for code, meaning in MEANING.items()}
