@@ -104,7 +104,7 @@ def plot_channels(report: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("channels")
     achieved = report["achieved"]
     arch = report["config"]["arch"]
-    ax.set_title(f"{arch}: FLOPs −{achieved['flops']:.1%}, params −{achieved['params']:.1%}")
+    ax.set_title(f"{arch}: FLOPs (MACs) −{achieved['flops']:.1%}, params −{achieved['params']:.1%}")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -130,7 +130,7 @@ def plot_history(report: dict[str, Any], path: Path) -> None:
     if report["target"]["metric"] == "flops":
         axes[2].axhline(goal, color="gray", linestyle="--", label="target")
         axes[2].legend()
-    axes[2].set_title("MFLOPs (MACs) of the active structure")
+    axes[2].set_title("FLOPs (MACs) of the active structure, millions")
     structure_epochs = sum(1 for h in history if h["phase"] == "structure_learning")
     for ax in axes:
         ax.set_xlabel("epoch")
