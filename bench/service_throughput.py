@@ -6,10 +6,14 @@ The real API runs under uvicorn in a child process (`uvicorn service.api.main:cr
 --factory`), on SQLite and, with `--postgres`, on a fresh PostgreSQL database created from
 URL (and dropped after). Next to it runs a bare FastAPI app (`bench/bare_app.py`) under the
 same uvicorn settings. This process seeds a promoted deployment through the store, registers
-one device per client, and drives both servers with an asyncio httpx load generator:
+one device per client, and drives both servers with `wrk` when it is installed (`--loadgen`;
+one C thread saturates the bare endpoint, which the asyncio httpx generator cannot: it tops
+out near 1,100 requests/s), else with the asyncio generator:
 
-- manifest polls by `--clients` concurrent devices (one connection each, no think time),
-  all conditional (`If-None-Match` = current ETag, so 304) or all unconditional (200), for
+- manifest polls by `--clients` concurrent devices (one connection each, no think time;
+  with wrk each request carries the next device's token, and a few polls per token are
+  checked through httpx afterwards, since wrk only counts statuses), all conditional
+  (`If-None-Match` = current ETag, so 304) or all unconditional (200), for
   `--duration` seconds after a warm-up; scenarios of the real and the bare app alternate so
   the ratio ours/bare compares the same minutes of a shared machine;
 - job submission latency: `--jobs` POST /v1/jobs one after another, then `--jobs` at once
@@ -37,7 +41,7 @@ from typing import Any
 
 import httpx
 
-from bench import common
+from bench import common, wrk
 from bench.bare_app import ETAG as BARE_ETAG
 from bench.live_service import API_APP, BARE_APP, ServerProcess, UvicornOptions, local_backend
 from bench.loadgen import (
@@ -68,6 +72,7 @@ class Config:
     postgres: str | None
     redis: str | None
     api_app: str = API_APP
+    loadgen: str = "python"  # or "wrk"
 
     @property
     def max_requests(self) -> int:
@@ -86,9 +91,54 @@ def manifest_check(published: Published) -> Check:
     return check
 
 
+def _probe(server: ServerProcess, plan: PollPlan, check: Check | None) -> list[str]:
+    """wrk counts statuses only: a few polls per token through httpx check the bodies."""
+    problems = []
+    with httpx.Client(base_url=server.url, timeout=POLL_TIMEOUT_S) as client:
+        for i in range(min(len(plan.tokens), 20)):
+            response = client.get(plan.path, headers=plan.headers(i, 0))
+            if response.status_code not in plan.expected:
+                problems.append(f"HTTP {response.status_code}: {response.text[:200]}")
+            elif check is not None and (problem := check(response)):
+                problems.append(problem)
+    return problems
+
+
+def _wrk_scenario(
+    server: ServerProcess, plan: PollPlan, config: Config, check: Check | None
+) -> dict[str, Any]:
+    url = server.url + plan.path
+    expected = frozenset({304}) if plan.etag is not None else frozenset({200})
+
+    def load(seconds: float) -> dict[str, Any]:
+        return wrk.run(
+            url,
+            plan.tokens,
+            plan.etag,
+            connections=config.clients,
+            duration_s=seconds,
+            expected=expected,
+            timeout_s=POLL_TIMEOUT_S,
+        )
+
+    load(config.warmup_s)  # connections, caches and the server's allocator warmed up
+    cpu_server = server.cpu_seconds()
+    result = load(config.duration_s)
+    server_cpu = server.cpu_seconds() - cpu_server
+    problems = _probe(server, plan, check)
+    result["errors"] += len(problems)
+    result["error_samples"] += problems[:10]
+    ok = result["ok"]
+    result["server_cpu_ms_per_ok"] = round(server_cpu * 1000 / ok, 4) if ok else None
+    result["loadavg_1m_after"] = round(os.getloadavg()[0], 2)
+    return result
+
+
 def _scenario(
     server: ServerProcess, plan: PollPlan, config: Config, check: Check | None
 ) -> dict[str, Any]:
+    if config.loadgen == "wrk":
+        return _wrk_scenario(server, plan, config, check)
     cpu_server, cpu_client = server.cpu_seconds(), time.process_time()
     stats = asyncio.run(
         poll_load(
@@ -229,7 +279,12 @@ def run(config: Config) -> dict[str, Any]:
             "duration_s": config.duration_s,
             "warmup_s": config.warmup_s,
             "jobs": config.jobs,
-            "client": "httpx.AsyncClient per simulated device, closed loop, no think time",
+            "client": (
+                "wrk, one thread, one keep-alive connection per client, closed loop, no think "
+                "time; each request carries the next device token (round robin)"
+                if config.loadgen == "wrk"
+                else "httpx.AsyncClient per simulated device, closed loop, no think time"
+            ),
         },
         "runs": {},
     }
@@ -259,7 +314,18 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, str]:
         "--api-app", default=API_APP, help="app factory to serve (e.g. a what-if variant)"
     )
     parser.add_argument("--out", default="service_throughput", help="results file name")
+    parser.add_argument(
+        "--loadgen",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="load generator for the polls: wrk when installed (auto), or the asyncio one",
+    )
     args = parser.parse_args(argv)
+    loadgen = args.loadgen
+    if loadgen == "auto":
+        loadgen = "wrk" if wrk.available() else "python"
+    elif loadgen == "wrk" and not wrk.available():
+        parser.error("wrk is not installed (Debian: apt-get install wrk)")
     duration = args.duration or (6.0 if args.quick else 30.0)
     return Config(
         clients=args.clients,
@@ -270,6 +336,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, str]:
         postgres=args.postgres,
         redis=args.redis,
         api_app=args.api_app,
+        loadgen=loadgen,
     ), args.out
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from service.store.models import PollGeneration
@@ -45,15 +45,6 @@ def credentials_changed(session: Session) -> None:
     _bump(session, "credentials")
 
 
-_READ = select(PollGeneration.deployments, PollGeneration.credentials).where(
-    PollGeneration.id == ROW
-)
-
-
-def read(connection: Connection) -> Generation:
-    """The counters as committed now; ends the read's transaction so the next read is fresh."""
-    try:
-        row = connection.execute(_READ).one()
-    finally:
-        connection.rollback()
-    return Generation(int(row[0]), int(row[1]))
+# Plain SQL: the poll path runs it on a raw driver connection of its own (sqlite3, or an
+# asynchronous psycopg connection), once per batch of polls.
+READ_SQL = f"SELECT deployments, credentials FROM {PollGeneration.__tablename__} WHERE id = {ROW}"

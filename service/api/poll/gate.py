@@ -9,38 +9,38 @@ next, so the database sees about one small read per read-duration however many d
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
 
 class FreshnessGate(Generic[T]):
-    def __init__(self, read: Callable[[], T]) -> None:
-        # One thread: the read keeps its own database connection, used by that thread only.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="poll-gate")
+    def __init__(self, read: Callable[[], Awaitable[T]]) -> None:
         self._read = read
         self._next: asyncio.Future[T] | None = None
         self._running = False
+        self._task: asyncio.Task[None] | None = None  # held: the loop keeps only weak refs
 
     async def fresh(self) -> T:
         """The value of a read that started after this call."""
         if self._next is None:
-            self._next = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            self._next = loop.create_future()
             if not self._running:
                 self._running = True
-                asyncio.get_running_loop().create_task(self._run())
+                self._task = loop.create_task(self._run())
         # shield: a poll that is cancelled must not cancel the read the others wait for.
         return await asyncio.shield(self._next)
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
+            # Let the polls that are already readable join this read before it starts.
+            await asyncio.sleep(0)
             while self._next is not None:
                 waiting, self._next = self._next, None
                 try:
-                    value = await loop.run_in_executor(self._executor, self._read)
+                    value = await self._read()
                 except Exception as exc:  # every waiter falls back to the regular route
                     waiting.set_exception(exc)
                     # Retrieved by the waiters; keeps asyncio from logging it when none is left.
@@ -49,6 +49,3 @@ class FreshnessGate(Generic[T]):
                     waiting.set_result(value)
         finally:
             self._running = False
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=True)

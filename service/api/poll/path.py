@@ -15,7 +15,7 @@ import logging
 import time
 
 import anyio.to_thread
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 from starlette.types import Scope, Send
@@ -26,7 +26,7 @@ from service.api.metrics import ApiMetrics
 from service.api.poll.cache import Identity, ManifestKey, PollCache
 from service.api.poll.gate import FreshnessGate
 from service.api.poll.last_seen import LastSeen
-from service.store import poll_generation
+from service.api.poll.reader import open_reader
 from service.store.deployments import rollout_bucket
 from service.store.poll_generation import Generation
 from service.store.tokens import live_identity
@@ -38,29 +38,6 @@ ROUTE = "/v1/deployments/{name}/manifest"
 LAST_SEEN_FLUSH_S = 5.0
 _JSON = (b"content-type", b"application/json")
 _NO_CACHE = (b"cache-control", b"no-cache")
-
-
-class _GenerationReader:
-    """Reads the counters on one connection of its own (used by the gate's one thread)."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._connection: Connection | None = None
-
-    def __call__(self) -> Generation:
-        if self._connection is None:
-            self._connection = self._engine.connect()
-        try:
-            return poll_generation.read(self._connection)
-        except Exception:
-            self.close()  # a broken connection: the next read opens a new one
-            raise
-
-    def close(self) -> None:
-        if self._connection is not None:
-            with contextlib.suppress(Exception):
-                self._connection.close()
-            self._connection = None
 
 
 class PollPath:
@@ -75,8 +52,10 @@ class PollPath:
         self._sessions = sessions
         self._metrics = metrics
         self._public_url = public_url.rstrip("/") if public_url else None
-        self._reader = _GenerationReader(engine)
-        self._gate: FreshnessGate[Generation] = FreshnessGate(self._reader)
+        self._reader = open_reader(engine)
+        self._gate: FreshnessGate[Generation] | None = (
+            FreshnessGate(self._reader.read) if self._reader is not None else None
+        )
         self.cache = PollCache()
         self.last_seen = LastSeen(access.LAST_SEEN_RESOLUTION)
         # Pre-bound metric children: labels() is a dict lookup under a lock per call.
@@ -101,11 +80,8 @@ class PollPath:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
         await self.flush_last_seen()
-        await anyio.to_thread.run_sync(self._close)
-
-    def _close(self) -> None:
-        self._gate.close()
-        self._reader.close()
+        if self._reader is not None:
+            await self._reader.close()
 
     async def flush_last_seen(self) -> None:
         pending = self.last_seen.take()
@@ -132,7 +108,7 @@ class PollPath:
                 if_none_match = value
             elif header == b"host":
                 host = value
-        if authorization is None:
+        if authorization is None or self._gate is None:
             return False
         scheme, _, secret = authorization.decode("latin-1").partition(" ")
         secret = secret.strip()
