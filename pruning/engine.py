@@ -25,7 +25,7 @@ from pruning.dependency import DependencyAdapter
 from pruning.discovery import Discovery, discover_units
 from pruning.gates import UnitGates
 from pruning.models.registry import ModelSpec, build_model
-from pruning.precision import plan
+from pruning.precision import plan, prepare_for
 from pruning.schedules import finetune_scheduler
 from pruning.structure import StructureLearner
 from pruning.training import (
@@ -141,7 +141,7 @@ def compress_model(
     cancel = hooks.should_cancel
     device = select_device(config.device)
     torch.manual_seed(config.seed)
-    model = model.to(device)
+    model = prepare_for(model.to(device), device)
     example = data.x_test[:1].to(device)
     discovery = select_units(model, example, config)
     units = discovery.units
@@ -291,6 +291,7 @@ def compress_model(
             masked_out = model(check_x)
         gates.remove()
         adapter.remove_channels(masks)
+        prepare_for(model, device)  # the new, narrower weights in the device's layout
         with torch.no_grad():
             pruned_out = model(check_x)
         diff = float((masked_out - pruned_out).abs().max())
@@ -317,7 +318,7 @@ def compress_model(
         baseline = dict(resume["baseline"])
         timings = dict(resume["timings"])
         pruned_spec = ModelSpec.from_json(resume["spec"])
-        model = build_model(pruned_spec).to(device)
+        model = prepare_for(build_model(pruned_spec).to(device), device)
         model.load_state_dict(resume["model"])
         ft_optimizer = _sgd(model, config.lr, config)
         ft_optimizer.load_state_dict(resume["optimizer"])

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from pruning.config import Precision
 
@@ -54,3 +55,19 @@ def autocast(chosen: Plan, device: torch.device) -> Iterator[None]:
 
 def scaler(chosen: Plan, device: torch.device) -> torch.amp.GradScaler | None:
     return torch.amp.GradScaler(device.type) if chosen.scaled else None
+
+
+def memory_format(device: torch.device) -> torch.memory_format:
+    """channels_last on CUDA, where cuDNN's tensor-core convolutions read NHWC without
+    transposes; the default layout on the CPU, where NHWC sends narrow strided 1×1 convs to a
+    faulty oneDNN kernel (pruning.cpu_kernels)."""
+    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
+
+
+def prepare_for(model: nn.Module, device: torch.device) -> nn.Module:
+    """Put `model`'s 4-D weights in the device's layout; on CUDA also let cuDNN benchmark
+    its convolution algorithms (input shapes are fixed within a run)."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    return model

@@ -16,7 +16,7 @@ from pruning.cpu_kernels import guard_cpu_kernels
 from pruning.data.batches import iterate_batches
 from pruning.data.samples import Samples
 from pruning.data.types import Inputs
-from pruning.precision import autocast, plan, scaler
+from pruning.precision import autocast, memory_format, plan, scaler
 
 # Steps between reads of the loss and accuracy on a GPU (each read waits for the device).
 SYNC_EVERY = 10
@@ -87,6 +87,7 @@ def train_one_epoch(
     seen = window_seen = 0
     last_loss = last_accuracy = float("nan")
     steps = steps_per_epoch(x.shape[0], batch_size)
+    layout = memory_format(device)
     with guard_cpu_kernels(model, device):
         for step, (xb, yb) in enumerate(
             iterate_batches(
@@ -104,7 +105,8 @@ def train_one_epoch(
         ):
             if should_cancel is not None and should_cancel():
                 raise Cancelled("canceled during training")
-            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+            xb = xb.to(device, non_blocking=True, memory_format=layout)
+            yb = yb.to(device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
             with autocast(chosen, device):
                 logits = model(xb)
@@ -179,7 +181,7 @@ def evaluate(
     for index, (xb, yb) in enumerate(batches):
         if max_batches is not None and index >= max_batches:
             break
-        xb, yb = xb.to(device), yb.to(device)
+        xb, yb = xb.to(device, memory_format=memory_format(device)), yb.to(device)
         logits = model(xb)
         total_loss += float(F.cross_entropy(logits, yb, reduction="sum"))
         correct += int((logits.argmax(1) == yb).sum())

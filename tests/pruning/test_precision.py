@@ -6,9 +6,12 @@ import pytest
 import torch
 
 from pruning.config import CompressConfig, Target
+from pruning.dependency import DependencyAdapter
 from pruning.engine import compress_model
+from pruning.gates import UnitGates
 from pruning.metrics import count_model
-from pruning.precision import plan
+from pruning.precision import memory_format, plan
+from pruning.units import unit_widths
 from tests.pruning.engine_helpers import random_task, tiny_model, tiny_spec
 
 
@@ -39,9 +42,35 @@ def test_a_mixed_precision_run_meets_the_target_and_records_what_it_used(
     result = compress_model(model, tiny_spec("vgg11"), random_task(), config)
     hook.remove()
     assert {"bf16": torch.bfloat16, "fp16": torch.float16}[precision] in seen  # autocast ran
-    assert result.runtime == {"device": "cpu", "precision": precision}
+    assert result.runtime["device"] == "cpu" and result.runtime["precision"] == precision
+    assert result.runtime["data_workers"] == "0"  # in-memory tensors on the CPU
     reduction = 1 - count_model(result.model, (1, 32, 32)).flops / full
     assert abs(reduction - 0.5) <= 0.01
     assert result.self_check_max_abs_diff <= 1e-4  # removal is checked in fp32, eval mode
     structure = [h for h in result.history if h["phase"] == "structure_learning"]
     assert all(torch.isfinite(torch.tensor(h["train_loss"])) for h in structure)
+
+
+def test_channels_last_is_for_cuda_and_the_gates_read_the_same_gradients_in_it() -> None:
+    assert memory_format(torch.device("cuda")) == torch.channels_last
+    assert memory_format(torch.device("cpu")) == torch.contiguous_format
+    # On a GPU the engine trains in NHWC: the gates' gradients (eq. 5) must not depend on it.
+    # Checked here on the CPU with a network that has no strided 1×1 convolution.
+    grads = []
+    for layout in (torch.contiguous_format, torch.channels_last):
+        model = tiny_model("vgg11")
+        model.to(memory_format=layout)  # type: ignore[call-overload]
+        units = model.prunable_units()  # type: ignore[operator]
+        widths = unit_widths(model, units)
+        example = torch.randn(1, 1, 32, 32)
+        model.eval()
+        adapter = DependencyAdapter(model, example, units)
+        gates = UnitGates(model, units, widths, adapter.consumers())
+        torch.manual_seed(0)
+        x = torch.randn(8, 1, 32, 32).to(memory_format=layout)
+        y = torch.randint(0, 4, (8,))
+        model.train()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        grads.append([g.grad.clone() for g in gates.gates])  # type: ignore[union-attr]
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
