@@ -6,6 +6,7 @@ pipeline's job (`pruning.pipeline`).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -471,9 +472,19 @@ def _calibrate(
 
 
 def _device_name(device: torch.device) -> str:
+    """e.g. "cuda:0 (NVIDIA H200, GPU-5f3c…, visible 2)": with one worker per GPU every
+    worker's device is cuda:0, so the UUID and CUDA_VISIBLE_DEVICES say which GPU it was."""
     if device.type == "cuda":
         index = device.index if device.index is not None else torch.cuda.current_device()
-        return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+        properties = torch.cuda.get_device_properties(index)
+        parts = [properties.name]
+        uuid = getattr(properties, "uuid", None)
+        if uuid is not None:
+            parts.append(f"GPU-{uuid}")
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        if visible:
+            parts.append(f"visible {visible}")
+        return f"cuda:{index} ({', '.join(parts)})"
     return device.type
 
 

@@ -27,6 +27,17 @@ def worker(
         str | None,
         typer.Option(metavar="NAME", help="Celery node name (default: FIRST_QUEUE@HOST)."),
     ] = None,
+    gpu: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            metavar="INDEX",
+            help="Pin this worker to one GPU of the host (sets CUDA_VISIBLE_DEVICES; the node is "
+            "named gpuINDEX@HOST). Run one worker per GPU. Not needed in a container that is "
+            "given one GPU.",
+            show_default=False,
+        ),
+    ] = None,
     log_level: Annotated[
         LogLevelName,
         typer.Option("--log-level", case_sensitive=False, help="Least severe log lines shown."),
@@ -37,6 +48,10 @@ def worker(
     ] = None,
 ) -> None:
     """Run a worker: applies DB migrations, then consumes jobs until stopped (SIGTERM/Ctrl-C)."""
+    if gpu is not None:  # before anything imports torch
+        from worker.gpus import pin_to_gpu
+
+        name = pin_to_gpu(gpu, name)
     from worker.main import run_worker
 
     if old_loglevel is not None:

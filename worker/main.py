@@ -9,12 +9,19 @@ from service.store.migrate import upgrade_database
 from worker.pool import pool_start_method
 
 
+def node_name(queues: list[str], name: str | None) -> str:
+    """The Celery node name: `name` with %h expanded to this host (as Celery does), or
+    FIRST_QUEUE@HOST."""
+    host = socket.gethostname()
+    return name.replace("%h", host) if name else f"{queues[0] if queues else 'gpu'}@{host}"
+
+
 def worker_argv(queues: list[str], concurrency: int, name: str | None, loglevel: str) -> list[str]:
     settings = get_settings()
     # The settings name the real queues (tests and multi-tenant brokers rename them).
     aliases = {"gpu": settings.queue_name, "inspect": settings.inspect_queue_name}
     resolved = [aliases.get(q, q) for q in queues] or [settings.queue_name]
-    node = name or f"{queues[0] if queues else 'gpu'}@{socket.gethostname()}"
+    node = node_name(queues, name)
     return [
         "worker",
         f"--queues={','.join(resolved)}",
@@ -42,7 +49,6 @@ def run_worker(queues: list[str], concurrency: int, name: str | None, loglevel: 
     from worker.app import app
     from worker.architectures import report_architectures
 
-    node = name or f"{queues[0] if queues else 'gpu'}@{socket.gethostname()}"
-    report_architectures(settings, node)
+    report_architectures(settings, node_name(queues, name))
 
     app.worker_main(argv=worker_argv(queues, concurrency, name, loglevel))
