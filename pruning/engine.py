@@ -27,9 +27,11 @@ from pruning.discovery import Discovery, discover_units
 from pruning.gates import UnitGates
 from pruning.models.registry import ModelSpec, build_model
 from pruning.precision import plan, prepare_for
+from pruning.resume import ResumeState, cpu_state
 from pruning.schedules import finetune_scheduler
 from pruning.structure import StructureLearner
 from pruning.training import (
+    EpochStats,
     data_workers,
     evaluate,
     select_device,
@@ -131,116 +133,182 @@ def _generator(seed: int, phase_index: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + phase_index * 10_007 + epoch)
 
 
-def compress_model(
-    model: nn.Module,
-    spec: ModelSpec,
-    data: TaskTensors,
-    config: CompressConfig,
-    hooks: RunHooks | None = None,
-) -> EngineResult:
-    hooks = hooks or RunHooks()
-    cancel = hooks.should_cancel
-    device = select_device(config.device)
-    torch.manual_seed(config.seed)
-    model = prepare_for(model.to(device), device)
-    example = data.x_test[:1].to(device)
-    discovery = select_units(model, example, config)
-    units = discovery.units
-    capacity = unit_widths(model, units)
-    n_train = data.x_train.shape[0]
-    steps = steps_per_epoch(n_train, config.batch_size)
-    calibration_steps = min(config.calibration_batches, steps)
-    progress = _Progress(
-        hooks, calibration_steps + steps * (config.structure_epochs + config.finetune_epochs)
-    )
-    timings: dict[str, float] = {}
-    workers = data_workers(config.data_workers, device)
-    augment = resolve_augment(config.augment, data.kind)
-    eval_kwargs = {
-        "batch_size": max(config.batch_size, 128),
-        "device": device,
-        "max_batches": config.max_eval_batches,
-        "workers": workers,
-    }
-    x_test, y_test = data.x_test, data.y_test
+class _Run:
+    """One compression run: the state every phase shares, one method per phase, and the
+    epoch runner that structure learning and weight learning both use."""
 
-    model.eval()
-    adapter = DependencyAdapter(model, example, units)
-    cost_model = CostModel.build(model, example, adapter.couplings(), capacity)
-    full_flops = cost_model.cost(capacity, "flops")
-    full_params = cost_model.cost(capacity, "params")
-
-    resume = hooks.load_checkpoint() if hooks.load_checkpoint is not None else None
-    history: list[dict[str, Any]] = list(resume["history"]) if resume else []
-    baseline: dict[str, float]
-
-    # ---- calibration and structure learning (skipped when resuming weight learning) ----
-    resume_phase = resume["phase"] if resume else None
-    gates: UnitGates | None = None
-    if resume_phase != "weight_learning":
-        gates = UnitGates(
-            model,
-            units,
-            capacity,
-            adapter.consumers(),
-            example=example,
-            batch_size=config.batch_size,
+    def __init__(
+        self,
+        model: nn.Module,
+        spec: ModelSpec,
+        data: TaskTensors,
+        config: CompressConfig,
+        hooks: RunHooks,
+    ):
+        self.spec, self.data, self.config, self.hooks = spec, data, config, hooks
+        self.cancel = hooks.should_cancel
+        self.device = device = select_device(config.device)
+        torch.manual_seed(config.seed)
+        self.model = prepare_for(model.to(device), device)
+        self.example = data.x_test[:1].to(device)
+        self.discovery = select_units(self.model, self.example, config)
+        self.units = self.discovery.units
+        self.capacity = unit_widths(self.model, self.units)
+        self.steps = steps_per_epoch(data.x_train.shape[0], config.batch_size)
+        self.calibration_steps = min(config.calibration_batches, self.steps)
+        self.progress = _Progress(
+            hooks,
+            self.calibration_steps
+            + self.steps * (config.structure_epochs + config.finetune_epochs),
         )
-        learner = StructureLearner(gates, capacity, cost_model, config)
-        optimizer = _sgd(model, config.structure_lr, config)
-        start_epoch = 0
+        self.workers = data_workers(config.data_workers, device)
+        self.augment = resolve_augment(config.augment, data.kind)
+        self.timings: dict[str, float] = {}
+        self.history: list[dict[str, Any]] = []
+        self.baseline: dict[str, float] = {}
+        self.model.eval()
+        self.adapter = DependencyAdapter(self.model, self.example, self.units)
+        self.cost_model = CostModel.build(
+            self.model, self.example, self.adapter.couplings(), self.capacity
+        )
+
+    # -- shared pieces ----------------------------------------------------------------------
+    def evaluate(self) -> EpochStats:
+        return evaluate(
+            self.model,
+            self.data.x_test,
+            self.data.y_test,
+            batch_size=max(self.config.batch_size, 128),
+            device=self.device,
+            max_batches=self.config.max_eval_batches,
+            workers=self.workers,
+        )
+
+    def run_epoch(
+        self,
+        phase: Phase,
+        epoch: int,
+        epochs: int,
+        optimizer: torch.optim.Optimizer,
+        metrics: Callable[[], dict[str, Any]],
+        *,
+        after_backward: Callable[[], None] | None = None,
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    ) -> tuple[EpochStats, EpochStats]:
+        """One training epoch of `phase`, then the test split: (train, test) statistics."""
+        phase_index = 1 if phase == "structure_learning" else 2
+        train_stats = train_one_epoch(
+            self.model,
+            self.data.x_train,
+            self.data.y_train,
+            optimizer=optimizer,
+            batch_size=self.config.batch_size,
+            generator=_generator(self.config.seed, phase_index, epoch),
+            augment=self.augment,
+            augment_fill=self.data.augment_fill,
+            device=self.device,
+            after_backward=after_backward,
+            scheduler=scheduler,
+            on_step=self.progress.step_callback(phase, epoch, epochs, metrics),
+            should_cancel=self.cancel,
+            precision=self.config.precision,
+            workers=self.workers,
+        )
+        return train_stats, self.evaluate()
+
+    def end_epoch(
+        self, record: dict[str, Any], epochs: int, checkpoint: Callable[[], ResumeState]
+    ) -> None:
+        """Record the epoch, report it, and save the state a resumed run starts from."""
+        self.history.append(record)
+        self.progress.emit(
+            record["phase"],
+            epoch=record["epoch"],
+            epochs=epochs,
+            metrics={k: v for k, v in record.items() if isinstance(v, float)},
+            channels=record.get("allocation"),
+            proposed=record.get("proposed"),
+            message="epoch done",
+        )
+        if self.hooks.save_checkpoint is not None:
+            self.hooks.save_checkpoint(checkpoint().to_dict())
+
+    def lap(self, phase: str, started: float) -> float:
+        """Add the time since `started` to the phase's total; returns now (the next start)."""
+        now = time.perf_counter()
+        self.timings[phase] = self.timings.get(phase, 0.0) + (now - started)
+        return now
+
+    def restore(self, state: ResumeState) -> None:
+        self.baseline = dict(state.baseline)
+        self.history = list(state.history)
+        self.timings = dict(state.timings)
+
+    # -- step 0: the unpruned baseline and calibration ---------------------------------------
+    def start_structure_learning(
+        self, resume: ResumeState | None
+    ) -> tuple[StructureLearner, torch.optim.SGD, int]:
+        gates = UnitGates(
+            self.model,
+            self.units,
+            self.capacity,
+            self.adapter.consumers(),
+            example=self.example,
+            batch_size=self.config.batch_size,
+        )
+        learner = StructureLearner(gates, self.capacity, self.cost_model, self.config)
+        optimizer = _sgd(self.model, self.config.structure_lr, self.config)
         if resume is not None:
-            model.load_state_dict(resume["model"])
-            optimizer.load_state_dict(resume["optimizer"])
-            learner.load_state_dict(resume["learner"])
-            baseline = dict(resume["baseline"])
-            start_epoch = int(resume["epoch"])
-            timings = dict(resume["timings"])
-            progress.done = calibration_steps + steps * start_epoch
-        else:
-            started = time.perf_counter()
-            stats = evaluate(model, x_test, y_test, **eval_kwargs)  # type: ignore[arg-type]
-            baseline = {
-                "accuracy": stats.accuracy,
-                "loss": stats.loss,
-                "flops": full_flops,
-                "params": full_params,
-            }
-            progress.emit(
-                "calibrating", message="measuring channel saliency", steps=calibration_steps
-            )
-            _calibrate(model, data, learner, config, device, calibration_steps, progress, cancel)
-            learner.finish_calibration()
-            timings["calibrating"] = time.perf_counter() - started
-
+            assert resume.learner is not None
+            self.model.load_state_dict(resume.model)
+            optimizer.load_state_dict(resume.optimizer)
+            learner.load_state_dict(resume.learner)
+            self.restore(resume)
+            self.progress.done = self.calibration_steps + self.steps * resume.epoch
+            return learner, optimizer, resume.epoch
         started = time.perf_counter()
-        for epoch in range(start_epoch + 1, config.structure_epochs + 1):
+        stats = self.evaluate()
+        self.baseline = {
+            "accuracy": stats.accuracy,
+            "loss": stats.loss,
+            "flops": self.cost_model.cost(self.capacity, "flops"),
+            "params": self.cost_model.cost(self.capacity, "params"),
+        }
+        self.progress.emit(
+            "calibrating", message="measuring channel saliency", steps=self.calibration_steps
+        )
+        _calibrate(
+            self.model,
+            self.data,
+            learner,
+            self.config,
+            self.device,
+            self.calibration_steps,
+            self.progress,
+            self.cancel,
+        )
+        learner.finish_calibration()
+        self.timings["calibrating"] = time.perf_counter() - started
+        return learner, optimizer, 0
 
-            def extra(learner: StructureLearner = learner) -> dict[str, Any]:
-                return {"flops": learner.cost("flops")}
-
-            train_stats = train_one_epoch(
-                model,
-                data.x_train,
-                data.y_train,
-                optimizer=optimizer,
-                batch_size=config.batch_size,
-                generator=_generator(config.seed, 1, epoch),
-                augment=augment,
-                augment_fill=data.augment_fill,
-                device=device,
+    # -- steps 1-2: structure learning ----------------------------------------------------------
+    def learn_structure(
+        self, learner: StructureLearner, optimizer: torch.optim.SGD, start_epoch: int
+    ) -> None:
+        epochs = self.config.structure_epochs
+        started = time.perf_counter()
+        for epoch in range(start_epoch + 1, epochs + 1):
+            train_stats, test_stats = self.run_epoch(
+                "structure_learning",
+                epoch,
+                epochs,
+                optimizer,
+                lambda: {"flops": learner.cost("flops")},
                 after_backward=learner.after_backward,
-                on_step=progress.step_callback(
-                    "structure_learning", epoch, config.structure_epochs, extra
-                ),
-                should_cancel=cancel,
-                precision=config.precision,
-                workers=workers,
             )
-            # The masked network is evaluated with the masks it trained under: after
+            # The masked network is evaluated (above) with the masks it trained under: after
             # redistribution its BN running statistics would belong to another structure.
-            test_stats = evaluate(model, x_test, y_test, **eval_kwargs)  # type: ignore[arg-type]
-            step = learner.redistribute(learner.release_at(epoch, config.structure_epochs))
+            step = learner.redistribute(learner.release_at(epoch, epochs))
             record = {
                 "phase": "structure_learning",
                 "epoch": epoch,
@@ -250,51 +318,45 @@ def compress_model(
                 "accuracy": test_stats.accuracy,
                 "flops": learner.cost("flops"),
                 "params": learner.cost("params"),
-                "proposed": _by_unit(units, step.proposed),
-                "allocation": _by_unit(units, step.allocation),
-                "active": _by_unit(units, step.allocation),
+                "proposed": _by_unit(self.units, step.proposed),
+                "allocation": _by_unit(self.units, step.allocation),
+                "active": _by_unit(self.units, step.allocation),
                 "learned_moves": step.learned_moves,
                 "fit_moved": step.fit_moved,
                 "reverted": step.reverted,
             }
-            history.append(record)
-            progress.emit(
-                "structure_learning",
-                epoch=epoch,
-                epochs=config.structure_epochs,
-                metrics={k: v for k, v in record.items() if isinstance(v, float)},
-                channels=record["allocation"],
-                proposed=record["proposed"],
-                message="epoch done",
-            )
-            if hooks.save_checkpoint is not None:
-                started = _lap(timings, "structure_learning", started)
-                _save_checkpoint(
-                    hooks,
+            if self.hooks.save_checkpoint is not None:
+                started = self.lap("structure_learning", started)
+            self.end_epoch(
+                record,
+                epochs,
+                lambda epoch=epoch: ResumeState(  # type: ignore[misc]
                     phase="structure_learning",
                     epoch=epoch,
-                    model=model,
-                    baseline=baseline,
-                    history=history,
-                    timings=timings,
+                    model=cpu_state(self.model),
+                    baseline=self.baseline,
+                    history=self.history,
+                    timings=self.timings,
                     optimizer=optimizer.state_dict(),
                     learner=learner.state_dict(),
-                )
-        _lap(timings, "structure_learning", started)
+                ),
+            )
+        self.lap("structure_learning", started)
 
-        # ---- step 3: channel removal with the masked ≡ pruned self-check ----
+    # -- step 3: channel removal, checked against the masked network --------------------------
+    def remove_channels(self, learner: StructureLearner) -> tuple[ModelSpec, float]:
         started = time.perf_counter()
-        progress.emit("pruning", message="removing inactive channels")
+        self.progress.emit("pruning", message="removing inactive channels")
         masks = learner.masks()
-        check_x = x_test[:64].to(device)
-        model.eval()
+        check_x = self.data.x_test[:64].to(self.device)
+        self.model.eval()
         with torch.no_grad():
-            masked_out = model(check_x)
-        gates.remove()
-        adapter.remove_channels(masks)
-        prepare_for(model, device)  # the new, narrower weights in the device's layout
+            masked_out = self.model(check_x)
+        learner.gates.remove()
+        self.adapter.remove_channels(masks)
+        prepare_for(self.model, self.device)  # the new, narrower weights in the device's layout
         with torch.no_grad():
-            pruned_out = model(check_x)
+            pruned_out = self.model(check_x)
         diff = float((masked_out - pruned_out).abs().max())
         # 1e-4 relative to the logits' scale (absolute below 1): float32 sums in another
         # order (a GPU's kernels, TF32) differ by more than 1e-4 on large logits.
@@ -303,122 +365,149 @@ def compress_model(
             raise PruningMismatch(
                 f"pruned network differs from the masked one by {diff:.3g} (> {tolerance:.3g})"
             )
-        timings["pruning"] = time.perf_counter() - started
-        pruned_spec = replace(spec, widths=tuple(unit_widths(model, units)))
-        if not discovery.declared:  # rebuilt by removing channels from these convs
-            hw = (int(example.shape[-2]), int(example.shape[-1]))
-            pruned_spec = replace(pruned_spec, unit_convs=tuple(u.conv for u in units), input_hw=hw)
-        ft_start_epoch = 0
-        ft_optimizer = _sgd(model, config.lr, config)
-        ft_scheduler = finetune_scheduler(
-            ft_optimizer, config.finetune_epochs * steps, config.finetune_schedule
-        )
-    else:
-        assert resume is not None
-        diff = float(resume["self_check"])
-        baseline = dict(resume["baseline"])
-        timings = dict(resume["timings"])
-        pruned_spec = ModelSpec.from_json(resume["spec"])
-        model = prepare_for(build_model(pruned_spec).to(device), device)
-        model.load_state_dict(resume["model"])
-        ft_optimizer = _sgd(model, config.lr, config)
-        ft_optimizer.load_state_dict(resume["optimizer"])
-        ft_scheduler = finetune_scheduler(
-            ft_optimizer, config.finetune_epochs * steps, config.finetune_schedule
-        )
-        ft_scheduler.load_state_dict(resume["scheduler"])
-        ft_start_epoch = int(resume["epoch"])
-        progress.done = calibration_steps + steps * (config.structure_epochs + ft_start_epoch)
-
-    # ---- step 4: weight learning of the compact network ----
-    started = time.perf_counter()
-    compact_flops = cost_model.cost(list(pruned_spec.widths or capacity), "flops")
-    compact_params = cost_model.cost(list(pruned_spec.widths or capacity), "params")
-    for epoch in range(ft_start_epoch + 1, config.finetune_epochs + 1):
-        train_stats = train_one_epoch(
-            model,
-            data.x_train,
-            data.y_train,
-            optimizer=ft_optimizer,
-            batch_size=config.batch_size,
-            generator=_generator(config.seed, 2, epoch),
-            augment=augment,
-            augment_fill=data.augment_fill,
-            device=device,
-            scheduler=ft_scheduler,
-            on_step=progress.step_callback(
-                "weight_learning", epoch, config.finetune_epochs, lambda: {"flops": compact_flops}
-            ),
-            should_cancel=cancel,
-            precision=config.precision,
-            workers=workers,
-        )
-        test_stats = evaluate(model, x_test, y_test, **eval_kwargs)  # type: ignore[arg-type]
-        record = {
-            "phase": "weight_learning",
-            "epoch": epoch,
-            "train_loss": train_stats.loss,
-            "train_accuracy": train_stats.accuracy,
-            "loss": test_stats.loss,
-            "accuracy": test_stats.accuracy,
-            "flops": compact_flops,
-            "params": compact_params,
-        }
-        history.append(record)
-        progress.emit(
-            "weight_learning",
-            epoch=epoch,
-            epochs=config.finetune_epochs,
-            metrics={k: v for k, v in record.items() if isinstance(v, float)},
-            message="epoch done",
-        )
-        if hooks.save_checkpoint is not None:
-            started = _lap(timings, "weight_learning", started)
-            _save_checkpoint(
-                hooks,
-                phase="weight_learning",
-                epoch=epoch,
-                model=model,
-                baseline=baseline,
-                history=history,
-                timings=timings,
-                optimizer=ft_optimizer.state_dict(),
-                scheduler=ft_scheduler.state_dict(),
-                spec=pruned_spec.to_json(),
-                self_check=diff,
+        self.timings["pruning"] = time.perf_counter() - started
+        pruned_spec = replace(self.spec, widths=tuple(unit_widths(self.model, self.units)))
+        if not self.discovery.declared:  # rebuilt by removing channels from these convs
+            hw = (int(self.example.shape[-2]), int(self.example.shape[-1]))
+            pruned_spec = replace(
+                pruned_spec, unit_convs=tuple(u.conv for u in self.units), input_hw=hw
             )
-    _lap(timings, "weight_learning", started)
-    if cancel is not None and cancel():
-        raise Cancelled("canceled after weight learning")
+        return pruned_spec, diff
 
-    final = evaluate(model, x_test, y_test, **eval_kwargs)  # type: ignore[arg-type]
-    widths_after = list(pruned_spec.widths or capacity)
-    model.eval()
-    return EngineResult(
-        model=model,
-        spec=pruned_spec,
-        units=[
-            {"name": u.name, "channels_before": before, "channels_after": after}
-            for u, before, after in zip(units, capacity, widths_after, strict=True)
-        ],
-        kept_convs=[{"conv": k.conv, "reason": k.reason} for k in discovery.kept],
-        baseline=baseline,
-        pruned={
-            "accuracy": final.accuracy,
-            "loss": final.loss,
-            "flops": compact_flops,
-            "params": compact_params,
-        },
-        history=history,
-        timings=timings,
-        self_check_max_abs_diff=diff,
-        runtime={
-            "device": _device_name(device),
-            "precision": plan(config.precision, device).name,
-            "augment": "shift-and-mirror" if augment else "off",
-            "data_workers": str(workers),
-        },
-    )
+    # -- step 4: weight learning of the compact network ----------------------------------------
+    def weight_learning_optimiser(
+        self,
+    ) -> tuple[torch.optim.SGD, torch.optim.lr_scheduler.LRScheduler]:
+        optimizer = _sgd(self.model, self.config.lr, self.config)
+        total = self.config.finetune_epochs * self.steps
+        return optimizer, finetune_scheduler(optimizer, total, self.config.finetune_schedule)
+
+    def resume_weight_learning(
+        self, resume: ResumeState
+    ) -> tuple[ModelSpec, float, torch.optim.SGD, torch.optim.lr_scheduler.LRScheduler]:
+        assert resume.spec is not None and resume.scheduler is not None
+        assert resume.self_check is not None
+        self.restore(resume)
+        pruned_spec = ModelSpec.from_json(resume.spec)
+        self.model = prepare_for(build_model(pruned_spec).to(self.device), self.device)
+        self.model.load_state_dict(resume.model)
+        optimizer, scheduler = self.weight_learning_optimiser()
+        optimizer.load_state_dict(resume.optimizer)
+        scheduler.load_state_dict(resume.scheduler)
+        done = self.config.structure_epochs + resume.epoch
+        self.progress.done = self.calibration_steps + self.steps * done
+        return pruned_spec, resume.self_check, optimizer, scheduler
+
+    def learn_weights(
+        self,
+        pruned_spec: ModelSpec,
+        diff: float,
+        optimizer: torch.optim.SGD,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+        start_epoch: int,
+    ) -> None:
+        epochs = self.config.finetune_epochs
+        widths = list(pruned_spec.widths or self.capacity)
+        flops = self.cost_model.cost(widths, "flops")
+        params = self.cost_model.cost(widths, "params")
+        started = time.perf_counter()
+        for epoch in range(start_epoch + 1, epochs + 1):
+            train_stats, test_stats = self.run_epoch(
+                "weight_learning",
+                epoch,
+                epochs,
+                optimizer,
+                lambda: {"flops": flops},
+                scheduler=scheduler,
+            )
+            record = {
+                "phase": "weight_learning",
+                "epoch": epoch,
+                "train_loss": train_stats.loss,
+                "train_accuracy": train_stats.accuracy,
+                "loss": test_stats.loss,
+                "accuracy": test_stats.accuracy,
+                "flops": flops,
+                "params": params,
+            }
+            if self.hooks.save_checkpoint is not None:
+                started = self.lap("weight_learning", started)
+            self.end_epoch(
+                record,
+                epochs,
+                lambda epoch=epoch: ResumeState(  # type: ignore[misc]
+                    phase="weight_learning",
+                    epoch=epoch,
+                    model=cpu_state(self.model),
+                    baseline=self.baseline,
+                    history=self.history,
+                    timings=self.timings,
+                    optimizer=optimizer.state_dict(),
+                    scheduler=scheduler.state_dict(),
+                    spec=pruned_spec.to_json(),
+                    self_check=diff,
+                ),
+            )
+        self.lap("weight_learning", started)
+        if self.cancel is not None and self.cancel():
+            raise Cancelled("canceled after weight learning")
+
+    # -- the result -------------------------------------------------------------------------------
+    def result(self, pruned_spec: ModelSpec, diff: float) -> EngineResult:
+        final = self.evaluate()
+        widths = list(pruned_spec.widths or self.capacity)
+        self.model.eval()
+        return EngineResult(
+            model=self.model,
+            spec=pruned_spec,
+            units=[
+                {"name": u.name, "channels_before": before, "channels_after": after}
+                for u, before, after in zip(self.units, self.capacity, widths, strict=True)
+            ],
+            kept_convs=[{"conv": k.conv, "reason": k.reason} for k in self.discovery.kept],
+            baseline=self.baseline,
+            pruned={
+                "accuracy": final.accuracy,
+                "loss": final.loss,
+                "flops": self.cost_model.cost(widths, "flops"),
+                "params": self.cost_model.cost(widths, "params"),
+            },
+            history=self.history,
+            timings=self.timings,
+            self_check_max_abs_diff=diff,
+            runtime={
+                "device": _device_name(self.device),
+                "precision": plan(self.config.precision, self.device).name,
+                "augment": "shift-and-mirror" if self.augment else "off",
+                "data_workers": str(self.workers),
+            },
+        )
+
+
+def compress_model(
+    model: nn.Module,
+    spec: ModelSpec,
+    data: TaskTensors,
+    config: CompressConfig,
+    hooks: RunHooks | None = None,
+) -> EngineResult:
+    """Calibrate, learn the structure, remove channels, learn the weights; resumes from the
+    hooks' last epoch checkpoint when there is one."""
+    hooks = hooks or RunHooks()
+    run = _Run(model, spec, data, config, hooks)
+    raw = hooks.load_checkpoint() if hooks.load_checkpoint is not None else None
+    resume = ResumeState.from_dict(raw) if raw else None
+    if resume is None or resume.phase == "structure_learning":
+        learner, optimizer, start = run.start_structure_learning(resume)
+        run.learn_structure(learner, optimizer, start)
+        pruned_spec, diff = run.remove_channels(learner)
+        ft_optimizer, scheduler = run.weight_learning_optimiser()
+        ft_start = 0
+    else:
+        pruned_spec, diff, ft_optimizer, scheduler = run.resume_weight_learning(resume)
+        ft_start = resume.epoch
+    run.learn_weights(pruned_spec, diff, ft_optimizer, scheduler, ft_start)
+    return run.result(pruned_spec, diff)
 
 
 def _calibrate(
@@ -490,52 +579,3 @@ def _device_name(device: torch.device) -> str:
 
 def _by_unit(units: list[UnitSpec], widths: list[int]) -> dict[str, int]:
     return {u.name: a for u, a in zip(units, widths, strict=True)}
-
-
-def _lap(timings: dict[str, float], phase: str, started: float) -> float:
-    """Add the time since `started` to the phase's total; returns now (the next start)."""
-    now = time.perf_counter()
-    timings[phase] = timings.get(phase, 0.0) + (now - started)
-    return now
-
-
-def _save_checkpoint(
-    hooks: RunHooks,
-    *,
-    phase: str,
-    epoch: int,
-    model: nn.Module,
-    baseline: dict[str, float],
-    history: list[dict[str, Any]],
-    timings: dict[str, float],
-    **state: Any,
-) -> None:
-    """The resumable state at the end of an epoch: what every phase needs, plus `state`."""
-    assert hooks.save_checkpoint is not None
-    hooks.save_checkpoint(
-        {
-            "phase": phase,
-            "epoch": epoch,
-            "model": _cpu_state(model),
-            "baseline": baseline,
-            "history": _snapshot(history),
-            "timings": dict(timings),
-            **{key: _snapshot(value) for key, value in state.items()},
-        }
-    )
-
-
-def _cpu_state(model: nn.Module) -> dict[str, Tensor]:
-    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-
-
-def _snapshot(value: Any) -> Any:
-    """A deep copy with tensors cloned to CPU: optimiser state dicts hold live references to
-    buffers that the next step would change under the caller's feet."""
-    if isinstance(value, Tensor):
-        return value.detach().cpu().clone()
-    if isinstance(value, dict):
-        return {k: _snapshot(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(_snapshot(v) for v in value)
-    return value
