@@ -15,6 +15,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from service.api.errors import install_error_handlers
+from service.api.heap import startup_heap_frozen
 from service.api.limits import BodySizeLimitMiddleware
 from service.api.metrics import ApiMetrics, MetricsMiddleware
 from service.api.openapi import install_openapi
@@ -73,7 +74,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.poll_path = poll_path
     log.info("EdgePrune API ready (database %s)", engine.url.render_as_string(hide_password=True))
     try:
-        yield
+        with startup_heap_frozen():
+            yield
     finally:
         del app.state.poll_path
         await poll_path.stop()

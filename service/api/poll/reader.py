@@ -41,7 +41,8 @@ class _SqliteReader:
                 self._path, timeout=SQLITE_READ_TIMEOUT_S, isolation_level=None
             )
         try:
-            row = self._connection.execute(READ_SQL).fetchone()
+            # fetchall: the statement runs to its end, so no read snapshot outlives the call.
+            (row,) = self._connection.execute(READ_SQL).fetchall()
         except sqlite3.Error:
             await self.close()
             raise
