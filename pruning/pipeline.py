@@ -26,6 +26,7 @@ from pruning.checkpoints import (
 )
 from pruning.config import CompressConfig, ProgressEvent, RunHooks
 from pruning.data import TaskData, load_task_data
+from pruning.data.archives import DEFAULT_LIMITS, ArchiveLimits
 from pruning.data.augmentation import background_fill
 from pruning.engine import TaskTensors, compress_model
 from pruning.export import export_onnx
@@ -59,6 +60,8 @@ class CompressRequest:
     width_mult: float = 1.0
     input_size: tuple[int, int] | None = None
     source_job: str | None = None  # written into the exported models' metadata
+    # How far an archive may expand (the service passes its operator's limits).
+    archive_limits: ArchiveLimits = DEFAULT_LIMITS
 
 
 @dataclass
@@ -125,6 +128,7 @@ def run_compression(
         input_size=request.input_size,
         in_channels=loaded[1].in_channels if loaded and loaded[1] else None,
         seed=request.config.seed,
+        archive_limits=request.archive_limits,
     )
     model, spec, head_reinitialised = _baseline_model(request, data, loaded)
     baseline_state = {k: v.clone() for k, v in model.state_dict().items()}

@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     public_url: str | None = None
 
     max_upload_bytes: int = 512 * 1024 * 1024
+    # An uploaded dataset archive's expanded size and file count: checked at upload, and the
+    # worker extracts with the same bounds. Raise them (with max_upload_bytes) for big data.
+    max_dataset_bytes: int = 16 * 1024**3
+    max_dataset_files: int = 100_000
     max_request_bytes: int = 1024 * 1024
     # Jobs whose running worker has not written a heartbeat for this long are re-enqueued
     # (EDGEPRUNE_HEARTBEAT_TIMEOUT_S). A killed worker's job is running again within

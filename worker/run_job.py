@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from pruning.checkpoints import CheckpointError
 from pruning.config import Cancelled, CompressConfig, InvalidTarget, Target
 from pruning.data import DataError
+from pruning.data.archives import ArchiveLimits
 from pruning.pipeline import CompressRequest, CompressResult, run_compression
 from pruning.watchdog import StallWatchdog, stall_message
 from service.store import deployments, jobs
@@ -252,6 +253,10 @@ class JobRun:
             num_classes=model.num_classes,
             input_size=(shape[1], shape[2]) if len(shape) == 3 else None,
             source_job=job.id,
+            archive_limits=ArchiveLimits(
+                members=self.ctx.settings.max_dataset_files,
+                expanded_bytes=self.ctx.settings.max_dataset_bytes,
+            ),
         )
 
     def _publish(self, job: Job, lease: Lease, result: CompressResult) -> None:

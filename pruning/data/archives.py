@@ -9,14 +9,25 @@ from __future__ import annotations
 import stat
 import tarfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
 from pruning.data.types import DataError
 
-MAX_MEMBERS = 100_000
-MAX_TOTAL_BYTES = 2 * 1024**3
-MAX_RATIO = 200
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """How far an archive may expand before extraction is refused. The service's operator
+    sets them (EDGEPRUNE_MAX_DATASET_BYTES, EDGEPRUNE_MAX_DATASET_FILES) and the worker
+    passes them in; the defaults are the service's defaults."""
+
+    members: int = 100_000
+    expanded_bytes: int = 16 * 1024**3
+    ratio: int = 200
+
+
+DEFAULT_LIMITS = ArchiveLimits()
 # Below this total the ratio check is skipped: a tiny archive of flat synthetic images
 # compresses far better than 200× and expanding it harms nobody.
 RATIO_FLOOR_BYTES = 16 * 1024**2
@@ -28,14 +39,15 @@ def is_archive(path: Path) -> bool:
     return name.endswith((".zip", ".tar.gz", ".tgz", ".tar"))
 
 
-def extract_archive(path: Path, dest: Path) -> None:
-    """Extract `path` into the existing folder `dest`, or raise `DataError`."""
+def extract_archive(path: Path, dest: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> None:
+    """Extract `path` into the existing folder `dest`, member by member in chunks (never the
+    whole archive in memory), or raise `DataError`."""
     name = path.name.lower()
     try:
         if name.endswith(".zip"):
-            _extract_zip(path, dest)
+            _extract_zip(path, dest, limits)
         else:
-            _extract_tar(path, dest)
+            _extract_tar(path, dest, limits)
     except DataError:
         raise
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError) as exc:
@@ -53,15 +65,21 @@ def _safe_target(dest: Path, member: str, archive: str) -> Path:
     return target
 
 
-def check_totals(count: int, total: int, compressed: int, archive: str) -> None:
-    if count > MAX_MEMBERS:
-        raise DataError(f"{archive}: more than {MAX_MEMBERS} members")
-    if total > MAX_TOTAL_BYTES:
+def check_totals(
+    count: int, total: int, compressed: int, archive: str, limits: ArchiveLimits = DEFAULT_LIMITS
+) -> None:
+    if count > limits.members:
         raise DataError(
-            f"{archive}: expands to {total} bytes, over the {MAX_TOTAL_BYTES}-byte limit"
+            f"{archive}: more than {limits.members} members (the operator's limit: "
+            "EDGEPRUNE_MAX_DATASET_FILES)"
         )
-    if total > RATIO_FLOOR_BYTES and total > MAX_RATIO * max(compressed, 1):
-        raise DataError(f"{archive}: expansion ratio over {MAX_RATIO} (possible archive bomb)")
+    if total > limits.expanded_bytes:
+        raise DataError(
+            f"{archive}: expands to {total} bytes, over the {limits.expanded_bytes}-byte limit "
+            "(the operator's limit: EDGEPRUNE_MAX_DATASET_BYTES)"
+        )
+    if total > RATIO_FLOOR_BYTES and total > limits.ratio * max(compressed, 1):
+        raise DataError(f"{archive}: expansion ratio over {limits.ratio} (possible archive bomb)")
 
 
 def _copy(src: IO[bytes], target: Path, limit: int, archive: str) -> int:
@@ -77,11 +95,11 @@ def _copy(src: IO[bytes], target: Path, limit: int, archive: str) -> int:
     return written
 
 
-def _extract_zip(path: Path, dest: Path) -> None:
+def _extract_zip(path: Path, dest: Path, limits: ArchiveLimits) -> None:
     with zipfile.ZipFile(path) as zf:
         infos = zf.infolist()
         total = sum(i.file_size for i in infos)
-        check_totals(len(infos), total, sum(i.compress_size for i in infos), path.name)
+        check_totals(len(infos), total, sum(i.compress_size for i in infos), path.name, limits)
         plan = []
         for info in infos:
             mode = info.external_attr >> 16
@@ -96,15 +114,15 @@ def _extract_zip(path: Path, dest: Path) -> None:
                 _copy(src, target, info.file_size, path.name)
 
 
-def _extract_tar(path: Path, dest: Path) -> None:
+def _extract_tar(path: Path, dest: Path, limits: ArchiveLimits) -> None:
     with tarfile.open(path, mode="r:*") as tf:
         members = []
         for member in tf:  # streamed so a huge member list stops early
             members.append(member)
-            if len(members) > MAX_MEMBERS:
-                raise DataError(f"{path.name}: more than {MAX_MEMBERS} members")
+            if len(members) > limits.members:
+                raise DataError(f"{path.name}: more than {limits.members} members")
         total = sum(m.size for m in members if m.isfile())
-        check_totals(len(members), total, path.stat().st_size, path.name)
+        check_totals(len(members), total, path.stat().st_size, path.name, limits)
         plan = []
         for member in members:
             if not (member.isfile() or member.isdir()):

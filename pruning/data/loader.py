@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pruning.data.archives import extract_archive, is_archive
+from pruning.data.archives import DEFAULT_LIMITS, ArchiveLimits, extract_archive, is_archive
 from pruning.data.arrays import load_digits_builtin, load_npz
 from pruning.data.cifar import find_cifar_root, load_cifar10
 from pruning.data.images import load_image_folder
@@ -24,6 +24,7 @@ def load_task_data(
     in_channels: int | None = None,
     test_fraction: float = 0.2,
     seed: int = 0,
+    archive_limits: ArchiveLimits = DEFAULT_LIMITS,
 ) -> TaskData:
     """Load an edge task's data, split and normalised (image files and 8-bit arrays are
     read a batch at a time: see `pruning.data.samples`).
@@ -41,7 +42,9 @@ def load_task_data(
         raw = load_photo_patches_builtin()
         input_size = input_size or (32, 32)
     else:
-        raw = _read_source(Path(source), input_size=input_size, in_channels=in_channels)
+        raw = _read_source(
+            Path(source), input_size=input_size, in_channels=in_channels, limits=archive_limits
+        )
     return finalise(
         raw,
         source=source,
@@ -58,6 +61,7 @@ def _read_source(
     input_size: tuple[int, int] | None,
     in_channels: int | None,
     keep: tempfile.TemporaryDirectory[str] | None = None,
+    limits: ArchiveLimits = DEFAULT_LIMITS,
 ) -> RawData:
     name = path.name
     if not path.exists():
@@ -77,7 +81,7 @@ def _read_source(
         # that read them (the folder goes when the last reference to it does).
         extracted = tempfile.TemporaryDirectory(prefix="edgeprune-data-")
         try:
-            extract_archive(path, Path(extracted.name))
+            extract_archive(path, Path(extracted.name), limits)
             return _read_source(
                 Path(extracted.name), input_size=input_size, in_channels=in_channels, keep=extracted
             )

@@ -192,14 +192,20 @@ def test_hostile_or_broken_archives_are_422(api: Api, name: str, archive: bytes)
     assert response.json()["errors"][0]["loc"] == ["body", "file"]
 
 
-def test_too_many_members_is_422(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    from service.api.validation import datasets
-
-    monkeypatch.setattr(datasets, "MAX_MEMBERS", 3)
+def test_the_operators_dataset_limits_decide_what_is_accepted(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
     members = {f"{c}/{i}.png": png() for c in ("a", "b") for i in range(2)}
+    monkeypatch.setattr(api.settings, "max_dataset_files", 3)
     response = upload(api, "many.zip", zip_of(members))
     assert response.status_code == 422
     assert "members" in response.json()["detail"]
+    monkeypatch.setattr(api.settings, "max_dataset_files", 4)
+    monkeypatch.setattr(api.settings, "max_dataset_bytes", 100)
+    response = upload(api, "big.zip", zip_of(members))
+    assert response.status_code == 422 and "over the limit of 100" in response.json()["detail"]
+    monkeypatch.setattr(api.settings, "max_dataset_bytes", 10**6)  # raised: accepted
+    assert upload(api, "fine.zip", zip_of(members)).status_code == 201
 
 
 def test_dataset_needs_multipart_a_file_and_a_token(api: Api) -> None:

@@ -18,11 +18,11 @@ from PIL import Image
 from pruning.data import (
     DataError,
     TaskData,
-    archives,
     inspect_dataset,
     iterate_batches,
     load_task_data,
 )
+from pruning.data.archives import ArchiveLimits
 from pruning.data.augmentation import background_fill, pad_for, resolve_augment
 from pruning.data.batches import shift_and_mirror
 from pruning.data.prepare import split_indices
@@ -325,15 +325,21 @@ def test_archive_limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     bomb = _zip(tmp_path / "bomb.zip", {"cat/zeros.png": bytes(20 * 1024**2)})
     with pytest.raises(DataError, match="expansion ratio"):
         load_task_data(str(bomb))
-    monkeypatch.setattr(archives, "MAX_MEMBERS", 3)
+    few = ArchiveLimits(members=3)
+    many = _zip(tmp_path / "many.zip", _tree_files(split=False))
     with pytest.raises(DataError, match="more than 3 members"):
-        load_task_data(str(_zip(tmp_path / "many.zip", _tree_files(split=False))))
+        load_task_data(str(many), archive_limits=few)
     with pytest.raises(DataError, match="more than 3 members"):
-        load_task_data(str(_tar(tmp_path / "many.tar.gz", _tree_files(split=False))))
-    monkeypatch.setattr(archives, "MAX_MEMBERS", 100)
-    monkeypatch.setattr(archives, "MAX_TOTAL_BYTES", 100)
-    with pytest.raises(DataError, match="over the 100-byte limit"):
-        load_task_data(str(_zip(tmp_path / "big.zip", _tree_files(split=False))))
+        load_task_data(
+            str(_tar(tmp_path / "many.tar.gz", _tree_files(split=False))), archive_limits=few
+        )
+    small = ArchiveLimits(members=100, expanded_bytes=100)
+    with pytest.raises(DataError, match=r"over the 100-byte limit.*EDGEPRUNE_MAX_DATASET_BYTES"):
+        load_task_data(
+            str(_zip(tmp_path / "big.zip", _tree_files(split=False))), archive_limits=small
+        )
+    # An operator who raises the limits gets the same archive through.
+    assert len(load_task_data(str(many), archive_limits=ArchiveLimits(members=8)).classes) == 2
 
 
 # ---------------------------------------------------------------------------------------------

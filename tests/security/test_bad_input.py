@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from pruning.checkpoints import CheckpointError, CheckpointMismatch, read_checkpoint
 from pruning.config import InvalidTarget, Target
 from pruning.data import DataError, load_task_data
+from pruning.data.archives import ArchiveLimits
 from pruning.models.registry import ModelSpec, build_model
 from pruning.pipeline import inspect_model
 from service.api.main import create_app
@@ -367,14 +368,13 @@ def test_folder_entries_of_a_real_tree_are_not_mistaken_for_empty_classes(api: A
 def test_archives_with_too_many_files_are_refused(
     api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, filename: str
 ) -> None:
-    monkeypatch.setattr("service.api.validation.datasets.MAX_MEMBERS", 8)
-    monkeypatch.setattr("pruning.data.archives.MAX_MEMBERS", 8)
+    monkeypatch.setattr(api.settings, "max_dataset_files", 8)
     data = (zip_of if filename == "d.zip" else tar_of)(images(per_class=5))
     assert_problem(upload_dataset(api, data, filename), 422, "members")
     path = tmp_path / filename
     path.write_bytes(data)
     with pytest.raises(DataError, match="more than 8 members"):
-        load_task_data(str(path))
+        load_task_data(str(path), archive_limits=ArchiveLimits(members=8))
 
 
 def test_a_bad_image_past_the_first_fails_the_job_with_a_clear_message(

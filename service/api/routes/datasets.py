@@ -20,15 +20,22 @@ from service.api.schemas.common import MAX_DB_INT
 from service.api.schemas.datasets import DatasetPublic, DatasetsPublic
 from service.api.session_route import SessionReleasingRoute
 from service.api.uploads import ReceivedFile, receive_multipart
-from service.api.validation.datasets import DatasetInfo, dataset_format, inspect_dataset
+from service.api.validation.datasets import (
+    DatasetInfo,
+    DatasetLimits,
+    dataset_format,
+    inspect_dataset,
+)
 from service.storage import ArtifactStore
 from service.store.models import Dataset
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"], route_class=SessionReleasingRoute)
 
 
-def _inspect_and_store(storage: ArtifactStore, received: ReceivedFile) -> DatasetInfo:
-    info = inspect_dataset(received.path, dataset_format(received.filename))
+def _inspect_and_store(
+    storage: ArtifactStore, received: ReceivedFile, limits: DatasetLimits
+) -> DatasetInfo:
+    info = inspect_dataset(received.path, dataset_format(received.filename), limits)
     sha256, size = storage.put_file(received.path)
     if sha256 != received.sha256 or size != received.size:
         raise RuntimeError("stored dataset differs from the received bytes")
@@ -99,7 +106,8 @@ async def upload_dataset(
         fields = parse_fields(DatasetUploadFields, form.fields)
         assert form.file is not None  # receive_multipart guarantees a file
         received = form.file
-        info = await anyio.to_thread.run_sync(_inspect_and_store, storage, received)
+        limits = DatasetLimits(settings.max_dataset_files, settings.max_dataset_bytes)
+        info = await anyio.to_thread.run_sync(_inspect_and_store, storage, received, limits)
     name = fields.name or Path(received.filename).name.split(".")[0]
     dataset = await anyio.to_thread.run_sync(_insert_dataset, factory, name, received, info)
     response.headers["Location"] = f"/v1/datasets/{dataset.id}"

@@ -50,6 +50,15 @@ _GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F", "P;L"})
 
 
 @dataclass(frozen=True)
+class DatasetLimits:
+    """The operator's bounds (EDGEPRUNE_MAX_DATASET_FILES / _BYTES); the worker extracts with
+    the same ones, so an accepted upload is never refused later for its size."""
+
+    members: int = MAX_MEMBERS
+    expanded_bytes: int = MAX_EXPANDED_BYTES
+
+
+@dataclass(frozen=True)
 class DatasetInfo:
     format: str
     samples: int
@@ -68,12 +77,13 @@ def dataset_format(filename: str) -> str:
     raise InvalidUpload(f"dataset {filename!r} must be a .npz, .zip or .tar.gz file", loc=_LOC)
 
 
-def inspect_dataset(path: Path, fmt: str) -> DatasetInfo:
+def inspect_dataset(path: Path, fmt: str, limits: DatasetLimits | None = None) -> DatasetInfo:
+    limits = limits or DatasetLimits()
     if fmt == "npz":
-        return _inspect_npz(path)
+        return _inspect_npz(path, limits)
     if fmt == "zip":
-        return _inspect_zip(path)
-    return _inspect_tar(path)
+        return _inspect_zip(path, limits)
+    return _inspect_tar(path, limits)
 
 
 def _fail(detail: str) -> InvalidUpload:
@@ -83,11 +93,11 @@ def _fail(detail: str) -> InvalidUpload:
 # --- .npz ----------------------------------------------------------------------------------
 
 
-def _inspect_npz(path: Path) -> DatasetInfo:
+def _inspect_npz(path: Path, limits: DatasetLimits) -> DatasetInfo:
     # An npz is a zip of .npy members: bound its declared expansion before numpy reads it.
     try:
         with zipfile.ZipFile(path) as zf:
-            _check_zip_members(zf, path.stat().st_size)
+            _check_zip_members(zf, path.stat().st_size, limits)
     except zipfile.BadZipFile:
         raise _fail("not a valid .npz archive") from None
     try:
@@ -184,10 +194,12 @@ def _safe_parts(name: str) -> tuple[str, ...]:
     return parts
 
 
-def _check_zip_members(zf: zipfile.ZipFile, archive_size: int) -> list[zipfile.ZipInfo]:
+def _check_zip_members(
+    zf: zipfile.ZipFile, archive_size: int, limits: DatasetLimits
+) -> list[zipfile.ZipInfo]:
     infos = zf.infolist()
-    if len(infos) > MAX_MEMBERS:
-        raise _fail(f"archive has {len(infos)} members; the limit is {MAX_MEMBERS}")
+    if len(infos) > limits.members:
+        raise _fail(f"archive has {len(infos)} members; the limit is {limits.members}")
     expanded = 0
     for info in infos:
         _safe_parts(info.filename)
@@ -195,13 +207,16 @@ def _check_zip_members(zf: zipfile.ZipFile, archive_size: int) -> list[zipfile.Z
         if (info.external_attr >> 16) & 0o170000 == 0o120000:
             raise _fail(f"archive member {info.filename!r} is a symbolic link")
         expanded += info.file_size
-    _check_expansion(expanded, archive_size)
+    _check_expansion(expanded, archive_size, limits)
     return infos
 
 
-def _check_expansion(expanded: int, archive_size: int) -> None:
-    if expanded > MAX_EXPANDED_BYTES:
-        raise _fail(f"archive would expand to {expanded} bytes: refused")
+def _check_expansion(expanded: int, archive_size: int, limits: DatasetLimits) -> None:
+    if expanded > limits.expanded_bytes:
+        raise _fail(
+            f"archive would expand to {expanded} bytes, over the limit of "
+            f"{limits.expanded_bytes}: refused"
+        )
     if expanded > RATIO_FLOOR_BYTES and expanded > MAX_EXPANSION_RATIO * max(archive_size, 1):
         raise _fail(
             f"archive would expand to {expanded} bytes, over {MAX_EXPANSION_RATIO} times its "
@@ -209,10 +224,10 @@ def _check_expansion(expanded: int, archive_size: int) -> None:
         )
 
 
-def _inspect_zip(path: Path) -> DatasetInfo:
+def _inspect_zip(path: Path, limits: DatasetLimits) -> DatasetInfo:
     try:
         with zipfile.ZipFile(path) as zf:
-            infos = _check_zip_members(zf, path.stat().st_size)
+            infos = _check_zip_members(zf, path.stat().st_size, limits)
             files = [(_safe_parts(i.filename), i) for i in infos if not i.is_dir()]
             dirs = [_safe_parts(i.filename) for i in infos if i.is_dir()]
             layout = _layout([parts for parts, _ in files], dirs)
@@ -224,7 +239,7 @@ def _inspect_zip(path: Path) -> DatasetInfo:
     return DatasetInfo("zip", layout.samples, layout.classes, shape)
 
 
-def _inspect_tar(path: Path) -> DatasetInfo:
+def _inspect_tar(path: Path, limits: DatasetLimits) -> DatasetInfo:
     archive_size = path.stat().st_size
     try:
         # Two passes: names and sizes first (refusing before anything is extracted), then
@@ -235,15 +250,15 @@ def _inspect_tar(path: Path) -> DatasetInfo:
         with tarfile.open(path, mode="r:gz") as tf:
             for member in _iter_tar(tf):
                 count += 1
-                if count > MAX_MEMBERS:
-                    raise _fail(f"archive has more than {MAX_MEMBERS} members")
+                if count > limits.members:
+                    raise _fail(f"archive has more than {limits.members} members")
                 parts = _safe_parts(member.name)
                 if member.issym() or member.islnk():
                     raise _fail(f"archive member {member.name!r} is a link")
                 if not (member.isfile() or member.isdir()):
                     raise _fail(f"archive member {member.name!r} is not a file or folder")
                 expanded += member.size
-                _check_expansion(expanded, archive_size)
+                _check_expansion(expanded, archive_size, limits)
                 if member.isfile():
                     file_parts.append(parts)
                 else:
