@@ -26,6 +26,7 @@ from bench.aggregate import (
 )
 from bench.common import RESULTS
 from bench.plots import accuracy_vs_flops, speedup_vs_flops_ratio
+from bench.report_fleet import fleet_section
 
 
 def load_results(directory: Path) -> dict[str, dict[str, Any]]:
@@ -345,7 +346,9 @@ def service_section(payload: dict[str, Any]) -> list[str]:
         f"{load.get('clients', '?')} concurrent clients poll for {load.get('duration_s', '?')} s "
         "(closed loop, no think time) against the real API under uvicorn and, in the same run, "
         "a bare ASGI endpoint answering a fixed JSON with an ETag. Server CPU per answered "
-        "request is the steadier figure on a shared machine.",
+        "request is the steadier figure on a shared machine. "
+        f"Load generator: {load.get('client', '?')}; 1-minute load average "
+        f"{payload.get('environment', {}).get('loadavg_1m_before', '?')} at the start.",
         "",
     ]
     rows = []
@@ -515,6 +518,8 @@ def render(results_dir: Path, out: Path) -> str:
         lines += ["", *guard_section(results["cpu_kernel_guard"])]
     if "service_throughput" in results:
         lines += ["", *service_section(results["service_throughput"])]
+    if "fleet_sim" in results:
+        lines += ["", *fleet_section(results["fleet_sim"])]
     lines += ["", *environment_section(results), ""]
     text = "\n".join(lines)
     out.write_text(text)
