@@ -212,10 +212,14 @@ def run_compression(
     report["structure"] = result.spec.to_json()
     report["runtime"] = result.runtime
     report["data"] = {
+        # Per-channel statistics of the whole training split, from one streaming pass.
         "mean": data.mean,
         "std": data.std,
         "value_scale": data.value_scale,
         "classes": data.classes,
+        "kind": data.kind,
+        "train_samples": len(data.y_train),
+        "test_samples": len(data.y_test),
     }
     if int8 is not None:
         report["int8"] = int8

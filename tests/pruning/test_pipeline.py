@@ -44,6 +44,11 @@ def test_transfer_to_a_task_with_other_classes_reinitialises_the_head(tmp_path: 
     assert report["structure"]["num_classes"] == 3
     assert report["config"]["classes"] == ["0", "1", "2"]
     assert abs(result.report["achieved"]["params"] - 0.5) <= 0.01
+    # uint8 pixels in an .npz are images: shift-and-mirror by default, and the report says so.
+    assert report["data"]["kind"] == "images" and report["runtime"]["augment"] == "shift-and-mirror"
+    assert report["data"]["train_samples"] + report["data"]["test_samples"] == len(
+        np.load(tmp_path / "task.npz")["y"]
+    )
 
 
 def test_inspect_model_counts_and_refuses(tmp_path: Path) -> None:
