@@ -212,8 +212,9 @@ def test_gates_folded_into_consumers_equal_gates_on_feature_maps(arch: str) -> N
 
 
 def test_calibration_leaves_the_checkpoints_bn_statistics_alone() -> None:
+    from pruning.calibration import calibrate
     from pruning.cost import CostModel
-    from pruning.engine import _calibrate, _Progress
+    from pruning.progress import RunProgress
     from pruning.structure import StructureLearner
 
     model = tiny_model("resnet20")
@@ -228,7 +229,9 @@ def test_calibration_leaves_the_checkpoints_bn_statistics_alone() -> None:
     config = _config(calibration_batches=3)
     learner = StructureLearner(gates, widths, cost, config)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    _calibrate(model, task, learner, config, torch.device("cpu"), 3, _Progress(RunHooks(), 3), None)
+    calibrate(
+        model, task, learner, config, torch.device("cpu"), 3, RunProgress(RunHooks(), 3), None
+    )
     assert learner._calibration_batches == 3  # it did run, in train mode, with gradients
     for key, value in model.state_dict().items():
         assert torch.equal(value, before[key]), key
