@@ -1,33 +1,23 @@
-"""Which nodes of an ONNX CNN stay fp32 in its INT8 model: those that read or write a feature
-map of at most a few channels.
+"""Which nodes of an ONNX CNN stay fp32 in its INT8 model: the convs too small for onnxruntime's
+int8 kernels to pay off, and whatever only they feed.
 
-onnxruntime's int8 convolutions (x86 MLAS) pay off only on wide enough GEMMs. Measured by
-`bench/int8_layers.py` (one thread, AVX-512 VNNI; fp32 time / int8 time, six-layer stacks):
-3×3 convs at 4–8 channels 0.57–0.95×, at 16 1.6–2.0×; 1×1 convs at 8–16 channels
-0.82–1.0×, at 24 and up 1.1–4.3×; 3×3 depthwise convs at 16–64 channels 0.33–0.71× (at
-43 and 86, widths where fp32 leaves its blocked kernels, 1.6–2.0×); a 1-channel stem conv
-0.27–0.37×. A 16-channel map often feeds a depthwise or 1×1 conv too, so at most 16 channels
-stays fp32: of ≤ 15, 16, 23 and 31 it was the best on the pruned digits networks overall.
+A conv's size here is its multiply-accumulates per output position, cout · cin/group · kh · kw.
+Measured by `bench/int8_layers.py` (one thread, AVX-512 VNNI; fp32 time / int8 time, six-layer
+stacks): 3×3 convs at 4–8 channels (144–576) 0.57–0.95×, at 16 (2304) 1.6–2.0×; 1×1 convs at
+8–16 channels (64–256) 0.82–1.0×, at 24 and up (576+) 1.1–4.3×; a 1-channel stem (144–288)
+0.27–0.37×. Pruned networks are full of such convs: ResNet-56 ×0.5 keeps 2–8 channels inside
+its first-stage blocks, MobileNet starts with a 1-channel stem and 16-channel depthwise and
+1×1 convs at full resolution. On the pruned networks of bench/int8.py the line at 512 did at
+least as well as 1024 and as a rule on channel counts (every map of ≤ 16 channels fp32), which
+also kept the first stage of a ×1.0 ResNet-56 fp32, where int8 wins.
 """
 
 from __future__ import annotations
 
 import onnx
 
-# Feature maps with at most this many channels stay fp32 (bench/results/int8_layers.json).
-NARROW_CHANNELS = 16
-
-
-def _channels(model: onnx.ModelProto) -> dict[str, int]:
-    """Channel count (dim 1) of every NCHW tensor whose shape inference knows it."""
-    graph = onnx.shape_inference.infer_shapes(model).graph
-    weights = {tensor.name for tensor in graph.initializer}
-    channels = {}
-    for info in [*graph.input, *graph.value_info, *graph.output]:
-        dims = info.type.tensor_type.shape.dim
-        if info.name not in weights and len(dims) == 4 and dims[1].HasField("dim_value"):
-            channels[info.name] = dims[1].dim_value
-    return channels
+# Convs below this many multiply-accumulates per output position stay fp32.
+MIN_INT8_MACS = 512
 
 
 def name_nodes(model: onnx.ModelProto) -> None:
@@ -42,18 +32,39 @@ def name_nodes(model: onnx.ModelProto) -> None:
             taken.add(name)
 
 
-def narrow_nodes(model: onnx.ModelProto, max_channels: int = NARROW_CHANNELS) -> list[str]:
-    """Names of the nodes with an input or output feature map of at most `max_channels`
-    channels (weights and other initializers do not count). Keeping the convs, adds and
-    ReLUs around a narrow map together in fp32 leaves no Q/DQ pair there for onnxruntime to
-    fuse back into an int8 kernel."""
-    channels = _channels(model)
-    return [
-        node.name
-        for node in model.graph.node
-        if any(channels.get(name, max_channels + 1) <= max_channels for name in _io(node))
-    ]
+def _macs_per_position(node: onnx.NodeProto, weights: dict[str, onnx.TensorProto]) -> int | None:
+    weight = weights.get(node.input[1]) if len(node.input) > 1 else None
+    if weight is None or len(weight.dims) < 3:
+        return None  # a weight computed at run time: leave the node to the quantizer
+    macs = 1
+    for dim in weight.dims:  # (cout, cin/group, kh, kw)
+        macs *= dim
+    return macs
 
 
-def _io(node: onnx.NodeProto) -> list[str]:
-    return [name for name in [*node.input, *node.output] if name]
+def narrow_nodes(model: onnx.ModelProto, min_macs: int = MIN_INT8_MACS) -> list[str]:
+    """Names of the convs below `min_macs` multiply-accumulates per output position, and of the
+    other nodes whose every activation input comes from such a node or the graph input (the
+    ReLUs, adds and pools of an fp32 stretch, so that no Q/DQ pair sits inside it for
+    onnxruntime to fuse back into an int8 kernel). A node with any int8 input is quantized."""
+    graph = model.graph
+    weights = {tensor.name: tensor for tensor in graph.initializer}
+    producer = {output: node.name for node in graph.node for output in node.output}
+    graph_inputs = {info.name for info in graph.input} - set(weights)
+    fp32: list[str] = []
+    kept: set[str] = set()
+    for node in graph.node:  # ONNX graphs are topologically sorted
+        if node.op_type == "Conv":
+            macs = _macs_per_position(node, weights)
+            narrow = macs is not None and macs < min_macs
+        else:
+            inputs = [name for name in node.input if name and name not in weights]
+            narrow = bool(inputs) and all(
+                name in graph_inputs or producer.get(name) in kept for name in inputs
+            )
+            # The stem's input is the graph input: only what an fp32 conv feeds follows it.
+            narrow = narrow and any(producer.get(name) in kept for name in inputs)
+        if narrow:
+            kept.add(node.name)
+            fp32.append(node.name)
+    return fp32

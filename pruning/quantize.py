@@ -1,6 +1,6 @@
 """INT8 post-training quantization of an exported model with onnxruntime: static, QDQ format,
 per-channel weights, calibrated on a deterministic sample of the task's training split; the
-layers on narrow feature maps stay fp32 (pruning.narrow_layers)."""
+convs too small for the int8 kernels stay fp32 (pruning.narrow_layers)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from pruning.data.types import Inputs
-from pruning.narrow_layers import NARROW_CHANNELS, name_nodes, narrow_nodes
+from pruning.narrow_layers import MIN_INT8_MACS, name_nodes, narrow_nodes
 
 CALIBRATION_BATCH = 32
 
@@ -52,11 +52,11 @@ def quantize_int8(
     int8_path: Path,
     calibration: np.ndarray,
     *,
-    narrow_channels: int = NARROW_CHANNELS,
+    min_macs: int = MIN_INT8_MACS,
 ) -> list[str]:
     """Write the INT8 (QDQ) model of `fp32_path` to `int8_path`; return the names of the nodes
-    kept fp32 because a feature map they touch has at most `narrow_channels` channels (0
-    quantizes every node)."""
+    kept fp32: convs below `min_macs` multiply-accumulates per output position and what only
+    they feed (0 quantizes every node)."""
     with tempfile.TemporaryDirectory(prefix="edgeprune-int8-") as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         # Folds constants and infers shapes so that every conv gets its scales (the exporter
@@ -65,7 +65,7 @@ def quantize_int8(
         model = onnx.load(str(prepared))
         name_nodes(model)
         onnx.save(model, str(prepared))
-        kept_fp32 = narrow_nodes(model, narrow_channels) if narrow_channels > 0 else []
+        kept_fp32 = narrow_nodes(model, min_macs) if min_macs > 0 else []
         quantize_static(
             str(prepared),
             str(int8_path),

@@ -1,4 +1,4 @@
-"""INT8 keeps the layers on narrow feature maps fp32 and quantizes the wide ones."""
+"""INT8 keeps the convs too small for the int8 kernels fp32 and quantizes the others."""
 
 from __future__ import annotations
 
@@ -17,37 +17,40 @@ from pruning.quantize import quantize_int8
 def _model() -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-        nn.Conv2d(8, 32, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),  # 72 MACs per position
+        nn.Conv2d(8, 4, 1), nn.ReLU(),  # 32
+        nn.Conv2d(4, 32, 3, padding=1), nn.ReLU(),  # 1152
+        nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),  # 9216
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10),
     )  # fmt: skip
 
 
-def _quantized_convs(path: Path) -> list[bool]:
-    """Per conv, in graph order: does its weight come through a DequantizeLinear?"""
+def _weights_dequantized(path: Path) -> dict[str, bool]:
+    """Per op type of each node with a weight, in graph order: does it come through a
+    DequantizeLinear?"""
     graph = onnx.load(str(path)).graph
-    dequantized = {
-        out for node in graph.node if node.op_type == "DequantizeLinear" for out in node.output
-    }
-    return [node.input[1] in dequantized for node in graph.node if node.op_type == "Conv"]
+    dequantized = {o for n in graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    convs = [node for node in graph.node if node.op_type == "Conv"]
+    return {f"conv{i}": node.input[1] in dequantized for i, node in enumerate(convs)}
 
 
-def test_convs_on_narrow_maps_stay_fp32_and_the_wide_one_is_int8(tmp_path: Path) -> None:
+def test_small_convs_stay_fp32_and_the_large_ones_are_int8(tmp_path: Path) -> None:
     fp32 = tmp_path / "model.onnx"
     export_onnx(_model(), (1, 16, 16), fp32)
     calibration = np.random.default_rng(0).standard_normal((64, 1, 16, 16)).astype(np.float32)
 
     kept = quantize_int8(fp32, tmp_path / "int8.onnx", calibration)
-    # The stem reads 1 channel, the second conv 8; only the 32 -> 32 conv is wide.
-    assert _quantized_convs(tmp_path / "int8.onnx") == [False, False, True]
-    assert len(kept) >= 2
+    assert _weights_dequantized(tmp_path / "int8.onnx") == {
+        "conv0": False, "conv1": False, "conv2": True, "conv3": True,
+    }  # fmt: skip
+    assert len(kept) == 4  # the two small convs and their ReLUs
 
-    everything = quantize_int8(fp32, tmp_path / "all.onnx", calibration, narrow_channels=0)
-    assert everything == [] and _quantized_convs(tmp_path / "all.onnx") == [True, True, True]
+    everything = quantize_int8(fp32, tmp_path / "all.onnx", calibration, min_macs=0)
+    assert everything == []
+    assert all(_weights_dequantized(tmp_path / "all.onnx").values())
 
 
-def test_narrow_nodes_counts_feature_maps_not_weights(tmp_path: Path) -> None:
+def test_narrow_nodes_follows_the_small_convs_only_as_far_as_they_feed(tmp_path: Path) -> None:
     path = tmp_path / "model.onnx"
     export_onnx(_model(), (1, 16, 16), path)
     model = onnx.load(str(path))
@@ -56,8 +59,10 @@ def test_narrow_nodes_counts_feature_maps_not_weights(tmp_path: Path) -> None:
     name_nodes(model)
     names = [node.name for node in model.graph.node]
     assert all(names) and len(set(names)) == len(names)
-    convs = [node.name for node in model.graph.node if node.op_type == "Conv"]
-    narrow = narrow_nodes(model, 8)
-    assert convs[0] in narrow and convs[1] in narrow and convs[2] not in narrow
-    assert narrow_nodes(model, 32) and convs[2] in narrow_nodes(model, 32)
-    assert narrow_nodes(model, 0) == []
+    ops = {node.name: node.op_type for node in model.graph.node}
+
+    kept = narrow_nodes(model, 512)
+    assert [ops[name] for name in kept] == ["Conv", "Relu", "Conv", "Relu"]
+    assert [ops[name] for name in narrow_nodes(model, 2000)] == ["Conv", "Relu"] * 3
+    # Every conv small: the pool, flatten and classifier they feed stay fp32 too.
+    assert len(narrow_nodes(model, 10**6)) == len(model.graph.node)
