@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import random
@@ -200,6 +201,10 @@ async def simulate(
         print(f"warm-up: {result['warmup']['polls_per_s']}/s errors {result['warmup']['errors']}")
 
         # 2. Steady state, then 3. the promotion while the devices keep polling.
+        # The devices' state is built: keep the simulator's own full collections off it (a
+        # pause here would show as lateness and staleness that the API did not cause).
+        gc.collect()
+        gc.freeze()
         fleet.phase = Phase()
         start = time.perf_counter()
         promote_at = start + config.steady_s
@@ -231,6 +236,7 @@ async def simulate(
         print(f"promotion: {json.dumps(result['promotion'])}")
         result["reconnects"] = sum(c.reconnects for c in fleet.connections)
     finally:
+        gc.unfreeze()
         await fleet.close()
     return result
 
