@@ -337,11 +337,16 @@ def headline(results: dict[str, dict[str, Any]]) -> list[str]:
     return ["## Headline", "", *(said or ["No results yet."])]
 
 
+def _cpu_ratio(ours: dict[str, Any], bare: dict[str, Any]) -> str:
+    a, b = ours.get("server_cpu_ms_per_ok"), bare.get("server_cpu_ms_per_ok")
+    return f"{a / b:.2f}" if a and b else "—"
+
+
 def service_section(payload: dict[str, Any]) -> list[str]:
     """Manifest polls against a bare ASGI endpoint in the same run, and job submissions."""
     load = payload.get("load", {})
     lines = [
-        "## Service throughput (loopback)",
+        f"## Service throughput (loopback, {load.get('clients', '?')} connections)",
         "",
         f"{load.get('clients', '?')} concurrent clients poll for {load.get('duration_s', '?')} s "
         "(closed loop, no think time) against the real API under uvicorn and, in the same run, "
@@ -366,8 +371,10 @@ def service_section(payload: dict[str, Any]) -> list[str]:
                     f"{ours['ok_per_s'] / bare['ok_per_s']:.2f}" if bare["ok_per_s"] else "—",
                     f"{ours['p99_ms']:.0f}",
                     f"{bare['p99_ms']:.0f}",
-                    f"{ours['server_cpu_ms_per_ok']:.2f}",
-                    f"{bare['server_cpu_ms_per_ok']:.2f}",
+                    f"{ours['p99_ms'] / bare['p99_ms']:.2f}" if bare["p99_ms"] else "—",
+                    f"{ours['server_cpu_ms_per_ok']:.3f}",
+                    f"{bare['server_cpu_ms_per_ok']:.3f}",
+                    _cpu_ratio(ours, bare),
                     str(ours["errors"]),
                 ]
             )
@@ -377,11 +384,13 @@ def service_section(payload: dict[str, Any]) -> list[str]:
             "manifest answer",
             "ours req/s",
             "bare req/s",
-            "ratio",
+            "req/s ratio",
             "ours p99 ms",
             "bare p99 ms",
+            "p99 ratio",
             "ours CPU ms/req",
             "bare CPU ms/req",
+            "CPU ratio",
             "errors",
         ],
         rows,
@@ -516,8 +525,9 @@ def render(results_dir: Path, out: Path) -> str:
         lines += ["", *data_memory_section(results["data_memory"])]
     if "cpu_kernel_guard" in results:
         lines += ["", *guard_section(results["cpu_kernel_guard"])]
-    if "service_throughput" in results:
-        lines += ["", *service_section(results["service_throughput"])]
+    for name in ("service_throughput", "service_throughput_c200"):
+        if name in results:
+            lines += ["", *service_section(results[name])]
     if "fleet_sim" in results:
         lines += ["", *fleet_section(results["fleet_sim"])]
     lines += ["", *environment_section(results), ""]
