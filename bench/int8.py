@@ -3,8 +3,10 @@ pruned INT8 with onnxruntime on the CPU, in one run.
 
 For each architecture: pretrain on builtin:digits, compress to 50% and 70% FLOPs (structure
 and weight learning), export, quantize with `pruning.quantize` (static, QDQ, per-channel,
-256 calibration samples), then time the three models alternately, run by run, at batch 1
-and 32 with one thread, and measure each one's test accuracy with onnxruntime.
+256 calibration samples; convs too small for the int8 kernels stay fp32), and, for
+comparison, quantize every node (`min_macs=0`, what `pruning.quantize` did before);
+then time the four models alternately, run by run, at batch 1 and 32 with one thread, and
+measure each one's test accuracy with onnxruntime.
 
     python -m bench.int8 [--quick] [--archs vgg16:0.5,resnet56:0.5,mobilenet:0.5]
 """
@@ -12,6 +14,7 @@ and 32 with one thread, and measure each one's test accuracy with onnxruntime.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from typing import Any
 import torch
 
 from bench.common import environment, save
+from bench.int8_isa import int8_isa
 from bench.onnx_speedup import alternating_p50_ms
 from bench.train import Recipe, train
 from pruning.config import CompressConfig, Target
@@ -29,7 +33,7 @@ from pruning.metrics import count_model
 from pruning.models.registry import ModelSpec, build_model
 from pruning.quantize import calibration_sample, onnx_accuracy, quantize_int8
 
-MODELS = ("baseline", "pruned_fp32", "pruned_int8")
+MODELS = ("baseline", "pruned_fp32", "pruned_int8", "pruned_int8_all")
 
 
 def _measure(
@@ -55,9 +59,11 @@ def _measure(
         result = compress_model(start, spec, task, config)
         paths["pruned_fp32"] = tmp / f"{arch}_{reduction}_fp32.onnx"
         paths["pruned_int8"] = tmp / f"{arch}_{reduction}_int8.onnx"
+        paths["pruned_int8_all"] = tmp / f"{arch}_{reduction}_int8_all.onnx"
         export_onnx(result.model, shape, paths["pruned_fp32"])
         sample = calibration_sample(task.x_train, 256, seed=0)
-        quantize_int8(paths["pruned_fp32"], paths["pruned_int8"], sample)
+        kept_fp32 = quantize_int8(paths["pruned_fp32"], paths["pruned_int8"], sample)
+        quantize_int8(paths["pruned_fp32"], paths["pruned_int8_all"], sample, min_macs=0)
         accuracy = {
             name: onnx_accuracy(path, task.x_test, task.y_test).accuracy
             for name, path in paths.items()
@@ -75,7 +81,9 @@ def _measure(
                 "threads": 1,
                 **{f"{name}_p50_ms": p50[name] for name in MODELS},
                 **{f"{name}_accuracy": accuracy[name] for name in MODELS},
+                "int8_fp32_nodes": len(kept_fp32),
                 "int8_over_fp32_speedup": p50["pruned_fp32"] / p50["pruned_int8"],
+                "int8_all_over_fp32_speedup": p50["pruned_fp32"] / p50["pruned_int8_all"],
                 "int8_over_baseline_speedup": p50["baseline"] / p50["pruned_int8"],
                 "int8_accuracy_drop": accuracy["pruned_fp32"] - accuracy["pruned_int8"],
             }
@@ -105,7 +113,10 @@ def main() -> None:
         for item in args.archs.split(","):
             arch, width = item.split(":")
             rows += _measure(arch, float(width), task, data.input_shape, Path(tmp), args)
-    save("int8", {"environment": env, "quick": args.quick, "results": rows})
+    payload = {"environment": env, "isa": int8_isa(), "quick": args.quick, "results": rows}
+    # The CPU is shared: the load at the end says whether it changed during the run.
+    payload["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
+    save("int8", payload)
 
 
 if __name__ == "__main__":

@@ -464,39 +464,89 @@ def guard_section(payload: dict[str, Any]) -> list[str]:
 
 def int8_section(payload: dict[str, Any]) -> list[str]:
     rows = payload["results"]
-    quick = " Quick mode: 3 pretraining epochs, 1 + 2 compression epochs."
-    quick = quick if payload.get("quick") else ""
+    quick = (
+        " Quick mode: 3 pretraining epochs, 1 + 2 compression epochs."
+        if payload.get("quick")
+        else ""
+    )
+    # Runs before the narrow-layer rule quantized every node and have no all-int8 column.
+    compared = all("int8_all_over_fp32_speedup" in r for r in rows)
     lines = [
         "## INT8 on top of pruning (ONNX Runtime, CPU, 1 thread)",
         "",
         "`python -m bench.int8`: pretrained on builtin:digits, compressed, exported, then "
         "quantized by `pruning.quantize` (static QDQ, per-channel weights, 256 calibration "
-        "samples). The three models take turns run by run; accuracy is onnxruntime's on the "
-        "test split."
+        "samples"
         + (
-            " Quick mode: 3 pretraining epochs, 1 + 2 compression epochs."
-            if payload.get("quick")
-            else ""
-        ),
+            "; convs below 512 multiply-accumulates per output position, and what only they "
+            "feed, stay fp32: the 'fp32 nodes' column). 'all int8' quantizes every node, as "
+            "`pruning.quantize` did before; the four models take turns run by run"
+            if compared
+            else "). The three models take turns run by run"
+        )
+        + "; accuracy is onnxruntime's on the test split."
+        + quick
+        + (f" CPU integer features: {', '.join(payload['isa'])}." if payload.get("isa") else ""),
         "",
     ]
-    lines += _table(
-        ["arch", "width", "FLOPs red. %", "batch", "baseline ms", "pruned fp32 ms",
-         "pruned int8 ms", "int8 / fp32 speedup", "baseline acc %", "fp32 acc %",
-         "int8 acc %"],
-        [
-            [
-                str(r["arch"]), f"{r['width_mult']:g}",
-                f"{100 * r['achieved_flops_reduction']:.1f}", str(r["batch"]),
-                f"{r['baseline_p50_ms']:.2f}", f"{r['pruned_fp32_p50_ms']:.2f}",
-                f"{r['pruned_int8_p50_ms']:.2f}", f"{r['int8_over_fp32_speedup']:.2f}",
-                f"{100 * r['baseline_accuracy']:.2f}", f"{100 * r['pruned_fp32_accuracy']:.2f}",
-                f"{100 * r['pruned_int8_accuracy']:.2f}",
-            ]
-            for r in rows
-        ],
-    )  # fmt: skip
-    return lines
+    header = ["arch", "width", "FLOPs red. %", "batch", "baseline ms", "pruned fp32 ms",
+              "pruned int8 ms", "int8 / fp32 speedup"]  # fmt: skip
+    if compared:
+        header += ["all int8 / fp32", "fp32 nodes"]
+    header += ["baseline acc %", "fp32 acc %", "int8 acc %"] + (
+        ["all int8 acc %"] if compared else []
+    )
+    body = []
+    for r in rows:
+        row = [
+            str(r["arch"]), f"{r['width_mult']:g}",
+            f"{100 * r['achieved_flops_reduction']:.1f}", str(r["batch"]),
+            f"{r['baseline_p50_ms']:.2f}", f"{r['pruned_fp32_p50_ms']:.2f}",
+            f"{r['pruned_int8_p50_ms']:.2f}", f"{r['int8_over_fp32_speedup']:.2f}",
+        ]  # fmt: skip
+        if compared:
+            row += [f"{r['int8_all_over_fp32_speedup']:.2f}", str(r["int8_fp32_nodes"])]
+        row += [
+            f"{100 * r['baseline_accuracy']:.2f}",
+            f"{100 * r['pruned_fp32_accuracy']:.2f}",
+            f"{100 * r['pruned_int8_accuracy']:.2f}",
+        ]
+        if compared:
+            row.append(f"{100 * r['pruned_int8_all_accuracy']:.2f}")
+        body.append(row)
+    return lines + _table(header, body)
+
+
+def int8_layers_section(payload: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Where INT8 pays off: one conv kind at a time (ONNX Runtime, CPU, 1 thread)",
+        "",
+        "`python -m bench.int8_layers`: six identical conv + BN + ReLU layers on a 16×16 map "
+        "(the stem: one 1-channel → width conv at 32×32), every node int8 against fp32, taking "
+        "turns run by run. Speedup = fp32 p50 / int8 p50; below 1 int8 is slower. This sets "
+        "`pruning.narrow_layers.MIN_INT8_MACS`."
+        + (f" CPU integer features: {', '.join(payload['isa'])}." if payload.get("isa") else ""),
+        "",
+    ]
+    rows = payload["results"]
+    widths: dict[str, list[int]] = {}
+    for r in rows:
+        widths.setdefault(r["kind"], [])
+        if r["width"] not in widths[r["kind"]]:
+            widths[r["kind"]].append(r["width"])
+    speedup = {(r["kind"], r["width"], r["batch"]): r["int8_over_fp32_speedup"] for r in rows}
+    body = [
+        [kind, str(width)]
+        + [
+            f"{speedup[(kind, width, b)]:.2f}" if (kind, width, b) in speedup else "?"
+            for b in (1, 32)
+        ]
+        for kind, ws in widths.items()
+        for width in ws
+    ]
+    return lines + _table(
+        ["conv", "channels", "int8 / fp32, batch 1", "int8 / fp32, batch 32"], body
+    )
 
 
 def render(results_dir: Path, out: Path) -> str:
@@ -519,6 +569,8 @@ def render(results_dir: Path, out: Path) -> str:
         lines += ["", *speedup_section(results["onnx_speedup"], plot, out_dir)]
     if "int8" in results:
         lines += ["", *int8_section(results["int8"])]
+    if "int8_layers" in results:
+        lines += ["", *int8_layers_section(results["int8_layers"])]
     if "structure_overhead" in results:
         lines += ["", *overhead_section(results["structure_overhead"])]
     if "data_memory" in results:
