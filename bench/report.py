@@ -406,6 +406,34 @@ def service_section(payload: dict[str, Any]) -> list[str]:
     return lines
 
 
+def epoch_overhead_section(payload: dict[str, Any]) -> list[str]:
+    rows = payload["results"]
+    load = payload["environment"].get("load_avg_1m_at_start")
+    lines = [
+        "## A training epoch of the engine against a plain torch loop (CPU)",
+        "",
+        "`python -m bench.epoch_overhead`: the same network and batches (builtin:photos), the "
+        "engine's epoch (CPU kernel guard, precision plan, progress callback, cancel and "
+        "divergence checks; structure learning adds the gates and the saliency update) against "
+        "forward, backward and SGD step alone. Epochs alternate; medians of "
+        f"{rows[0]['epochs_timed']} (1 torch thread; load average {load} at start). Goal: ≤ 1.1×.",
+        "",
+    ]
+    return lines + _table(
+        ["arch", "width", "plain epoch s", "weight learning ×", "structure learning ×"],
+        [
+            [
+                str(r["arch"]),
+                f"{r['width_mult']:g}",
+                f"{r['plain_epoch_s']:.2f}",
+                f"{r['weight_learning_ratio']:.2f}",
+                f"{r['structure_learning_ratio']:.2f}",
+            ]
+            for r in rows
+        ],
+    )
+
+
 def data_memory_section(payload: dict[str, Any]) -> list[str]:
     settings, rows = payload["settings"], payload["results"]
     lines = [
@@ -573,6 +601,8 @@ def render(results_dir: Path, out: Path) -> str:
         lines += ["", *int8_layers_section(results["int8_layers"])]
     if "structure_overhead" in results:
         lines += ["", *overhead_section(results["structure_overhead"])]
+    if "epoch_overhead" in results:
+        lines += ["", *epoch_overhead_section(results["epoch_overhead"])]
     if "data_memory" in results:
         lines += ["", *data_memory_section(results["data_memory"])]
     if "cpu_kernel_guard" in results:
