@@ -176,7 +176,7 @@ function ensureCharts() {
   if (charts.loss || !window.Chart) return;
   charts.loss = lineChart($("chart-loss"), { yTitle: "loss", yFormat: (v) => fixed(v, 3) });
   charts.accuracy = lineChart($("chart-accuracy"), { yTitle: "accuracy", yFormat: formatPercent, yMin: 0, yMax: 1 });
-  charts.flops = lineChart($("chart-flops"), { yTitle: "MACs", yFormat: formatCompact, yMin: 0 });
+  charts.flops = lineChart($("chart-flops"), { yTitle: "FLOPs (MACs)", yFormat: formatCompact, yMin: 0 });
   charts.channels = barChart($("chart-channels"), { yTitle: "channels" });
   charts.allocation = lineChart($("chart-allocation"), { yTitle: "active channels" });
   charts.allocation.options.scales.x.title.text = "unit";
@@ -225,7 +225,7 @@ function renderCurves() {
   const metric = costMetric();
   const caption = $("chart-flops").closest("figure").querySelector("figcaption");
   caption.textContent = metric === "params" ? "Parameters of the active structure" : "FLOPs (MACs) of the active structure";
-  charts.flops.options.scales.y.title.text = metric === "params" ? "parameters" : "MACs";
+  charts.flops.options.scales.y.title.text = metric === "params" ? "parameters" : "FLOPs (MACs)";
   const datasets = [{ ...lineDataset(METRIC_LABELS[metric], col(metric), COLORS.blue, { fill: true }), order: 1 }];
   const target = state.job && state.job.config.target;
   const base = baselineCost(metric);
