@@ -117,9 +117,10 @@ def _exercise(a: ServerProcess, b: ServerProcess, seeder: Seeder) -> None:
         rolled = on_b.post(f"/v1/deployments/{DEPLOYMENT}/rollback", headers=admin)
         assert rolled.status_code == 200, rolled.text
         assert set(_versions(on_a, devices).values()) == {first.version}
-        assert on_a.get(
-            f"/v1/deployments/{DEPLOYMENT}/manifest", headers=conditional
-        ).status_code == 304
+        assert (
+            on_a.get(f"/v1/deployments/{DEPLOYMENT}/manifest", headers=conditional).status_code
+            == 304
+        )
 
         revoked, kept = devices[0], devices[1:]
         assert on_b.post(f"/v1/devices/{revoked.id}/revoke", headers=admin).status_code == 200
