@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +12,7 @@ from tests.edge_client.edge_test_server import (
     export_tiny_models,
     start_server,
 )
+from tests.support import net
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +34,4 @@ def edge_server() -> Iterator[EdgeTestServer]:
 @pytest.fixture
 def free_port() -> int:
     """A loopback port nothing listens on (connections are refused)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return net.free_port()

@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -40,12 +39,6 @@ FAST_SETTINGS = {
     "reconcile_interval_s": "0.5",
     "enqueue_grace_s": "2",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:

@@ -15,8 +15,9 @@ import redis
 from service.reconciler import Reconciler
 from service.store import tokens
 from tests.faults.conftest import MakeStack
-from tests.faults.harness import TERMINAL, ApiProcess, RedisServer, SseEvent, free_port, read_sse
+from tests.faults.harness import TERMINAL, ApiProcess, RedisServer, SseEvent, read_sse
 from tests.integration.workerproc import wait_for
+from tests.support.net import free_port
 from tests.worker.tinyjob import add_tiny_job
 
 pytestmark = pytest.mark.integration

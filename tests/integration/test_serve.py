@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,15 +18,10 @@ import httpx
 import pytest
 
 from tests.integration.workerproc import wait_for
+from tests.support.net import free_port
 from tests.worker.tinyjob import write_inputs
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _session_members(leaders: set[int]) -> set[int]:
@@ -122,7 +116,7 @@ def serve_factory(tmp_path: Path) -> Iterator[list[Serve]]:
 def test_serve_runs_a_job_over_http_and_stops_cleanly(
     tmp_path: Path, serve_factory: list[Serve]
 ) -> None:
-    data_dir, port = tmp_path / "data", _free_port()
+    data_dir, port = tmp_path / "data", free_port()
     url = f"http://127.0.0.1:{port}"
     serve = Serve(data_dir, port)
     serve_factory.append(serve)

@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.test_serve import Serve, _children_of, _free_port
+from tests.integration.test_serve import Serve, _children_of
+from tests.support.net import free_port
 from tests.worker.tinyjob import write_inputs
 
 # About 7 minutes on 2 cores: a soak test, run with `pytest -m soak`.
@@ -45,7 +46,7 @@ def test_a_hundred_sequential_jobs_on_the_embedded_service_never_stall(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("EDGEPRUNE_START_TIMEOUT_S", "86400")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     serve = Serve(tmp_path / "data", port)
     try:
