@@ -33,6 +33,7 @@ from types import FrameType
 import httpx
 
 from service.settings import Settings, get_settings
+from service.supervisor_watch import SUPERVISOR_ENV
 
 API_APP = "service.api.main:create_app"
 STOP_GRACE_S = 10.0
@@ -189,7 +190,12 @@ def serve(
     upgrade_database(settings.resolved_database_url())
     secret = ensure_admin_token(settings)
 
-    env = {**os.environ, "EDGEPRUNE_DATA_DIR": str(settings.data_dir)}
+    # SUPERVISOR_ENV: the children end themselves if serve is killed (supervisor_watch).
+    env = {
+        **os.environ,
+        "EDGEPRUNE_DATA_DIR": str(settings.data_dir),
+        SUPERVISOR_ENV: str(os.getpid()),
+    }
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -34,6 +34,7 @@ from service.api.routes import (
 )
 from service.dashboard import mount_dashboard
 from service.settings import Settings, get_settings
+from service.supervisor_watch import follow_supervisor
 
 log = logging.getLogger("edgeprune.api")
 
@@ -86,6 +87,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    follow_supervisor()  # a child of `edgeprune serve` ends with it
     app = FastAPI(
         title="EdgePrune",
         version="1.0",
