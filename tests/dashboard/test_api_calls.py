@@ -78,6 +78,10 @@ def test_jobs_list_newest_first_and_filtered(dash: Dashboard) -> None:
         assert [j["id"] for j in page["data"]] == [job_id]
     models = dash.client.get("/v1/models?limit=500", headers=dash.admin).json()
     assert models["data"][0]["arch"] == "vgg11"
+    # The row's context line (model on dataset → deployment) and its duration.
+    datasets = dash.client.get("/v1/datasets?limit=500", headers=dash.admin).json()
+    assert row["dataset_id"] in {d["id"] for d in datasets["data"]}
+    assert row["started_at"] and row["finished_at"]
 
 
 def test_failed_and_canceled_jobs_carry_what_the_page_shows(dash: Dashboard) -> None:

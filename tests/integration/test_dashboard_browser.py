@@ -340,6 +340,9 @@ def test_operator_submits_watches_and_promotes_a_job(
     expect(row).to_contain_text("FLOPs −50 %")
     expect(row.locator(".chip").first).to_contain_text(re.compile(r"FLOPs −\d+\.\d %"))
     expect(row).to_contain_text("→")
+    # Which model on which data, and how long it took.
+    expect(row.locator("[data-job-context]")).to_contain_text(re.compile(r"^vgg11 · .+ on .+"))
+    expect(row.locator("[data-duration]")).to_contain_text(re.compile(r"^took \d"))
     tab.screenshot(path=SCREENSHOTS / "jobs.png", full_page=True)
     tab.get_by_label("State", exact=True).select_option("failed")
     expect(tab.locator("#jobs-body")).to_contain_text("No failed jobs.")

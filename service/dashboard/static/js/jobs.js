@@ -4,10 +4,12 @@
 import { followEvents, getJson, requireLogin, wireLogout } from "./api.js";
 import {
   age,
+  duration,
   el,
   isNumber,
   METRIC_LABELS,
   PHASE_LABELS,
+  parseTime,
   percent,
   progressBar,
   reduction,
@@ -28,6 +30,7 @@ const filter = document.getElementById("state-filter");
 const errorBox = document.getElementById("jobs-error");
 const countLine = document.getElementById("jobs-count");
 let models = new Map();
+let datasets = new Map();
 let timer = null;
 let pending = null;
 
@@ -72,6 +75,30 @@ function modelLabel(job) {
   return model ? `${model.arch} · ${model.name}` : job.model_id;
 }
 
+// What the job compressed, on what data, for which fleet: "vgg11 · cam-net on pets → cams".
+function jobContext(job) {
+  const dataset = datasets.get(job.dataset_id);
+  const data = dataset ? dataset.name : job.dataset_id;
+  return `${modelLabel(job)} on ${data}${job.deployment ? ` → ${job.deployment}` : ""}`;
+}
+
+// How long it ran (finished jobs) or has been running; the age of queued ones.
+function timeCell(job) {
+  const started = parseTime(job.started_at);
+  const finished = parseTime(job.finished_at);
+  if (started) {
+    const end = finished ? finished.getTime() : Date.now();
+    const took = duration(Math.max(0, (end - started.getTime()) / 1000));
+    return el(
+      "td",
+      { class: "nowrap", title: `created ${job.created_at}`, "data-duration": "" },
+      finished ? `took ${took}` : `running ${took}`,
+      el("div", { class: "muted small" }, age(job.created_at)),
+    );
+  }
+  return el("td", { class: "nowrap", title: job.created_at }, age(job.created_at));
+}
+
 function row(job) {
   const progress = job.state === "succeeded" ? 1 : job.progress;
   let phase = PHASE_LABELS[job.phase] || "–";
@@ -84,7 +111,7 @@ function row(job) {
       "td",
       {},
       el("a", { href: `/jobs/${encodeURIComponent(job.id)}`, class: "job-link" }, job.id),
-      el("div", { class: "muted small" }, modelLabel(job)),
+      el("div", { class: "muted small", "data-job-context": "" }, jobContext(job)),
     ),
     el("td", {}, stateBadge(job.state)),
     el("td", { class: phase === "–" ? "muted" : "" }, phase, epochLine(job)),
@@ -101,7 +128,7 @@ function row(job) {
     el("td", { class: "nowrap" }, targetText(job.config && job.config.target)),
     achievedCell(job),
     accuracyCell(job),
-    el("td", { class: "nowrap", title: job.created_at }, age(job.created_at)),
+    timeCell(job),
   );
 }
 
@@ -120,10 +147,14 @@ function render(page) {
 
 async function loadModels() {
   try {
-    const page = await getJson("/v1/models?limit=500");
-    models = new Map(page.data.map((m) => [m.id, m]));
+    const [modelPage, datasetPage] = await Promise.all([
+      getJson("/v1/models?limit=500"),
+      getJson("/v1/datasets?limit=500"),
+    ]);
+    models = new Map(modelPage.data.map((m) => [m.id, m]));
+    datasets = new Map(datasetPage.data.map((d) => [d.id, d]));
   } catch {
-    // Cosmetic only: rows fall back to the model id.
+    // Cosmetic only: rows fall back to the model and dataset ids.
   }
 }
 
@@ -134,7 +165,7 @@ async function refresh() {
   if (state) query.set("state", state);
   try {
     const page = await getJson(`/v1/jobs?${query}`);
-    if (page.data.some((job) => !models.has(job.model_id))) await loadModels();
+    if (page.data.some((job) => !models.has(job.model_id) || !datasets.has(job.dataset_id))) await loadModels();
     render(page);
     showError(errorBox, "");
   } catch (err) {
