@@ -77,7 +77,16 @@ def test_jobs_page_has_filter_and_table(dash: Dashboard) -> None:
     options = [o.attrs["value"] for o in page.all("option")]
     assert options == ["", "queued", "running", "succeeded", "failed", "canceled"]
     headers = [th.text.strip() for th in page.all("th", scope="col")]
-    assert headers == ["Job", "State", "Phase", "Progress", "Target", "Achieved", "Accuracy", "Time"]
+    assert headers == [
+        "Job",
+        "State",
+        "Phase",
+        "Progress",
+        "Target",
+        "Achieved",
+        "Accuracy",
+        "Time",
+    ]
     assert page.by_id("jobs-body").attrs["aria-live"] == "polite"
 
 

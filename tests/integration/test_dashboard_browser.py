@@ -464,3 +464,25 @@ def test_event_stream_parser_in_the_browser(service: Service, page: tuple[Page, 
         [],
     ]
     assert problems == [], problems
+
+
+def test_every_page_fits_a_phone_without_sideways_scrolling(
+    service: Service, page: tuple[Page, list[str]]
+) -> None:
+    """At 420 px wide the page never scrolls sideways; wide tables scroll inside their card."""
+    tab, problems = page
+    tab.set_viewport_size({"width": 420, "height": 900})
+    sign_in(tab, service)
+    jobs = httpx.get(
+        f"{service.url}/v1/jobs",
+        headers={"Authorization": f"Bearer {service.token}"},
+        timeout=10,
+    ).json()["data"]
+    paths = ["/", "/jobs/new", "/deployments"] + [f"/jobs/{j['id']}" for j in jobs[:1]]
+    for path in paths:
+        tab.goto(f"{service.url}{path}")
+        tab.wait_for_load_state("load")
+        tab.wait_for_timeout(1500)  # the scripts render tables and charts after load
+        width = tab.evaluate("document.documentElement.scrollWidth")
+        assert width <= 420, f"{path} is {width} px wide at a 420 px viewport"
+    assert problems == [], problems
