@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,12 +19,14 @@ import numpy as np
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.api.main import create_app
 from service.settings import Settings
 from service.storage import ArtifactStore
 from service.store import deployments as deployment_store
 from service.store import jobs as job_store
 from service.store.models import Dataset, Job, JobArtifact, Model
 from service.store.tokens import create_token
+from tests.conftest import create_pg_database, drop_pg_database
 
 
 class Backend(Protocol):
@@ -71,6 +75,24 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)
+
+
+@contextmanager
+def running_api(
+    tmp_path: Path, database: str = "sqlite", prefix: str = "edgeprune_api"
+) -> Iterator[Api]:
+    """The app with an admin token, on SQLite or on a fresh PostgreSQL database (named from
+    `prefix`, dropped afterwards)."""
+    url = create_pg_database(prefix) if database == "postgresql" else None
+    try:
+        settings = make_settings(tmp_path, **({"database_url": url} if url else {}))
+        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+            api = Api(client=client, admin={}, settings=settings)
+            api.admin = api.token()
+            yield api
+    finally:
+        if url:
+            drop_pg_database(url)
 
 
 # --- rows a worker would have written ----------------------------------------------------

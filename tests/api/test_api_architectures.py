@@ -6,28 +6,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
-from service.api.main import create_app
 from service.store import architectures
 from service.store.architectures import ZOO_ARCHITECTURES
-from tests.api.api_helpers import Api, make_settings
+from tests.api.api_helpers import Api, running_api
 from tests.api.test_api_models import torch_like_zip, upload
-from tests.conftest import create_pg_database, drop_pg_database
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
 def any_api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
-    url = create_pg_database("edgeprune_arch_test") if request.param == "postgresql" else None
-    try:
-        settings = make_settings(tmp_path, **({"database_url": url} if url else {}))
-        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-            api = Api(client=client, admin={}, settings=settings)
-            api.admin = api.token()
-            yield api
-    finally:
-        if url:
-            drop_pg_database(url)
+    with running_api(tmp_path, request.param, "edgeprune_arch_test") as api:
+        yield api
 
 
 def _names(api: Api) -> list[tuple[str, str]]:

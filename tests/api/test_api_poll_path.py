@@ -13,32 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, update
 
-from service.api.main import create_app
 from service.api.poll.path import PollPath
 from service.store import deployments as deployment_store
 from service.store.models import Device, Token, utcnow
 from service.store.tokens import revoke_token
-from tests.api.api_helpers import Api, finish_job, make_settings, promote, submit_job
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.api.api_helpers import Api, finish_job, promote, running_api, submit_job
 
 MANIFEST = "/v1/deployments/cams/manifest"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
 def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
-    url = create_pg_database("edgeprune_poll_test") if request.param == "postgresql" else None
-    try:
-        settings = make_settings(tmp_path, **({"database_url": url} if url else {}))
-        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-            api = Api(client=client, admin={}, settings=settings)
-            api.admin = api.token()
-            yield api
-    finally:
-        if url:
-            drop_pg_database(url)
+    with running_api(tmp_path, request.param, "edgeprune_poll_test") as api:
+        yield api
 
 
 def _published(api: Api, onnx: bytes = b"one" * 100) -> str:

@@ -6,26 +6,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
-from service.api.main import create_app
-from tests.api.api_helpers import Api, finish_job, make_settings, read_sse, submit_job
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.api.api_helpers import Api, finish_job, read_sse, running_api, submit_job
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def pg_api(tmp_path: Path) -> Iterator[Api]:
-    url = create_pg_database("edgeprune_api_test")
-    try:
-        settings = make_settings(tmp_path, database_url=url)
-        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-            api = Api(client=client, admin={}, settings=settings)
-            api.admin = api.token()
-            yield api
-    finally:
-        drop_pg_database(url)
+    with running_api(tmp_path, "postgresql", "edgeprune_api_test") as api:
+        yield api
 
 
 def test_job_lifecycle_events_and_manifest_on_postgres(pg_api: Api) -> None:
