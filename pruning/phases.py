@@ -118,8 +118,9 @@ class CompressionRun:
         *,
         after_backward: Callable[[], None] | None = None,
         scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-    ) -> tuple[EpochStats, EpochStats]:
-        """One training epoch of `phase`, then the test split: (train, test) statistics."""
+    ) -> dict[str, Any]:
+        """One training epoch of `phase`, then the test split: the epoch's history record
+        (each phase adds its own fields)."""
         phase_index = 1 if phase == "structure_learning" else 2
         train_stats = train_one_epoch(
             self.model,
@@ -138,12 +139,29 @@ class CompressionRun:
             precision=self.config.precision,
             workers=self.workers,
         )
-        return train_stats, self.evaluate()
+        test_stats = self.evaluate()
+        return {
+            "phase": phase,
+            "epoch": epoch,
+            "train_loss": train_stats.loss,
+            "train_accuracy": train_stats.accuracy,
+            "loss": test_stats.loss,
+            "accuracy": test_stats.accuracy,
+        }
 
     def end_epoch(
-        self, record: dict[str, Any], epochs: int, checkpoint: Callable[[], ResumeState]
-    ) -> None:
-        """Record the epoch, report it, and save the state a resumed run starts from."""
+        self,
+        record: dict[str, Any],
+        epochs: int,
+        started: float,
+        optimizer: torch.optim.Optimizer,
+        phase_state: Callable[[], dict[str, Any]],
+    ) -> float:
+        """Record the epoch, report it, and save the state a resumed run starts from: what
+        every phase keeps, plus `phase_state()`. Returns when the phase's clock restarts."""
+        saving = self.hooks.save_checkpoint is not None
+        if saving:  # the checkpoint holds the time spent so far
+            started = self.lap(record["phase"], started)
         self.history.append(record)
         self.progress.emit(
             record["phase"],
@@ -154,8 +172,20 @@ class CompressionRun:
             proposed=record.get("proposed"),
             message="epoch done",
         )
-        if self.hooks.save_checkpoint is not None:
-            self.hooks.save_checkpoint(checkpoint().to_dict())
+        if saving:
+            assert self.hooks.save_checkpoint is not None
+            state = ResumeState(
+                phase=record["phase"],
+                epoch=record["epoch"],
+                model=cpu_state(self.model),
+                baseline=self.baseline,
+                history=self.history,
+                timings=self.timings,
+                optimizer=optimizer.state_dict(),
+                **phase_state(),
+            )
+            self.hooks.save_checkpoint(state.to_dict())
+        return started
 
     def lap(self, phase: str, started: float) -> float:
         """Add the time since `started` to the phase's total; returns now (the next start)."""
@@ -222,7 +252,7 @@ class CompressionRun:
         epochs = self.config.structure_epochs
         started = time.perf_counter()
         for epoch in range(start_epoch + 1, epochs + 1):
-            train_stats, test_stats = self.run_epoch(
+            record = self.run_epoch(
                 "structure_learning",
                 epoch,
                 epochs,
@@ -233,37 +263,18 @@ class CompressionRun:
             # The masked network is evaluated (above) with the masks it trained under: after
             # redistribution its BN running statistics would belong to another structure.
             step = learner.redistribute(learner.release_at(epoch, epochs))
-            record = {
-                "phase": "structure_learning",
-                "epoch": epoch,
-                "train_loss": train_stats.loss,
-                "train_accuracy": train_stats.accuracy,
-                "loss": test_stats.loss,
-                "accuracy": test_stats.accuracy,
-                "flops": learner.cost("flops"),
-                "params": learner.cost("params"),
-                "proposed": _by_unit(self.units, step.proposed),
-                "allocation": _by_unit(self.units, step.allocation),
-                "active": _by_unit(self.units, step.allocation),
-                "learned_moves": step.learned_moves,
-                "fit_moved": step.fit_moved,
-                "reverted": step.reverted,
-            }
-            if self.hooks.save_checkpoint is not None:
-                started = self.lap("structure_learning", started)
-            self.end_epoch(
-                record,
-                epochs,
-                lambda epoch=epoch: ResumeState(  # type: ignore[misc]
-                    phase="structure_learning",
-                    epoch=epoch,
-                    model=cpu_state(self.model),
-                    baseline=self.baseline,
-                    history=self.history,
-                    timings=self.timings,
-                    optimizer=optimizer.state_dict(),
-                    learner=learner.state_dict(),
-                ),
+            record.update(
+                flops=learner.cost("flops"),
+                params=learner.cost("params"),
+                proposed=_by_unit(self.units, step.proposed),
+                allocation=_by_unit(self.units, step.allocation),
+                active=_by_unit(self.units, step.allocation),
+                learned_moves=step.learned_moves,
+                fit_moved=step.fit_moved,
+                reverted=step.reverted,
+            )
+            started = self.end_epoch(
+                record, epochs, started, optimizer, lambda: {"learner": learner.state_dict()}
             )
         self.lap("structure_learning", started)
 
@@ -336,7 +347,7 @@ class CompressionRun:
         params = self.cost_model.cost(widths, "params")
         started = time.perf_counter()
         for epoch in range(start_epoch + 1, epochs + 1):
-            train_stats, test_stats = self.run_epoch(
+            record = self.run_epoch(
                 "weight_learning",
                 epoch,
                 epochs,
@@ -344,33 +355,17 @@ class CompressionRun:
                 lambda: {"flops": flops},
                 scheduler=scheduler,
             )
-            record = {
-                "phase": "weight_learning",
-                "epoch": epoch,
-                "train_loss": train_stats.loss,
-                "train_accuracy": train_stats.accuracy,
-                "loss": test_stats.loss,
-                "accuracy": test_stats.accuracy,
-                "flops": flops,
-                "params": params,
-            }
-            if self.hooks.save_checkpoint is not None:
-                started = self.lap("weight_learning", started)
-            self.end_epoch(
+            record.update(flops=flops, params=params)
+            started = self.end_epoch(
                 record,
                 epochs,
-                lambda epoch=epoch: ResumeState(  # type: ignore[misc]
-                    phase="weight_learning",
-                    epoch=epoch,
-                    model=cpu_state(self.model),
-                    baseline=self.baseline,
-                    history=self.history,
-                    timings=self.timings,
-                    optimizer=optimizer.state_dict(),
-                    scheduler=scheduler.state_dict(),
-                    spec=pruned_spec.to_json(),
-                    self_check=diff,
-                ),
+                started,
+                optimizer,
+                lambda: {
+                    "scheduler": scheduler.state_dict(),
+                    "spec": pruned_spec.to_json(),
+                    "self_check": diff,
+                },
             )
         self.lap("weight_learning", started)
         if self.cancel is not None and self.cancel():
