@@ -54,6 +54,23 @@ def _children_of(pid: int) -> set[int]:
     return out
 
 
+def upload_tiny_inputs(client: httpx.Client, folder: Path) -> tuple[str, str]:
+    """A tiny vgg11 checkpoint and a digits .npz, uploaded: (model id, dataset id)."""
+    checkpoint, data = write_inputs(folder)
+    model = client.post(
+        "/v1/models",
+        data={"arch": "vgg11", "num_classes": "10", "input_shape": "1,32,32"},
+        files={"file": ("vgg11.pt", checkpoint.read_bytes(), "application/octet-stream")},
+    )
+    assert model.status_code == 201, model.text
+    dataset = client.post(
+        "/v1/datasets",
+        files={"file": ("digits.npz", data.read_bytes(), "application/octet-stream")},
+    )
+    assert dataset.status_code == 201, dataset.text
+    return str(model.json()["id"]), str(dataset.json()["id"])
+
+
 class Serve:
     def __init__(self, data_dir: Path, port: int) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEPRUNE_")}
@@ -132,22 +149,11 @@ def test_serve_runs_a_job_over_http_and_stops_cleanly(
     assert client.get("/readyz").status_code == 200
     assert httpx.get(f"{url}/v1/jobs").status_code == 401
 
-    checkpoint, data = write_inputs(tmp_path / "inputs")
-    model = client.post(
-        "/v1/models",
-        data={"arch": "vgg11", "num_classes": "10", "input_shape": "1,32,32"},
-        files={"file": ("vgg11.pt", checkpoint.read_bytes(), "application/octet-stream")},
-    )
-    assert model.status_code == 201, model.text
-    dataset = client.post(
-        "/v1/datasets",
-        files={"file": ("digits.npz", data.read_bytes(), "application/octet-stream")},
-    )
-    assert dataset.status_code == 201, dataset.text
+    model_id, dataset_id = upload_tiny_inputs(client, tmp_path / "inputs")
     job = client.post(
         "/v1/jobs",
         json={
-            "model_id": model.json()["id"], "dataset_id": dataset.json()["id"],
+            "model_id": model_id, "dataset_id": dataset_id,
             "target": {"metric": "flops", "reduction": 0.5}, "structure_epochs": 1,
             "finetune_epochs": 1, "batch_size": 32, "deployment": "demo",
         },

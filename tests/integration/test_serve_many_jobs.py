@@ -16,9 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.test_serve import Serve, _children_of
+from tests.integration.test_serve import Serve, _children_of, upload_tiny_inputs
 from tests.support.net import free_port
-from tests.worker.tinyjob import write_inputs
 
 # About 7 minutes on 2 cores: a soak test, run with `pytest -m soak`.
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.soak]
@@ -57,20 +56,9 @@ def test_a_hundred_sequential_jobs_on_the_embedded_service_never_stall(
         client = httpx.Client(
             base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=90
         )
-        checkpoint, data = write_inputs(tmp_path / "inputs")
-        model = client.post(
-            "/v1/models",
-            data={"arch": "vgg11", "num_classes": "10", "input_shape": "1,32,32"},
-            files={"file": ("vgg11.pt", checkpoint.read_bytes(), "application/octet-stream")},
-        )
-        assert model.status_code == 201, model.text
-        dataset = client.post(
-            "/v1/datasets",
-            files={"file": ("digits.npz", data.read_bytes(), "application/octet-stream")},
-        )
-        assert dataset.status_code == 201, dataset.text
+        model_id, dataset_id = upload_tiny_inputs(client, tmp_path / "inputs")
         request: dict[str, Any] = {
-            "model_id": model.json()["id"], "dataset_id": dataset.json()["id"],
+            "model_id": model_id, "dataset_id": dataset_id,
             "target": {"metric": "flops", "reduction": 0.5}, "structure_epochs": 1,
             "finetune_epochs": 1, "batch_size": 64,
         }  # fmt: skip
