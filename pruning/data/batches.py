@@ -10,33 +10,78 @@ the same batches with or without workers.
 from __future__ import annotations
 
 import multiprocessing
+import weakref
 from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from pruning.data.augmentation import pad_for
 from pruning.data.samples import Samples
 from pruning.data.types import Inputs
 
 
-class _BatchReads(Dataset[torch.Tensor]):
-    """Item i is batch i of a fixed order: the DataLoader's workers read whole batches."""
+class _SampleReads(Dataset[torch.Tensor]):
+    """Item `indices` is the batch of those samples: the workers read whole batches."""
 
-    def __init__(self, samples: Samples, batches: list[torch.Tensor]):
-        self.samples, self.batches = samples, batches
+    def __init__(self, samples: Samples):
+        self.samples = samples
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, indices: torch.Tensor) -> torch.Tensor:
+        return self.samples[indices]
+
+
+class _Plan(Sampler[torch.Tensor]):
+    """The batches of the next pass, set before each pass: one loader, and so one set of
+    worker processes, serves every epoch and evaluation of its samples."""
+
+    def __init__(self) -> None:
+        self.batches: list[torch.Tensor] = []
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        return iter(self.batches)
 
     def __len__(self) -> int:
         return len(self.batches)
 
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return self.samples[self.batches[index]]
+
+# Per Samples object and (workers, pin_memory): its loader, kept while the samples live.
+_LOADERS: weakref.WeakKeyDictionary[
+    Samples, dict[tuple[int, bool], tuple[DataLoader[torch.Tensor], _Plan]]
+] = weakref.WeakKeyDictionary()
 
 
 def _one_thread(_worker: int) -> None:
     # Decoding is per sample; intra-op threads in every worker would only oversubscribe.
     torch.set_num_threads(1)
+
+
+def _loader(
+    samples: Samples, workers: int, pin_memory: bool
+) -> tuple[DataLoader[torch.Tensor], _Plan]:
+    loaders = _LOADERS.setdefault(samples, {})
+    key = (workers, pin_memory)
+    if key not in loaders:
+        plan = _Plan()
+        # A forked child of a process that has run OpenMP or holds other threads' locks can
+        # hang (docs/cpu-kernels.md): workers start from a fresh interpreter, once, and stay.
+        loader = DataLoader(
+            _SampleReads(samples),
+            batch_size=None,
+            sampler=plan,
+            num_workers=workers,
+            pin_memory=pin_memory,
+            prefetch_factor=2,
+            persistent_workers=True,
+            worker_init_fn=_one_thread,
+            multiprocessing_context=multiprocessing.get_context("spawn"),
+        )
+        loaders[key] = (loader, plan)
+    return loaders[key]
 
 
 def _read_batches(
@@ -46,18 +91,8 @@ def _read_batches(
         for idx in batches:
             yield x[idx]
         return
-    # A forked child of a process that has run OpenMP or holds other threads' locks can hang
-    # (docs/cpu-kernels.md); workers start from a fresh interpreter instead.
-    loader = DataLoader(
-        _BatchReads(x, batches),
-        batch_size=None,
-        shuffle=False,
-        num_workers=workers,
-        pin_memory=pin_memory,
-        prefetch_factor=2,
-        worker_init_fn=_one_thread,
-        multiprocessing_context=multiprocessing.get_context("spawn"),
-    )
+    loader, plan = _loader(x, workers, pin_memory)
+    plan.batches = batches
     yield from loader
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from pruning.data import DataError, Samples, iterate_batches, load_task_data
+from pruning.data import DataError, Samples, TaskData, iterate_batches, load_task_data
 from pruning.data.prepare import channel_stats
 
 
@@ -68,11 +69,19 @@ def test_uint8_arrays_stay_uint8_until_a_batch_is_read(tmp_path: Path) -> None:
     assert batch.dtype == torch.float32 and batch.shape == (5, 3, 8, 8)
 
 
+def iter_batches(data: TaskData, workers: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    generator = torch.Generator().manual_seed(5)
+    return iterate_batches(
+        data.x_train, data.y_train, 4, shuffle=True, augment=False, generator=generator,
+        workers=workers,
+    )  # fmt: skip
+
+
 def test_worker_processes_give_the_same_batches_as_the_main_thread(tmp_path: Path) -> None:
     data = load_task_data(str(_tree(tmp_path / "tree")))
 
-    def batches(workers: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        generator = torch.Generator().manual_seed(3)
+    def batches(workers: int, seed: int = 3) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        generator = torch.Generator().manual_seed(seed)
         return list(
             iterate_batches(
                 data.x_train,
@@ -85,10 +94,15 @@ def test_worker_processes_give_the_same_batches_as_the_main_thread(tmp_path: Pat
             )
         )
 
-    inline, loaded = batches(0), batches(1)
-    assert len(inline) == len(loaded) == 4  # 14 training images in batches of 4
-    for (xa, ya), (xb, yb) in zip(inline, loaded, strict=True):
-        assert torch.equal(ya, yb) and torch.allclose(xa, xb)
+    # A pass left early (calibration reads a few batches), then whole passes in other
+    # orders (epochs) on the same worker processes.
+    first = next(iter_batches(data, workers=1))
+    assert first[0].shape == (4, 3, 12, 10)
+    for seed in (3, 4):
+        inline, loaded = batches(0, seed), batches(1, seed)
+        assert len(inline) == len(loaded) == 4  # 14 training images in batches of 4
+        for (xa, ya), (xb, yb) in zip(inline, loaded, strict=True):
+            assert torch.equal(ya, yb) and torch.allclose(xa, xb)
 
 
 def test_an_extracted_archive_lives_as_long_as_its_samples(tmp_path: Path) -> None:
