@@ -23,6 +23,17 @@ FROM_SCRATCH_LR = 0.1
 ZOO_NAMES = ", ".join(ZOO)
 
 
+# The default follows the kind of data (pruning.data.augmentation); compress and pretrain alike.
+AugmentOption = Annotated[
+    bool | None,
+    typer.Option(
+        help="Shift-and-mirror augmentation (default: on for images: image folders, CIFAR, "
+        "8-bit .npz, builtin:photos; off for builtin:digits and float .npz arrays).",
+        show_default=False,
+    ),
+]
+
+
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(USER_ERROR_EXIT)
@@ -133,14 +144,7 @@ def compress(
         int,
         typer.Option(min=1, metavar="N", help="Keep widths multiples of this (8 or 16 suit CPUs)."),
     ] = 1,
-    augment: Annotated[
-        bool | None,
-        typer.Option(
-            help="Shift-and-mirror augmentation (default: on for images: image folders, CIFAR, "
-            "8-bit .npz, builtin:photos; off for builtin:digits and float .npz arrays).",
-            show_default=False,
-        ),
-    ] = None,
+    augment: AugmentOption = None,
     width_mult: Annotated[
         float, typer.Option(metavar="X", help="Width multiplier without a checkpoint.")
     ] = 1.0,
@@ -291,14 +295,7 @@ def pretrain(
         int, typer.Option(min=1, metavar="N", help="Samples per training step.")
     ] = 64,
     lr: Annotated[float, typer.Option(metavar="LR", help="Learning rate.")] = 0.05,
-    augment: Annotated[
-        bool | None,
-        typer.Option(
-            help="Shift-and-mirror augmentation (default: on for images: image folders, CIFAR, "
-            "8-bit .npz, builtin:photos; off for builtin:digits and float .npz arrays).",
-            show_default=False,
-        ),
-    ] = None,
+    augment: AugmentOption = None,
     seed: Annotated[int, typer.Option(metavar="N", help="Random seed, for a repeatable run.")] = 0,
     device: Annotated[
         str, typer.Option(metavar="DEVICE", help="auto, cpu, cuda or cuda:N.")

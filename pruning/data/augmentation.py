@@ -18,11 +18,6 @@ import torch
 # arrays of unknown meaning (sensor windows, spectrograms, features).
 DataKind = Literal["images", "digits", "arrays"]
 
-AUGMENT_HELP = (
-    "Shift-and-mirror augmentation (default: on for images — image folders, CIFAR, 8-bit "
-    ".npz arrays, builtin:photos; off for builtin:digits and float .npz arrays)."
-)
-
 
 def default_augment(kind: str) -> bool:
     return kind == "images"

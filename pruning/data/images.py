@@ -4,14 +4,12 @@ read lazily: each file is decoded when a batch needs it."""
 from __future__ import annotations
 
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
-from pruning.data.samples import ImageFiles, Samples
+from pruning.data.samples import ImageFiles, Samples, open_image
 from pruning.data.types import DataError, RawData
 
 _DEFAULT_SIZE = (32, 32)
@@ -55,19 +53,8 @@ def _image_files(folder: Path) -> list[Path]:
 
 def _image_size(path: Path, shown: Path) -> tuple[int, int]:
     """(height, width) from the file's header; the pixels are decoded when a batch needs them."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                width, height = img.size
-    except (
-        OSError,
-        UnidentifiedImageError,
-        ValueError,
-        Image.DecompressionBombError,
-        Warning,
-    ) as exc:
-        raise DataError(f"unreadable image {shown}: {exc}") from None
+    with open_image(path, shown) as img:
+        width, height = img.size
     return int(height), int(width)
 
 

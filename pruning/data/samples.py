@@ -8,9 +8,10 @@ size of the dataset. `Samples` looks like the (N, C, H, W) tensor the loops inde
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -111,14 +112,15 @@ class ImageFiles:
         return decode_image(path, self.mode, shown)
 
 
-def decode_image(path: Path, mode: str, shown: Path | str) -> np.ndarray:
-    """Decode one image file to uint8 (C, H, W) in `mode` ("L" or "RGB")."""
+@contextlib.contextmanager
+def open_image(path: Path, shown: Path | str) -> Iterator[Image.Image]:
+    """Pillow's image at `path`; anything unreadable (including a decompression bomb) is a
+    DataError naming the file as `shown`."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
-                img.load()
-                converted = img.convert(mode)
+                yield img
     except (
         OSError,
         UnidentifiedImageError,
@@ -127,6 +129,13 @@ def decode_image(path: Path, mode: str, shown: Path | str) -> np.ndarray:
         Warning,
     ) as exc:
         raise DataError(f"unreadable image {shown}: {exc}") from None
+
+
+def decode_image(path: Path, mode: str, shown: Path | str) -> np.ndarray:
+    """Decode one image file to uint8 (C, H, W) in `mode` ("L" or "RGB")."""
+    with open_image(path, shown) as img:
+        img.load()
+        converted = img.convert(mode)
     array = np.array(converted, dtype=np.uint8)  # a writable copy, as torch wants
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
