@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from edgeprune.cli import app
 from service.store import jobs as job_store
 from tests.api.api_helpers import finish_job, seed_dataset, seed_model
-from tests.cli.live_server import LiveServer
+from tests.support.live_server import LiveServer
 
 runner = CliRunner()
 

@@ -18,7 +18,7 @@ from edgeprune.cli import app
 from service.settings import get_settings
 from service.store.migrate import upgrade_database
 from tests.api.api_helpers import finish_job, promote, seed_dataset, seed_model
-from tests.cli.live_server import LiveServer
+from tests.support.live_server import LiveServer
 
 runner = CliRunner()
 

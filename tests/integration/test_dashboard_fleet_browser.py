@@ -6,25 +6,17 @@ each version, one failed install. The operator widens the stage to every device.
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from playwright.sync_api import Dialog, Page, expect, sync_playwright
-from sqlalchemy.orm import Session, sessionmaker
 
-from service.api.main import create_app
-from service.storage import ArtifactStore
 from service.store.deployments import rollout_bucket
-from service.store.tokens import create_token
 from tests.api.api_helpers import finish_job, make_settings, seed_dataset, seed_model
+from tests.support.live_server import LiveServer, live_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -33,45 +25,13 @@ SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run"]
 
 
-class Backend:
-    def __init__(self, app: FastAPI) -> None:
-        self.app = app
-
-    @property
-    def sessions(self) -> sessionmaker[Session]:
-        factory: sessionmaker[Session] = self.app.state.sessions
-        return factory
-
-    @property
-    def storage(self) -> ArtifactStore:
-        store: ArtifactStore = self.app.state.storage
-        return store
-
-
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, str, Backend]]:
-    app = create_app(make_settings(tmp_path))
-    sock = socket.create_server(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    backend = Backend(app)
-    with backend.sessions() as session:
-        _, admin = create_token(session, "browser test", kind="admin")
-        session.commit()
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", admin, backend
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
+def served(tmp_path: Path) -> Iterator[tuple[str, str, LiveServer]]:
+    with live_server(make_settings(tmp_path), "browser test") as server:
+        yield server.url, server.admin_token, server
 
 
-def _seed(url: str, admin: str, backend: Backend) -> dict[str, Any]:
+def _seed(url: str, admin: str, backend: LiveServer) -> dict[str, Any]:
     client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin}"}, timeout=10)
     shas = []
     jobs = []
@@ -110,7 +70,7 @@ def _seed(url: str, admin: str, backend: Backend) -> dict[str, Any]:
 
 
 def test_operator_sees_the_stage_and_the_fleet_then_widens(
-    served: tuple[str, str, Backend],
+    served: tuple[str, str, LiveServer],
 ) -> None:
     url, admin, backend = served
     seeded = _seed(url, admin, backend)
