@@ -20,6 +20,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY edgeprune ./edgeprune
 COPY pruning ./pruning
+COPY infra ./infra
 COPY service ./service
 COPY worker ./worker
 COPY edge_client ./edge_client

@@ -48,7 +48,7 @@ from bench.live_service import API_APP, ServerProcess, UvicornOptions, local_bac
 from bench.loadgen import latency_summary
 from bench.seed import Seeder, add_succeeded_job
 from bench.service_throughput import postgres_database
-from service.store import devices as device_store
+from infra.store import devices as device_store
 
 DEPLOYMENT = "fleet"
 TIMEOUT_S = 10.0

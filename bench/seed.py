@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.storage import ArtifactStore
-from service.store import deployments as deployment_store
-from service.store import jobs as job_store
-from service.store.db import make_engine, make_session_factory
-from service.store.models import Dataset, Job, JobArtifact, Model
-from service.store.tokens import create_token
+from infra.storage import ArtifactStore
+from infra.store import deployments as deployment_store
+from infra.store import jobs as job_store
+from infra.store.db import make_engine, make_session_factory
+from infra.store.models import Dataset, Job, JobArtifact, Model
+from infra.store.tokens import create_token
 
 CLASSES = ["cat", "dog", "bird"]
 INPUT_SHAPE = [3, 32, 32]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from edgeprune import help_format
+from edgeprune import help_format, server_cli
 from edgeprune.contracts.architectures import ZOO
 from edgeprune.contracts.exit_codes import ExitCode
 from pruning import cli as pruning_cli
@@ -22,6 +22,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.command("serve")(server_cli.serve)
+app.command("api")(server_cli.api)
 pruning_cli.register(app)
 service_cli.register(app)
 worker_cli.register(app)

@@ -18,7 +18,7 @@ Each pass:
   `max_attempts` deliveries it is failed instead; a job whose cancel was requested is
   canceled.
 
-Every transition is a compare-and-set (service/store/jobs.py), so several API replicas may run
+Every transition is a compare-and-set (infra/store/jobs.py), so several API replicas may run
 reconcilers side by side: each job is acted on once.
 """
 
@@ -32,10 +32,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.queue import BrokerSnapshot, BrokerUnavailable, JobQueue
-from service.settings import Settings
-from service.store import jobs
-from service.store.models import Job, Model, utcnow
+from infra.queue import BrokerSnapshot, BrokerUnavailable, JobQueue
+from infra.settings import Settings
+from infra.store import jobs
+from infra.store.models import Job, Model, utcnow
 
 log = logging.getLogger(__name__)
 

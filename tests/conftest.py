@@ -42,7 +42,7 @@ def drop_pg_database(url: str) -> None:
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A PostgreSQL database for this test session, migrated to head."""
-    from service.store.migrate import upgrade_database
+    from infra.store.migrate import upgrade_database
 
     url = create_pg_database()
     try:

@@ -1,6 +1,6 @@
 """The worker's Celery app: `celery -A worker.app worker` or `edgeprune worker`.
 
-The configuration itself lives in `service.queue.celery_config`, shared with the API that
+The configuration itself lives in `infra.queue.celery_config`, shared with the API that
 sends the tasks. It is read lazily (when the app first needs it), so importing this module
 creates no settings object and opens no connection.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from celery import Celery
 
-from service.queue import celery_config
-from service.settings import get_settings
+from infra.queue import celery_config
+from infra.settings import get_settings
 
 app = Celery("edgeprune", include=["worker.tasks"])
 app.add_defaults(lambda: celery_config(get_settings()))

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import logging
 
-from service.settings import Settings
-from service.store import architectures
-from service.store.db import make_engine, make_session_factory
+from infra.settings import Settings
+from infra.store import architectures
+from infra.store.db import make_engine, make_session_factory
 
 log = logging.getLogger("edgeprune.worker")
 

@@ -48,7 +48,7 @@ def worker(
     ] = None,
 ) -> None:
     """Run a worker: applies DB migrations, then consumes jobs until stopped (SIGTERM/Ctrl-C)."""
-    from service.supervisor_watch import follow_supervisor
+    from infra.supervisor_watch import follow_supervisor
 
     follow_supervisor()  # a child of `edgeprune serve` ends with it
     if gpu is not None:  # before anything imports torch

@@ -14,9 +14,9 @@ from functools import lru_cache
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.settings import Settings, get_settings
-from service.storage import ArtifactStore
-from service.store.db import make_engine, make_session_factory
+from infra.settings import Settings, get_settings
+from infra.storage import ArtifactStore
+from infra.store.db import make_engine, make_session_factory
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """How a running job talks to the job store: heartbeat, progress events, cancel, checkpoints.
 
-Each piece is bound to the job's *lease* (see service/store/jobs.py). When a write finds the
+Each piece is bound to the job's *lease* (see infra/store/jobs.py). When a write finds the
 lease gone, the reconciler has handed the job to another delivery; the piece sets `lost`, the
 cancel check then answers True, and the engine stops at the next training step without this
 run writing anything further.
@@ -19,9 +19,9 @@ import torch
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from infra.storage import ArtifactStore
+from infra.store import jobs
 from pruning.config import ProgressEvent, RunHooks
-from service.storage import ArtifactStore
-from service.store import jobs
 from worker import start_deadline
 
 log = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from sqlalchemy import update
 
+from infra.store.models import Model
 from pruning.checkpoints import CheckpointError
 from pruning.pipeline import inspect_model
-from service.store.models import Model
 from worker.context import WorkerContext
 from worker.run_job import one_line
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import socket
 
-from service.settings import get_settings
-from service.store.migrate import upgrade_database
+from infra.settings import get_settings
+from infra.store.migrate import upgrade_database
 from worker.pool import pool_start_method
 
 

@@ -19,14 +19,14 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.orm import Session
 
+from infra.store import deployments, jobs
+from infra.store.models import Dataset, Job, JobArtifact, Model
 from pruning.checkpoints import CheckpointError
 from pruning.config import Cancelled, CompressConfig, InvalidTarget, Target
 from pruning.data import DataError
 from pruning.data.archives import ArchiveLimits
 from pruning.pipeline import CompressRequest, CompressResult, run_compression
 from pruning.watchdog import StallWatchdog, stall_message
-from service.store import deployments, jobs
-from service.store.models import Dataset, Job, JobArtifact, Model
 from worker.context import WorkerContext
 from worker.hooks import Checkpoints, Heartbeat, Lease, json_safe, run_hooks
 

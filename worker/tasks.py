@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from celery import Task
 
-from service.queue import INSPECT_MODEL_TASK, RUN_JOB_TASK
-from service.settings import get_settings
+from infra.queue import INSPECT_MODEL_TASK, RUN_JOB_TASK
+from infra.settings import get_settings
 from worker.app import app
 from worker.context import get_context, worker_name
 from worker.inspect_model import inspect_uploaded_model

@@ -8,9 +8,9 @@ from datetime import UTC, timedelta
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from infra.store.models import Device, Token, utcnow
 from service.api import crud
 from service.api.errors import Forbidden
-from service.store.models import Device, Token, utcnow
 
 # Polls are the hottest path: refresh a device's last_seen at most this often (one write per
 # device per minute instead of one per poll).

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from fastapi import Request
 from starlette.responses import Response, StreamingResponse
 
+from infra.storage import ArtifactStore
 from service.api.errors import RangeNotSatisfiable
-from service.storage import ArtifactStore
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 

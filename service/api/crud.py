@@ -1,6 +1,6 @@
 """Query-side helpers of the API: listings and lookups that raise our 404s.
 
-State transitions of jobs (events, cancel, promotion) live in `service.store.jobs`, shared
+State transitions of jobs (events, cancel, promotion) live in `infra.store.jobs`, shared
 with the worker; this module only reads, plus the inserts that only the API makes (uploaded
 models and datasets).
 """
@@ -15,14 +15,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, case, func, select
 from sqlalchemy.orm import Session, aliased
 
-from service.api.errors import (
-    DatasetNotFound,
-    DeploymentNotFound,
-    DeviceNotFound,
-    JobNotFound,
-    ModelNotFound,
-)
-from service.store.models import (
+from infra.store.models import (
     Dataset,
     Deployment,
     DeploymentVersion,
@@ -31,6 +24,13 @@ from service.store.models import (
     Job,
     JobArtifact,
     Model,
+)
+from service.api.errors import (
+    DatasetNotFound,
+    DeploymentNotFound,
+    DeviceNotFound,
+    JobNotFound,
+    ModelNotFound,
 )
 
 MODEL_ARTIFACT = "model.onnx"
@@ -192,7 +192,7 @@ def _manifest_query() -> Select[Any]:
     baseline = aliased(JobArtifact)
     int8 = aliased(JobArtifact)
     # The staged version for a device whose bucket falls inside the stage's percentage, the
-    # current version for everyone else (see service.store.deployments).
+    # current version for everyone else (see infra.store.deployments).
     in_stage = Deployment.rollout_version.is_not(None) & (
         Deployment.rollout_percent > bindparam("bucket")
     )

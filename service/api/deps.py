@@ -16,13 +16,13 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
+from infra.settings import Settings
+from infra.storage import ArtifactStore
+from infra.store.models import Token
+from infra.store.tokens import lookup_token
 from service.api.errors import Forbidden, TooManyRequests, Unauthorized
 from service.api.metrics import ApiMetrics
 from service.api.ratelimit import FailedAuthLimiter
-from service.settings import Settings
-from service.storage import ArtifactStore
-from service.store.models import Token
-from service.store.tokens import lookup_token
 
 # auto_error=False: a missing header becomes our 401 problem, not FastAPI's plain 403.
 _bearer = HTTPBearer(auto_error=False, description="An admin or device token.")

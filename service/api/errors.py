@@ -277,10 +277,10 @@ def _translate(problem: type[ProblemError], template: str = "{}") -> Any:
 
 def install_error_handlers(app: FastAPI) -> None:
     # The store and storage raise their own LookupErrors; they mean 404 to a client.
-    from service.storage import ArtifactNotFound as StoredBlobMissing
-    from service.storage import InvalidDigest
-    from service.store.deployments import DeploymentNotFound as StoreDeploymentNotFound
-    from service.store.jobs import JobNotFound as StoreJobNotFound
+    from infra.storage import ArtifactNotFound as StoredBlobMissing
+    from infra.storage import InvalidDigest
+    from infra.store.deployments import DeploymentNotFound as StoreDeploymentNotFound
+    from infra.store.jobs import JobNotFound as StoreJobNotFound
 
     app.add_exception_handler(StoredBlobMissing, _translate(ArtifactNotFound, "no stored blob {}"))
     app.add_exception_handler(InvalidDigest, _translate(ArtifactNotFound))

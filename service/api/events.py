@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from sse_starlette import ServerSentEvent
 
-from service.store import jobs as job_store
-from service.store.models import Job, JobEvent
+from infra.store import jobs as job_store
+from infra.store.models import Job, JobEvent
 
 POLL_INTERVAL_S = 0.5
 BATCH = 500

@@ -17,12 +17,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from infra.store import deployments as deployment_store
+from infra.store.devices import OK
+from infra.store.models import Deployment, DeploymentVersion, Device, DeviceReport, utcnow
 from service.api.schemas.deployments import RolloutPublic
 from service.api.schemas.devices import DevicePublic, DeviceStatus
 from service.api.schemas.fleet import FailedInstall, FleetSummary, VersionFleet
-from service.store import deployments as deployment_store
-from service.store.devices import OK
-from service.store.models import Deployment, DeploymentVersion, Device, DeviceReport, utcnow
 
 
 def _aware(value: datetime | None) -> datetime | None:

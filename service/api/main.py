@@ -14,6 +14,8 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import FastAPI
 
+from infra.settings import Settings, get_settings
+from infra.supervisor_watch import follow_supervisor
 from service.api.errors import install_error_handlers
 from service.api.heap import startup_heap_frozen
 from service.api.limits import BodySizeLimitMiddleware
@@ -33,8 +35,6 @@ from service.api.routes import (
     models,
 )
 from service.dashboard import mount_dashboard
-from service.settings import Settings, get_settings
-from service.supervisor_watch import follow_supervisor
 
 log = logging.getLogger("edgeprune.api")
 
@@ -52,11 +52,11 @@ Errors are RFC 9457 `application/problem+json`.
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Imported here so importing the API module stays light (Celery and fsspec are not).
-    from service.queue import JobQueue
+    from infra.queue import JobQueue
+    from infra.storage import ArtifactStore
+    from infra.store.db import make_engine, make_session_factory
+    from infra.store.migrate import upgrade_database
     from service.reconciler import Reconciler
-    from service.storage import ArtifactStore
-    from service.store.db import make_engine, make_session_factory
-    from service.store.migrate import upgrade_database
 
     settings: Settings = app.state.settings
     database_url = settings.resolved_database_url()

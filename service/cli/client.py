@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import typer
 
+from edgeprune.contracts.data_dir import ADMIN_TOKEN_FILE
 from edgeprune.contracts.exit_codes import ExitCode
-from service.launch import ADMIN_TOKEN_FILE  # the file `edgeprune serve` writes
 
 
 class CliError(Exception):

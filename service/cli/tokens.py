@@ -36,9 +36,9 @@ JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 def _sessions(data_dir: Path | None) -> tuple[Engine, sessionmaker[Session]]:
     """The database the named server uses. A SQLite file that does not exist yet is refused:
     creating one would hold tokens that no server ever reads."""
-    from service.settings import Settings, get_settings
-    from service.store.db import make_engine, make_session_factory
-    from service.store.migrate import upgrade_database
+    from infra.settings import Settings, get_settings
+    from infra.store.db import make_engine, make_session_factory
+    from infra.store.migrate import upgrade_database
 
     settings = get_settings() if data_dir is None else Settings(data_dir=data_dir)
     url = settings.resolved_database_url()
@@ -66,7 +66,7 @@ def create(
     as_json: JsonOutput = False,
 ) -> None:
     """Create an admin token and print its secret (shown only this once)."""
-    from service.store.tokens import create_token
+    from infra.store.tokens import create_token
 
     engine, sessions = _sessions(data_dir)
     try:
@@ -88,7 +88,7 @@ def revoke(
     as_json: JsonOutput = False,
 ) -> None:
     """Revoke a token; requests using it are refused from now on."""
-    from service.store.tokens import revoke_token
+    from infra.store.tokens import revoke_token
 
     engine, sessions = _sessions(data_dir)
     try:
@@ -111,7 +111,7 @@ def list_tokens(
     """List tokens (ids, names, kinds; never secrets)."""
     from sqlalchemy import select
 
-    from service.store.models import Token
+    from infra.store.models import Token
 
     engine, sessions = _sessions(data_dir)
     try:

@@ -19,13 +19,13 @@ import numpy as np
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from infra.settings import Settings
+from infra.storage import ArtifactStore
+from infra.store import deployments as deployment_store
+from infra.store import jobs as job_store
+from infra.store.models import Dataset, Job, JobArtifact, Model
+from infra.store.tokens import create_token
 from service.api.main import create_app
-from service.settings import Settings
-from service.storage import ArtifactStore
-from service.store import deployments as deployment_store
-from service.store import jobs as job_store
-from service.store.models import Dataset, Job, JobArtifact, Model
-from service.store.tokens import create_token
 from tests.conftest import create_pg_database, drop_pg_database
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from service.store import architectures
-from service.store.architectures import ZOO_ARCHITECTURES
+from infra.store import architectures
+from infra.store.architectures import ZOO_ARCHITECTURES
 from tests.api.api_helpers import Api, running_api
 from tests.api.test_api_models import torch_like_zip, upload
 

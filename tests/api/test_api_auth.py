@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from infra.store.models import Deployment, Device
+from infra.store.tokens import revoke_token
 from service.api.main import create_app
-from service.store.models import Deployment, Device
-from service.store.tokens import revoke_token
 from tests.api.api_helpers import Api, finish_job, make_settings, promote, submit_job
 
 ADMIN_ROUTES = [
@@ -69,8 +69,8 @@ def test_revoked_token_is_401(api: Api) -> None:
     with api.sessions() as session:
         from sqlalchemy import select
 
-        from service.store.models import Token
-        from service.store.tokens import hash_secret
+        from infra.store.models import Token
+        from infra.store.tokens import hash_secret
 
         secret = headers["Authorization"].removeprefix("Bearer ")
         token_id = session.scalar(select(Token.id).where(Token.token_hash == hash_secret(secret)))

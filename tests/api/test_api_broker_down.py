@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from infra.store.models import Job
 from service.api.main import create_app
-from service.store.models import Job
 from tests.api.api_helpers import Api, job_body, make_settings, seed_dataset, seed_model
 
 

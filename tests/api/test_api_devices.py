@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from service.store.models import Deployment
+from infra.store.models import Deployment
 from tests.api.api_helpers import Api, finish_job, submit_job
 
 REPORT: dict[str, Any] = {

@@ -45,7 +45,7 @@ def test_create_job_queues_it_with_a_first_event_and_location(api: Api) -> None:
         "rollout_percent": 100,
     }
     with api.sessions() as session:
-        from service.store.jobs import events_after
+        from infra.store.jobs import events_after
 
         events = events_after(session, job["id"])
     assert [(e.seq, e.kind, e.data) for e in events] == [(1, "state", {"state": "queued"})]
@@ -56,7 +56,7 @@ def test_create_job_sends_the_task_to_the_broker(api: Api) -> None:
     queue = api.client.app.state.queue  # type: ignore[attr-defined]
     assert queue.snapshot().has(job["id"])
     with api.sessions() as session:
-        from service.store.models import Job
+        from infra.store.models import Job
 
         row = session.get(Job, job["id"])
         assert row is not None and row.enqueued_at is not None
@@ -234,7 +234,7 @@ def test_cancel_a_queued_job_cancels_it_at_once(api: Api) -> None:
 
 
 def test_cancel_a_running_job_is_cooperative(api: Api) -> None:
-    from service.store import jobs as job_store
+    from infra.store import jobs as job_store
 
     job = submit_job(api)
     with api.sessions() as session:

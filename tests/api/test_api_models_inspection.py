@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from service.store.models import Model
+from infra.store.models import Model
 from tests.api.api_helpers import Api
 
 pytestmark = pytest.mark.slow

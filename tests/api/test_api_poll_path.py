@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event, update
 
+from infra.store import deployments as deployment_store
+from infra.store.models import Device, Token, utcnow
+from infra.store.tokens import revoke_token
 from service.api.poll.path import PollPath
-from service.store import deployments as deployment_store
-from service.store.models import Device, Token, utcnow
-from service.store.tokens import revoke_token
 from tests.api.api_helpers import Api, finish_job, promote, running_api, submit_job
 
 MANIFEST = "/v1/deployments/cams/manifest"

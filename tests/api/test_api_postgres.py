@@ -53,7 +53,7 @@ def test_job_lifecycle_events_and_manifest_on_postgres(pg_api: Api) -> None:
 def test_device_lifecycle_staged_rollout_and_fleet_on_postgres(pg_api: Api) -> None:
     """The routes of issue 15 on PostgreSQL: the registration rules (partial unique index),
     the per-device manifest during a stage (the CASE join), widen, and the fleet summary."""
-    from service.store.deployments import rollout_bucket
+    from infra.store.deployments import rollout_bucket
 
     api = pg_api
     jobs = [submit_job(api)["id"] for _ in range(2)]

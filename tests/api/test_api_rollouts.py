@@ -10,9 +10,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from infra.store.deployments import rollout_bucket
+from infra.store.models import Device, utcnow
 from service.api.main import create_app
-from service.store.deployments import rollout_bucket
-from service.store.models import Device, utcnow
 from tests.api.api_helpers import (
     Api,
     finish_job,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from service.settings import get_settings
+from infra.settings import get_settings
 from tests.api.api_helpers import make_settings
 from tests.support.live_server import LiveServer
 from tests.support.live_server import live_server as serve_live

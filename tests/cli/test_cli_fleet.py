@@ -10,7 +10,7 @@ import httpx
 from typer.testing import CliRunner
 
 from edgeprune.cli import app
-from service.store.deployments import rollout_bucket
+from infra.store.deployments import rollout_bucket
 from tests.api.api_helpers import finish_job, promote, seed_dataset, seed_model
 from tests.support.live_server import LiveServer
 

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from edgeprune.cli import app
-from service.store import jobs as job_store
+from infra.store import jobs as job_store
 from tests.api.api_helpers import finish_job, seed_dataset, seed_model
 from tests.support.live_server import LiveServer
 
@@ -189,7 +189,7 @@ def test_watch_unknown_job_is_exit_5(live_server: LiveServer) -> None:
 
 
 def test_architectures_lists_the_zoo_and_what_workers_reported(live_server: LiveServer) -> None:
-    from service.store import architectures
+    from infra.store import architectures
 
     with live_server.sessions.begin() as session:
         architectures.report(session, [("camera_net", "installed")], "gpu@cam")

@@ -15,8 +15,8 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from edgeprune.cli import app
-from service.settings import get_settings
-from service.store.migrate import upgrade_database
+from infra.settings import get_settings
+from infra.store.migrate import upgrade_database
 from tests.api.api_helpers import finish_job, promote, seed_dataset, seed_model
 from tests.support.live_server import LiveServer
 

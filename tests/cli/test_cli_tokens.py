@@ -9,10 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from edgeprune.cli import app
-from service.settings import get_settings
-from service.store.db import make_engine, make_session_factory
-from service.store.migrate import upgrade_database
-from service.store.tokens import lookup_token
+from infra.settings import get_settings
+from infra.store.db import make_engine, make_session_factory
+from infra.store.migrate import upgrade_database
+from infra.store.tokens import lookup_token
 
 runner = CliRunner()
 

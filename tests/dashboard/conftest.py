@@ -10,10 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from infra.settings import Settings
+from infra.storage import ArtifactStore
+from infra.store.tokens import create_token
 from service.api.main import create_app
-from service.settings import Settings
-from service.storage import ArtifactStore
-from service.store.tokens import create_token
 from tests.dashboard.seed import Seeded, seed_store
 
 

@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.storage import ArtifactStore
-from service.store import deployments as deployment_store
-from service.store import jobs as job_store
-from service.store.models import Dataset, Device, Job, JobArtifact, Model, utcnow
+from infra.storage import ArtifactStore
+from infra.store import deployments as deployment_store
+from infra.store import jobs as job_store
+from infra.store.models import Dataset, Device, Job, JobArtifact, Model, utcnow
 
 UNITS = ["features.0", "features.4", "features.8", "features.11"]
 CAPACITY = [8, 16, 32, 32]

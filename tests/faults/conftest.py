@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from service.queue import JobQueue
-from service.settings import Settings
-from service.storage import ArtifactStore
-from service.store.db import make_engine, make_session_factory
-from service.store.migrate import upgrade_database
+from infra.queue import JobQueue
+from infra.settings import Settings
+from infra.storage import ArtifactStore
+from infra.store.db import make_engine, make_session_factory
+from infra.store.migrate import upgrade_database
 from tests.conftest import REDIS_URL, create_pg_database, drop_pg_database
 from tests.faults.harness import FAST_SETTINGS, FaultStack
 

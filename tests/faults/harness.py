@@ -23,11 +23,11 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.queue import JobQueue
-from service.settings import Settings
-from service.storage import ArtifactStore
-from service.store import jobs
-from service.store.models import Job, JobArtifact
+from infra.queue import JobQueue
+from infra.settings import Settings
+from infra.storage import ArtifactStore
+from infra.store import jobs
+from infra.store.models import Job, JobArtifact
 from tests.integration.workerproc import WorkerProcess, wait_for
 
 TERMINAL = {"succeeded", "failed", "canceled"}

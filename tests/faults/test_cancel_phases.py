@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from service.store.models import Dataset, Model
+from infra.store.models import Dataset, Model
 from tests.faults.conftest import MakeStack
 from tests.worker.tinyjob import add_tiny_job
 from worker.hooks import checkpoint_key

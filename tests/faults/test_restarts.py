@@ -12,8 +12,8 @@ import httpx
 import pytest
 import redis
 
+from infra.store import tokens
 from service.reconciler import Reconciler
-from service.store import tokens
 from tests.faults.conftest import MakeStack
 from tests.faults.harness import TERMINAL, ApiProcess, RedisServer, SseEvent, read_sse
 from tests.integration.workerproc import wait_for

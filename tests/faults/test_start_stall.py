@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from infra.store import jobs
+from infra.store.models import Job
 from service.reconciler import Reconciler
-from service.store import jobs
-from service.store.models import Job
 from tests.faults.conftest import MakeStack
 from tests.faults.harness import TERMINAL, child_pids
 from tests.integration.workerproc import wait_for

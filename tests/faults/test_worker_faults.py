@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from infra.store import deployments
+from infra.store.models import Model
 from service.reconciler import WORKER_LOST, Reconciler
-from service.store import deployments
-from service.store.models import Model
 from tests.faults.conftest import MakeStack
 from tests.faults.harness import TERMINAL, FaultStack, child_pids
 from tests.worker.tinyjob import add_tiny_job

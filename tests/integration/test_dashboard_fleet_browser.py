@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Dialog, Page, expect, sync_playwright
 
-from service.store.deployments import rollout_bucket
+from infra.store.deployments import rollout_bucket
 from tests.api.api_helpers import finish_job, make_settings, seed_dataset, seed_model
 from tests.support.live_server import LiveServer, live_server
 

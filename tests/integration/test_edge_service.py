@@ -33,11 +33,11 @@ from edge_client.errors import AuthError, IntegrityError
 from edge_client.runner import RunConfig, Runner
 from edge_client.state import DeviceConfig, StateDir
 from edge_client.updater import Outcome, Updater
+from infra.settings import Settings
+from infra.storage import ArtifactStore
+from infra.store.deployments import rollout_bucket
+from infra.store.tokens import create_token
 from service.api.main import create_app
-from service.settings import Settings
-from service.storage import ArtifactStore
-from service.store.deployments import rollout_bucket
-from service.store.tokens import create_token
 from tests.edge_client.edge_test_server import CLASSES, INPUT_SHAPE, TinyModels, export_tiny_models
 
 pytestmark = pytest.mark.integration

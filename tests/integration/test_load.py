@@ -26,8 +26,8 @@ from sqlalchemy import select
 from bench.live_service import API_APP, Backend, ServerProcess, local_backend
 from bench.loadgen import PollPlan, Submission, job_body, poll_load, register_devices, submit_jobs
 from bench.seed import Published, Seeder
-from service.queue import entity_id_from_message
-from service.store.models import Job, JobEvent
+from infra.queue import entity_id_from_message
+from infra.store.models import Job, JobEvent
 
 # The app factory under test (EDGEPRUNE_LOAD_TEST_APP=module:factory tries another one).
 APP = os.environ.get("EDGEPRUNE_LOAD_TEST_APP", API_APP)

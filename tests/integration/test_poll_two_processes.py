@@ -18,7 +18,7 @@ import pytest
 
 from bench.live_service import API_APP, Backend, ServerProcess, local_backend
 from bench.seed import Seeder, add_succeeded_job
-from service.store.deployments import rollout_bucket
+from infra.store.deployments import rollout_bucket
 from tests.conftest import create_pg_database, drop_pg_database
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -19,14 +19,14 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.queue import JobQueue, entity_id_from_message
+from infra.queue import JobQueue, entity_id_from_message
+from infra.settings import Settings
+from infra.storage import ArtifactStore
+from infra.store import deployments, jobs
+from infra.store.db import make_engine, make_session_factory
+from infra.store.migrate import upgrade_database
+from infra.store.models import Job, JobArtifact, Model
 from service.reconciler import Reconciler
-from service.settings import Settings
-from service.storage import ArtifactStore
-from service.store import deployments, jobs
-from service.store.db import make_engine, make_session_factory
-from service.store.migrate import upgrade_database
-from service.store.models import Job, JobArtifact, Model
 from tests.conftest import create_pg_database, drop_pg_database
 from tests.integration.workerproc import WorkerProcess, wait_for
 from tests.worker.tinyjob import add_tiny_job, write_inputs

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from infra.settings import Settings
 from service.api.main import create_app
-from service.settings import Settings
 from tests.api.api_helpers import Api, make_settings
 
 PROBLEM_JSON = "application/problem+json"

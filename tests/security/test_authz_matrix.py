@@ -22,10 +22,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from starlette.routing import Mount
 
+from infra.store import deployments
+from infra.store.models import Token
+from infra.store.tokens import hash_secret, revoke_token
 from service.api.main import create_app
-from service.store import deployments
-from service.store.models import Token
-from service.store.tokens import hash_secret, revoke_token
 from tests.api.api_helpers import (
     Api,
     finish_job,

@@ -20,6 +20,7 @@ import torch
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from infra.store.models import Dataset, Model
 from pruning.checkpoints import CheckpointError, CheckpointMismatch, read_checkpoint
 from pruning.config import InvalidTarget, Target
 from pruning.data import DataError, load_task_data
@@ -27,7 +28,6 @@ from pruning.data.archives import ArchiveLimits
 from pruning.models.registry import ModelSpec, build_model
 from pruning.pipeline import inspect_model
 from service.api.main import create_app
-from service.store.models import Dataset, Model
 from tests.api.api_helpers import Api, job_body, make_settings, seed_dataset, seed_model
 from tests.security.conftest import PROBLEM_JSON
 from tests.security.hostile import (

@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import checks
 
+from infra.store.db import make_engine, make_session_factory
+from infra.store.migrate import upgrade_database
+from infra.store.tokens import create_token
 from service.api.main import create_app
-from service.store.db import make_engine, make_session_factory
-from service.store.migrate import upgrade_database
-from service.store.tokens import create_token
 from tests.api.api_helpers import make_settings
 
 EXAMPLES = {schemathesis.GenerationMode.POSITIVE: 30, schemathesis.GenerationMode.NEGATIVE: 20}

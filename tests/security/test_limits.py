@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from infra.store.models import Dataset, Model
 from service.api.main import create_app
-from service.store.models import Dataset, Model
 from tests.api.api_helpers import Api, make_settings
 from tests.security.asgi import call
 from tests.security.conftest import PROBLEM_JSON

@@ -14,8 +14,8 @@ from sqlalchemy import event, select
 from typer.testing import CliRunner
 
 from edgeprune.cli import app as cli_app
-from service.settings import Settings, get_settings
-from service.store.models import Token
+from infra.settings import Settings, get_settings
+from infra.store.models import Token
 from tests.api.api_helpers import Api, finish_job, promote, submit_job
 
 runner = CliRunner()

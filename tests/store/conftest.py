@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.store.db import make_engine, make_session_factory
-from service.store.migrate import upgrade_database
+from infra.store.db import make_engine, make_session_factory
+from infra.store.migrate import upgrade_database
 from tests.store.rows import add_job
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.store.models import Dataset, Job, Model
+from infra.store.models import Dataset, Job, Model
 
 
 def add_job(sessions: sessionmaker[Session], **job_fields: object) -> str:

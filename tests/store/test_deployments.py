@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.store import deployments
+from infra.store import deployments
 
 
 def test_promote_keeps_history_and_is_idempotent(

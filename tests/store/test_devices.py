@@ -10,10 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.store import deployments
-from service.store import devices as device_store
-from service.store.models import Device, DeviceReport, Token
-from service.store.tokens import lookup_token
+from infra.store import deployments
+from infra.store import devices as device_store
+from infra.store.models import Device, DeviceReport, Token
+from infra.store.tokens import lookup_token
 
 
 def _deployment(sessions: sessionmaker[Session], new_job: Callable[..., str]) -> str:

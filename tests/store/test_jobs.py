@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.store import jobs
-from service.store.models import utcnow
+from infra.store import jobs
+from infra.store.models import utcnow
 
 
 def test_append_event_seqs_have_no_gaps_under_concurrent_writers(

@@ -9,9 +9,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from service.store.db import make_engine
-from service.store.migrate import upgrade_database
-from service.store.models import Base
+from infra.store.db import make_engine
+from infra.store.migrate import upgrade_database
+from infra.store.models import Base
 from tests.conftest import create_pg_database, drop_pg_database
 
 EXPECTED_TABLES = {

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from service.queue import (
+from infra.queue import (
     INSPECT_MODEL_TASK,
     RUN_JOB_TASK,
     BrokerUnavailable,
@@ -16,7 +16,7 @@ from service.queue import (
     celery_config,
     entity_id_from_message,
 )
-from service.settings import Settings
+from infra.settings import Settings
 
 
 def test_celery_config_is_explicit_about_delivery_guarantees() -> None:

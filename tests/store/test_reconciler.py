@@ -12,13 +12,13 @@ import redis
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.queue import JobQueue
+from infra.queue import JobQueue
+from infra.settings import Settings
+from infra.store import jobs
+from infra.store.db import make_engine, make_session_factory
+from infra.store.migrate import upgrade_database
+from infra.store.models import Job, Model, utcnow
 from service.reconciler import WORKER_LOST, Reconciler, reconcile_once
-from service.settings import Settings
-from service.store import jobs
-from service.store.db import make_engine, make_session_factory
-from service.store.migrate import upgrade_database
-from service.store.models import Job, Model, utcnow
 from tests.conftest import create_pg_database, drop_pg_database
 from tests.store.rows import add_job
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.store import deployments
-from service.store.models import Deployment
+from infra.store import deployments
+from infra.store.models import Deployment
 
 
 def _name() -> str:

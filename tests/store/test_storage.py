@@ -10,7 +10,7 @@ from typing import IO, Any, cast
 
 import pytest
 
-from service.storage import ArtifactNotFound, ArtifactStore, ArtifactTooLarge, InvalidDigest
+from infra.storage import ArtifactNotFound, ArtifactStore, ArtifactTooLarge, InvalidDigest
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.store import tokens
-from service.store.models import Token
+from infra.store import tokens
+from infra.store.models import Token
 
 
 def test_create_stores_only_the_hash_and_lookup_finds_it(sessions: sessionmaker[Session]) -> None:

@@ -12,10 +12,10 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
+from infra.settings import Settings
+from infra.storage import ArtifactStore
+from infra.store.tokens import create_token
 from service.api.main import create_app
-from service.settings import Settings
-from service.storage import ArtifactStore
-from service.store.tokens import create_token
 from tests.support.net import free_port
 
 

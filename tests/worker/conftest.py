@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from service.settings import Settings
-from service.store.migrate import upgrade_database
+from infra.settings import Settings
+from infra.store.migrate import upgrade_database
 from worker.context import WorkerContext, build_context
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from infra.store.architectures import ZOO_ARCHITECTURES
+from infra.store.models import Architecture
 from pruning.models.registry import available_models, buildable_architectures
-from service.store.architectures import ZOO_ARCHITECTURES
-from service.store.models import Architecture
 from worker.architectures import report_architectures
 from worker.context import WorkerContext
 

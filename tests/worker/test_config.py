@@ -6,8 +6,8 @@ import math
 
 import pytest
 
+from infra.store.models import Dataset
 from pruning.config import InvalidTarget
-from service.store.models import Dataset
 from worker.hooks import json_safe
 from worker.run_job import build_config, dataset_suffix, one_line, summarize
 

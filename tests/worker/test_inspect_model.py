@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from service.store.models import Model
+from infra.store.models import Model
 from tests.worker.tinyjob import write_inputs
 from worker.context import WorkerContext
 from worker.inspect_model import inspect_uploaded_model

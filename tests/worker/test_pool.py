@@ -78,7 +78,7 @@ def test_pool_processes_are_spawned_unless_the_main_thread_forks(
 ) -> None:
     assert pool_start_method(broker_url) == method
     monkeypatch.setenv("EDGEPRUNE_BROKER_URL", broker_url)
-    from service.settings import get_settings
+    from infra.settings import get_settings
 
     get_settings.cache_clear()
     try:

@@ -18,10 +18,10 @@ import onnx
 import onnxruntime as ort
 from sqlalchemy import select
 
-from service.settings import Settings
-from service.storage import ArtifactStore
-from service.store import deployments, jobs
-from service.store.models import Deployment, JobArtifact, utcnow
+from infra.settings import Settings
+from infra.storage import ArtifactStore
+from infra.store import deployments, jobs
+from infra.store.models import Deployment, JobArtifact, utcnow
 from tests.worker.tinyjob import add_tiny_job
 from worker.context import WorkerContext
 from worker.hooks import checkpoint_key
@@ -309,9 +309,9 @@ def test_a_job_stalled_in_a_native_kernel_fails_and_replaces_the_process(
     import ctypes
 
     import worker.run_job as run_job_module
+    from infra.settings import Settings
+    from infra.store.migrate import upgrade_database
     from pruning.config import ProgressEvent
-    from service.settings import Settings
-    from service.store.migrate import upgrade_database
     from worker.context import build_context
 
     settings = Settings(data_dir=tmp_path / "data", heartbeat_interval_s=0.2, stall_timeout_s=0.5)

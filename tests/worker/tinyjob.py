@@ -14,10 +14,10 @@ import torch
 from sklearn.datasets import load_digits
 from sqlalchemy.orm import Session, sessionmaker
 
+from infra.storage import ArtifactStore
+from infra.store.models import Dataset, Job, Model
 from pruning.checkpoints import save_checkpoint
 from pruning.models.registry import ModelSpec, build_model
-from service.storage import ArtifactStore
-from service.store.models import Dataset, Job, Model
 
 
 def write_inputs(folder: Path, samples: int = 600, arch: str = "vgg11") -> tuple[Path, Path]:

@@ -8,7 +8,7 @@ route, which answers it, errors included.
 
 Correctness across API processes that share one database rests on one rule (gate.py): a
 poll is answered only after a read of the poll generation counters
-(service/store/poll_generation.py) that *started after the poll arrived*. Promotions,
+(infra/store/poll_generation.py) that *started after the poll arrived*. Promotions,
 widenings, rollbacks and revocations bump those counters in their own transaction, so any
 change committed before a poll arrives is seen by that poll, whichever process committed
 it. Concurrent polls share one read, which is what makes it cheap.

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from infra.store.poll_generation import Generation
 from service.api.manifest_body import RenderedManifest
-from service.store.poll_generation import Generation
 
 # Bounds the manifests cache: base URLs come from the request's Host header, so a client
 # could otherwise grow it without end; legitimate keys are deployments x 101 buckets x hosts.

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, bindparam, or_, update
 
-from service.store.models import Device
+from infra.store.models import Device
 
 _TOUCH = (
     update(Device)

@@ -20,6 +20,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 from starlette.types import Scope, Send
 
+from infra.store.deployments import rollout_bucket
+from infra.store.poll_generation import Generation
+from infra.store.tokens import live_identity
 from service.api import access, crud, manifest_body
 from service.api.manifest_body import RenderedManifest
 from service.api.metrics import ApiMetrics
@@ -27,9 +30,6 @@ from service.api.poll.cache import Identity, ManifestKey, PollCache
 from service.api.poll.gate import FreshnessGate
 from service.api.poll.last_seen import LastSeen
 from service.api.poll.reader import open_reader
-from service.store.deployments import rollout_bucket
-from service.store.poll_generation import Generation
-from service.store.tokens import live_identity
 
 log = logging.getLogger("edgeprune.api.poll")
 

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
-from service.store.poll_generation import READ_SQL, Generation
+from infra.store.poll_generation import READ_SQL, Generation
 
 # An inline SQLite read must never park the event loop for long.
 SQLITE_READ_TIMEOUT_S = 1.0

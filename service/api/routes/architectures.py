@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from infra.store import architectures
 from service.api.deps import AdminToken, SessionDep
 from service.api.schemas.architectures import ArchitecturePublic, ArchitecturesPublic
 from service.api.session_route import SessionReleasingRoute
-from service.store import architectures
 
 router = APIRouter(
     prefix="/v1/architectures", tags=["architectures"], route_class=SessionReleasingRoute

@@ -13,6 +13,8 @@ import anyio.to_thread
 from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy.orm import Session, sessionmaker
 
+from infra.storage import ArtifactStore
+from infra.store.models import Dataset
 from service.api import crud
 from service.api.deps import AdminToken, SessionDep, SessionFactoryDep, SettingsDep, StorageDep
 from service.api.forms import DatasetUploadFields, parse_fields
@@ -26,8 +28,6 @@ from service.api.validation.datasets import (
     dataset_format,
     inspect_dataset,
 )
-from service.storage import ArtifactStore
-from service.store.models import Dataset
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"], route_class=SessionReleasingRoute)
 

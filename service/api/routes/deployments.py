@@ -4,7 +4,7 @@ rollouts (promote to a percentage, widen, rollback) and the manifest devices pol
 The manifest is the fleet's hottest route: one indexed query (plus the token lookup), a
 strong ETag `"<version>-<sha256[:16]>"`, and 304 when the device already has it. During a
 staged rollout each device is answered with the version its stage assigns it (a hash of its
-id; service/store/deployments.py), so the ETag differs between the two groups.
+id; infra/store/deployments.py), so the ETag differs between the two groups.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
+from infra.store import deployments as deployment_store
+from infra.store import jobs as job_store
+from infra.store.models import Deployment
 from service.api import access, crud, fleet, manifest_body
 from service.api.auth_first import AuthFirstRoute
 from service.api.deps import (
@@ -46,9 +49,6 @@ from service.api.schemas.deployments import (
     Manifest,
 )
 from service.api.schemas.fleet import FleetSummary
-from service.store import deployments as deployment_store
-from service.store import jobs as job_store
-from service.store.models import Deployment
 
 router = APIRouter(prefix="/v1/deployments", tags=["deployments"], route_class=AuthFirstRoute)
 NewName = Annotated[str, Path(pattern=DEPLOYMENT_NAME_PATTERN, max_length=100)]

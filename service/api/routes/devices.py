@@ -16,6 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from infra.settings import Settings
+from infra.store import devices as device_store
+from infra.store.models import DeploymentVersion, Device, DeviceReport, JobArtifact
 from service.api import access, crud, fleet
 from service.api.auth_first import AuthFirstRoute
 from service.api.deps import (
@@ -38,9 +41,6 @@ from service.api.schemas.devices import (
     DeviceReportsPublic,
     DevicesPublic,
 )
-from service.settings import Settings
-from service.store import devices as device_store
-from service.store.models import DeploymentVersion, Device, DeviceReport, JobArtifact
 
 router = APIRouter(tags=["devices"], route_class=AuthFirstRoute)
 

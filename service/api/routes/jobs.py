@@ -15,6 +15,8 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from sqlalchemy.orm import Session
 from sse_starlette import EventSourceResponse
 
+from infra.store import jobs as job_store
+from infra.store.models import Job
 from service.api import crud
 from service.api.auth_first import AuthFirstRoute
 from service.api.blobs import blob_response
@@ -45,8 +47,6 @@ from service.api.schemas.jobs import (
     JobsPublic,
     JobState,
 )
-from service.store import jobs as job_store
-from service.store.models import Job
 
 log = logging.getLogger("edgeprune.api")
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=AuthFirstRoute)

@@ -24,6 +24,9 @@ from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
+from infra.storage import ArtifactStore
+from infra.store import architectures
+from infra.store.models import Model
 from service.api import crud
 from service.api.deps import (
     AdminToken,
@@ -41,9 +44,6 @@ from service.api.schemas.models import ModelPublic, ModelsPublic
 from service.api.session_route import SessionReleasingRoute
 from service.api.uploads import ReceivedFile, receive_multipart
 from service.api.validation.checkpoint import check_checkpoint, checkpoint_format
-from service.storage import ArtifactStore
-from service.store import architectures
-from service.store.models import Model
 
 log = logging.getLogger("edgeprune.api")
 router = APIRouter(prefix="/v1/models", tags=["models"], route_class=SessionReleasingRoute)

@@ -10,8 +10,8 @@ from datetime import datetime
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from service.store import poll_generation
-from service.store.models import Device, Token, utcnow
+from infra.store import poll_generation
+from infra.store.models import Device, Token, utcnow
 
 # A recognisable prefix makes leaked tokens easy to grep for in logs and repositories.
 SECRET_PREFIX = "ep_"

@@ -12,7 +12,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 
-from service.store.db import make_engine, normalize_url
+from infra.store.db import make_engine, normalize_url
 
 _HERE = Path(__file__).resolve().parent
 # Any fixed 64-bit number: the PostgreSQL advisory lock that serialises concurrent upgrades.

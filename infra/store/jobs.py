@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from service.store.models import Job, JobEvent, utcnow
+from infra.store.models import Job, JobEvent, utcnow
 
 QUEUED = "queued"
 RUNNING = "running"

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.store.models import Architecture, utcnow
+from infra.store.models import Architecture, utcnow
 
 # The engine's zoo (pruning.models); a test keeps this list equal to the registry's, since
 # the service never imports the engine.

@@ -32,15 +32,15 @@ from types import FrameType
 
 import httpx
 
-from service.settings import Settings, get_settings
-from service.supervisor_watch import SUPERVISOR_ENV
+from edgeprune.contracts.data_dir import ADMIN_TOKEN_FILE
+from infra.settings import Settings, get_settings
+from infra.supervisor_watch import SUPERVISOR_ENV
 
 API_APP = "service.api.main:create_app"
 STOP_GRACE_S = 10.0
 READY_TIMEOUT_S = 120.0
 # A worker that dies is restarted, but not in a tight loop.
 RESTART_BACKOFF_S = 5.0
-ADMIN_TOKEN_FILE = "admin-token"
 
 
 def run_api(
@@ -100,8 +100,8 @@ def ensure_admin_token(settings: Settings) -> str | None:
     The secret is also written to `<data dir>/admin-token` (mode 0600) so the local CLI and
     the demo can pick it up; the database keeps only its hash.
     """
-    from service.store.db import make_engine, make_session_factory
-    from service.store.tokens import create_token, has_admin_token
+    from infra.store.db import make_engine, make_session_factory
+    from infra.store.tokens import create_token, has_admin_token
 
     engine = make_engine(settings.resolved_database_url())
     try:
@@ -183,7 +183,7 @@ def serve(
 
     Prints the URL once the API answers, and the admin token on the first start.
     """
-    from service.store.migrate import upgrade_database
+    from infra.store.migrate import upgrade_database
 
     settings = embedded_settings(data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)

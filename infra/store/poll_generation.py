@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from service.store.models import PollGeneration
+from infra.store.models import PollGeneration
 
 ROW = 1
 

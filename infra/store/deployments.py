@@ -17,8 +17,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from service.store import poll_generation
-from service.store.models import Deployment, DeploymentVersion, utcnow
+from infra.store import poll_generation
+from infra.store.models import Deployment, DeploymentVersion, utcnow
 
 
 class DeploymentNotFound(LookupError):

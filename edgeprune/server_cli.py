@@ -1,5 +1,5 @@
 """`edgeprune serve` and `edgeprune api`: start the service (process orchestration lives in
-service.launch)."""
+edgeprune.launch)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def serve(
     Prints the URL, and on the first start the admin token (also saved to
     <data dir>/admin-token). Ctrl-C stops everything.
     """
-    from service.launch import serve as run_serve
+    from edgeprune.launch import serve as run_serve
 
     raise typer.Exit(run_serve(data_dir, host, port, log_level=log_level, echo=typer.echo))
 
@@ -43,6 +43,6 @@ def api(
     log_level: Annotated[LogLevelName, log_level_option("API log lines")] = "info",
 ) -> None:
     """Run the API alone, configured by EDGEPRUNE_* variables (database, broker, artifacts)."""
-    from service.launch import run_api
+    from edgeprune.launch import run_api
 
     run_api(host, port, log_level=log_level)

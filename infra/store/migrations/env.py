@@ -1,6 +1,6 @@
 """Alembic environment: runs migrations on the connection handed in by `upgrade_database`.
 
-From a shell (`alembic -c service/store/alembic.ini -x url=... upgrade head`) it opens its own
+From a shell (`alembic -c infra/store/alembic.ini -x url=... upgrade head`) it opens its own
 connection to the `url` given with -x.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from service.store.db import make_engine
-from service.store.models import Base
+from infra.store.db import make_engine
+from infra.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from service.store import poll_generation
-from service.store.models import Deployment, Device, DeviceReport, Job, Token, utcnow
-from service.store.tokens import create_token
+from infra.store import poll_generation
+from infra.store.models import Deployment, Device, DeviceReport, Job, Token, utcnow
+from infra.store.tokens import create_token
 
 OK = "ok"
 INSTALL_FAILED = "install_failed"

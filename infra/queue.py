@@ -20,7 +20,7 @@ from typing import Any
 from celery import Celery
 from kombu.exceptions import OperationalError as KombuOperationalError
 
-from service.settings import Settings
+from infra.settings import Settings
 
 RUN_JOB_TASK = "edgeprune.run_job"
 INSPECT_MODEL_TASK = "edgeprune.inspect_model"
