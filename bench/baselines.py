@@ -21,13 +21,18 @@ import torch.nn.functional as F
 import torch_pruning as tp
 from torch import Tensor, nn
 
-from pruning.allocation import adjust_to_target, channel_floor, initial_allocation, top_channels
 from pruning.config import InvalidTarget, Target
-from pruning.cost import CostModel
 from pruning.cpu_kernels import guard_cpu_kernels
-from pruning.dependency import DependencyAdapter
-from pruning.metrics import count_model
-from pruning.units import UnitSpec, unit_widths
+from pruning.network.cost import CostModel
+from pruning.network.dependency import DependencyAdapter
+from pruning.network.metrics import count_model
+from pruning.network.units import UnitSpec, unit_widths
+from pruning.structure.allocation import (
+    adjust_to_target,
+    channel_floor,
+    initial_allocation,
+    top_channels,
+)
 
 
 class TargetMissed(RuntimeError):

@@ -23,15 +23,15 @@ import torch.nn.functional as F
 
 from bench.common import environment, save
 from pruning.config import CompressConfig, ProgressEvent, Target
-from pruning.cost import CostModel
 from pruning.data import load_task_data
 from pruning.data.batches import iterate_batches
-from pruning.dependency import DependencyAdapter
-from pruning.gates import UnitGates
 from pruning.models.registry import ModelSpec, build_model
-from pruning.structure import StructureLearner
+from pruning.network.cost import CostModel
+from pruning.network.dependency import DependencyAdapter
+from pruning.network.units import unit_widths
+from pruning.structure.gates import UnitGates
+from pruning.structure.learner import StructureLearner
 from pruning.training import train_one_epoch
-from pruning.units import unit_widths
 
 BATCH = 64
 

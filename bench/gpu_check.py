@@ -27,16 +27,16 @@ import torch.nn.functional as F
 
 from bench.common import environment, save
 from pruning.config import CompressConfig, Target
-from pruning.cost import CostModel
 from pruning.data import load_task_data
-from pruning.dependency import DependencyAdapter
 from pruning.engine import TaskTensors, compress_model
-from pruning.gates import UnitGates
-from pruning.metrics import count_model
 from pruning.models.registry import ModelSpec, build_model
+from pruning.network.cost import CostModel
+from pruning.network.dependency import DependencyAdapter
+from pruning.network.metrics import count_model
+from pruning.network.units import unit_widths
 from pruning.precision import autocast, plan
-from pruning.structure import StructureLearner
-from pruning.units import unit_widths
+from pruning.structure.gates import UnitGates
+from pruning.structure.learner import StructureLearner
 
 
 def _median_step_ms(step: Callable[[], None], device: torch.device, steps: int) -> float:

@@ -2,9 +2,9 @@
 pruned INT8 with onnxruntime on the CPU, in one run.
 
 For each architecture: pretrain on builtin:digits, compress to 50% and 70% FLOPs (structure
-and weight learning), export, quantize with `pruning.quantize` (static, QDQ, per-channel,
+and weight learning), export, quantize with `pruning.export.quantize` (static, QDQ, per-channel,
 256 calibration samples; convs too small for the int8 kernels stay fp32), and, for
-comparison, quantize every node (`min_macs=0`, what `pruning.quantize` did before);
+comparison, quantize every node (`min_macs=0`, what `pruning.export.quantize` did before);
 then time the four models alternately, run by run, at batch 1 and 32 with one thread, and
 measure each one's test accuracy with onnxruntime.
 
@@ -28,10 +28,10 @@ from bench.train import Recipe, train
 from pruning.config import CompressConfig, Target
 from pruning.data import load_task_data
 from pruning.engine import TaskTensors, compress_model
-from pruning.export import export_onnx
-from pruning.metrics import count_model
+from pruning.export.onnx import export_onnx
+from pruning.export.quantize import calibration_sample, onnx_accuracy, quantize_int8
 from pruning.models.registry import ModelSpec, build_model
-from pruning.quantize import calibration_sample, onnx_accuracy, quantize_int8
+from pruning.network.metrics import count_model
 
 MODELS = ("baseline", "pruned_fp32", "pruned_int8", "pruned_int8_all")
 

@@ -1,12 +1,12 @@
 """Where does INT8 pay off? One conv kind at a time, fp32 against int8, by channel count.
 
 Each case is six identical conv + BN + ReLU layers on a 16×16 map (a 3×3 conv, a 1×1 conv or a
-3×3 depthwise conv, `width` channels in and out), exported with `pruning.export` and quantized
-by `pruning.quantize` with every node int8 (`min_macs=0`). Six layers rather than one so
+3×3 depthwise conv, `width` channels in and out), exported with `pruning.export.onnx` and quantized
+by `pruning.export.quantize` with every node int8 (`min_macs=0`). Six layers rather than one so
 that the model's input quantize and output dequantize do not dominate. The stem case is one
 3×3 conv from 1 channel to `width` at 32×32, as the first layer of every digits network. The
 fp32 and int8 models take turns run by run, one thread, batch 1 and 32. The results set
-`pruning.narrow_layers.MIN_INT8_MACS`.
+`pruning.export.narrow_layers.MIN_INT8_MACS`.
 
     python -m bench.int8_layers [--quick]
 """
@@ -25,8 +25,8 @@ from torch import nn
 from bench.common import environment, save
 from bench.int8_isa import int8_isa
 from bench.onnx_speedup import alternating_p50_ms
-from pruning.export import export_onnx
-from pruning.quantize import quantize_int8
+from pruning.export.onnx import export_onnx
+from pruning.export.quantize import quantize_int8
 
 CASES: dict[str, tuple[int, ...]] = {
     "conv3x3": (4, 8, 12, 16, 24, 32, 64),

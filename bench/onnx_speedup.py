@@ -27,9 +27,9 @@ from bench.common import environment, save
 from pruning.config import CompressConfig, Target
 from pruning.data import load_task_data
 from pruning.engine import TaskTensors, compress_model
-from pruning.export import export_onnx
-from pruning.metrics import count_model
+from pruning.export.onnx import export_onnx
 from pruning.models.registry import ModelSpec, build_model
+from pruning.network.metrics import count_model
 
 
 def _session(path: Path, threads: int) -> ort.InferenceSession:

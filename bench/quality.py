@@ -35,8 +35,8 @@ from pruning.checkpoints import load_into, read_checkpoint, save_checkpoint
 from pruning.config import CompressConfig, Target
 from pruning.data import load_task_data
 from pruning.engine import TaskTensors, compress_model
-from pruning.metrics import count_model
 from pruning.models.registry import ModelSpec, build_model
+from pruning.network.metrics import count_model
 from pruning.training import select_device
 
 METHODS = ("ours", "pfec", "tp_taylor", "scratch", "unpruned")
@@ -73,7 +73,7 @@ class Settings:
     scratch_lr: float = 0.1
     scratch_weight_decay: float = 5e-4
     finetune_lr: float = 0.01
-    # Shared by ours' weight learning and every baseline's fine-tuning (pruning.schedules).
+    # Shared by ours' weight learning and every baseline's fine-tuning (pruning.engine.schedules).
     finetune_schedule: str = "step"
     structure_lr: float = 0.01
     # None: shift-and-mirror on photos (builtin:photos, CIFAR), none on builtin:digits, where

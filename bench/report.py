@@ -503,12 +503,12 @@ def int8_section(payload: dict[str, Any]) -> list[str]:
         "## INT8 on top of pruning (ONNX Runtime, CPU, 1 thread)",
         "",
         "`python -m bench.int8`: pretrained on builtin:digits, compressed, exported, then "
-        "quantized by `pruning.quantize` (static QDQ, per-channel weights, 256 calibration "
+        "quantized by `pruning.export.quantize` (static QDQ, per-channel weights, 256 calibration "
         "samples"
         + (
             "; convs below 512 multiply-accumulates per output position, and what only they "
             "feed, stay fp32: the 'fp32 nodes' column). 'all int8' quantizes every node, as "
-            "`pruning.quantize` did before; the four models take turns run by run"
+            "`pruning.export.quantize` did before; the four models take turns run by run"
             if compared
             else "). The three models take turns run by run"
         )
@@ -552,7 +552,7 @@ def int8_layers_section(payload: dict[str, Any]) -> list[str]:
         "`python -m bench.int8_layers`: six identical conv + BN + ReLU layers on a 16×16 map "
         "(the stem: one 1-channel → width conv at 32×32), every node int8 against fp32, taking "
         "turns run by run. Speedup = fp32 p50 / int8 p50; below 1 int8 is slower. This sets "
-        "`pruning.narrow_layers.MIN_INT8_MACS`."
+        "`pruning.export.narrow_layers.MIN_INT8_MACS`."
         + (f" CPU integer features: {', '.join(payload['isa'])}." if payload.get("isa") else ""),
         "",
     ]

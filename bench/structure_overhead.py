@@ -18,13 +18,13 @@ import torch.nn.functional as F
 
 from bench.common import environment, save
 from pruning.config import CompressConfig, Target
-from pruning.cost import CostModel
 from pruning.cpu_kernels import guard_cpu_kernels
-from pruning.dependency import DependencyAdapter
-from pruning.gates import UnitGates
 from pruning.models.registry import ModelSpec, build_model
-from pruning.structure import StructureLearner
-from pruning.units import unit_widths
+from pruning.network.cost import CostModel
+from pruning.network.dependency import DependencyAdapter
+from pruning.network.units import unit_widths
+from pruning.structure.gates import UnitGates
+from pruning.structure.learner import StructureLearner
 
 
 def _step(

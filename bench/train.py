@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from pruning.engine import TaskTensors
-from pruning.schedules import finetune_scheduler
+from pruning.engine.schedules import finetune_scheduler
 from pruning.training import evaluate, steps_per_epoch, train_one_epoch
 
 

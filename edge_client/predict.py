@@ -22,7 +22,7 @@ import onnxruntime as ort
 from .api import Manifest
 from .errors import ConfigError
 
-# The keys pruning.onnx_metadata writes (the edge room never imports the engine).
+# The keys pruning.export.metadata writes (the edge room never imports the engine).
 PREFIX = "edgeprune."
 
 

@@ -22,7 +22,7 @@ from safetensors.torch import save_file as save_safetensors
 from torch import nn
 
 from pruning.models.registry import ModelSpec, build_model
-from pruning.units import PrunableModel
+from pruning.network.units import PrunableModel
 
 STRUCTURE_KEY = "edgeprune.structure"
 _TORCH_SUFFIXES = (".pt", ".pth")

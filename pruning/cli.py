@@ -241,7 +241,7 @@ def compress(
 
     from pruning.checkpoints import CheckpointError
     from pruning.data import DataError
-    from pruning.discovery import NoPrunableUnits
+    from pruning.network.discovery import NoPrunableUnits
     from pruning.pipeline import CompressRequest, run_compression
     from pruning.progress_display import RichProgress
 

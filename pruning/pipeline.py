@@ -29,11 +29,11 @@ from pruning.data import TaskData, load_task_data
 from pruning.data.archives import DEFAULT_LIMITS, ArchiveLimits
 from pruning.data.augmentation import background_fill
 from pruning.engine import TaskTensors, compress_model
-from pruning.export import export_onnx
-from pruning.metrics import count_model
+from pruning.export.metadata import model_metadata, write_metadata
+from pruning.export.onnx import export_onnx
+from pruning.export.quantize import calibration_sample, onnx_accuracy, quantize_int8
 from pruning.models.registry import ModelSpec, available_models, build_model
-from pruning.onnx_metadata import model_metadata, write_metadata
-from pruning.quantize import calibration_sample, onnx_accuracy, quantize_int8
+from pruning.network.metrics import count_model
 from pruning.report import build_report, plot_channels, plot_history, write_json
 
 INT8_ARTIFACT = "model.int8.onnx"  # published only when asked for and accurate enough

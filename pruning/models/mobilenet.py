@@ -20,7 +20,7 @@ from torch import nn
 
 from pruning.models import resolve_widths, scale_width
 from pruning.models.registry import register_model
-from pruning.units import UnitSpec
+from pruning.network.units import UnitSpec
 
 _STEM = 32
 # (pointwise width, depthwise stride) per block.

@@ -17,7 +17,7 @@ from torch import nn
 
 from pruning.models import resolve_widths
 from pruning.models.registry import register_model
-from pruning.units import UnitSpec
+from pruning.network.units import UnitSpec
 
 # (expansion t, output channels c, repeats n, first stride s): torchvision's table.
 _SETTINGS: tuple[tuple[int, int, int, int], ...] = (

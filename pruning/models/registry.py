@@ -13,7 +13,7 @@ Networks from outside the zoo arrive as a builder taking only `num_classes` and
 `in_channels`: an import string `module:callable` (library and CLI; `module` may also be a
 `.py` file path) or a name registered by an installed package under the entry-point group
 `edgeprune.models`. Their pruned structures are rebuilt by building the full network and
-removing channels from the convs named in `ModelSpec.unit_convs` (`pruning.rebuild`).
+removing channels from the convs named in `ModelSpec.unit_convs` (`pruning.network.rebuild`).
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def build_model(spec: ModelSpec, *, allow_import: bool = True) -> nn.Module:
         if spec.widths is not None and not discovered:
             raise ValueError(f"pruned widths of {spec.arch} need the convs they belong to")
     if discovered and spec.widths is not None:
-        from pruning.rebuild import shrink_to_widths  # torch-pruning is only needed here
+        from pruning.network.rebuild import shrink_to_widths  # torch-pruning is only needed here
 
         shrink_to_widths(model, spec)
     return model

@@ -16,7 +16,7 @@ from torch import nn
 
 from pruning.models import resolve_widths, scale_width
 from pruning.models.registry import register_model
-from pruning.units import UnitSpec
+from pruning.network.units import UnitSpec
 
 _STAGE_WIDTHS = (16, 32, 64)
 

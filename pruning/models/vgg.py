@@ -17,7 +17,7 @@ from torch import nn
 
 from pruning.models import resolve_widths, scale_width
 from pruning.models.registry import register_model
-from pruning.units import UnitSpec
+from pruning.network.units import UnitSpec
 
 # Conv widths per stage; "M" is a 2×2 max-pool.
 _CFGS: dict[str, list[int | str]] = {

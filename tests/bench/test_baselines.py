@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 from bench.baselines import calibration_batches, l1_filter_norms, pfec_prune, taylor_prune
-from pruning.metrics import count_model
 from pruning.models.registry import ModelSpec, build_model
-from pruning.units import unit_widths
+from pruning.network.metrics import count_model
+from pruning.network.units import unit_widths
 
 SHAPE = (1, 32, 32)
 

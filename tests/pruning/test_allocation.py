@@ -7,7 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from pruning.allocation import (
+from pruning.config import CompressConfig, InvalidTarget, Target
+from pruning.network.cost import CostModel
+from pruning.network.dependency import DependencyAdapter
+from pruning.network.units import unit_widths
+from pruning.structure.allocation import (
     adjust_to_target,
     channel_floor,
     initial_allocation,
@@ -16,13 +20,9 @@ from pruning.allocation import (
     top_channels,
     uniform_allocation,
 )
-from pruning.config import CompressConfig, InvalidTarget, Target
-from pruning.cost import CostModel
-from pruning.dependency import DependencyAdapter
-from pruning.gates import UnitGates
-from pruning.saliency import update_saliency
-from pruning.structure import Redistribution, StructureLearner, _restore_budget
-from pruning.units import unit_widths
+from pruning.structure.gates import UnitGates
+from pruning.structure.learner import Redistribution, StructureLearner, _restore_budget
+from pruning.structure.saliency import update_saliency
 from tests.pruning.engine_helpers import tiny_model
 
 

@@ -19,7 +19,7 @@ from pruning.checkpoints import (
     save_checkpoint,
 )
 from pruning.models import ModelSpec, build_model
-from pruning.units import PrunableModel, unit_widths
+from pruning.network.units import PrunableModel, unit_widths
 
 
 def _same_weights(a: nn.Module, b: nn.Module) -> bool:

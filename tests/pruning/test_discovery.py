@@ -14,9 +14,7 @@ from torch import nn
 
 from pruning.checkpoints import load_model
 from pruning.config import CompressConfig, Target
-from pruning.dependency import DependencyAdapter
-from pruning.discovery import NoPrunableUnits, discover_units, removal_mismatch
-from pruning.gates import UnitGates
+from pruning.export.onnx_cost import onnx_macs
 from pruning.models.registry import (
     ModelSpec,
     UnknownArchitecture,
@@ -24,9 +22,11 @@ from pruning.models.registry import (
     build_model,
     installed_architectures,
 )
-from pruning.onnx_cost import onnx_macs
+from pruning.network.dependency import DependencyAdapter
+from pruning.network.discovery import NoPrunableUnits, discover_units, removal_mismatch
+from pruning.network.units import PrunableModel, UnitSpec, unit_widths
 from pruning.pipeline import CompressRequest, run_compression
-from pruning.units import PrunableModel, UnitSpec, unit_widths
+from pruning.structure.gates import UnitGates
 
 # Units discovery finds beyond the zoo's hand-written lists: channels no residual addition
 # ties, which the zoo leaves whole (docs/custom-models.md explains each).

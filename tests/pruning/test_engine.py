@@ -12,11 +12,11 @@ import torch
 
 from pruning.checkpoints import load_model, save_checkpoint
 from pruning.config import Cancelled, CompressConfig, ProgressEvent, RunHooks, Target
-from pruning.dependency import DependencyAdapter
 from pruning.engine import PruningMismatch, compress_model
-from pruning.export import export_onnx
-from pruning.gates import UnitGates
-from pruning.units import unit_widths
+from pruning.export.onnx import export_onnx
+from pruning.network.dependency import DependencyAdapter
+from pruning.network.units import unit_widths
+from pruning.structure.gates import UnitGates
 from tests.pruning.engine_helpers import ARCHS, random_task, tiny_model, tiny_spec
 
 
@@ -212,10 +212,10 @@ def test_gates_folded_into_consumers_equal_gates_on_feature_maps(arch: str) -> N
 
 
 def test_calibration_leaves_the_checkpoints_bn_statistics_alone() -> None:
-    from pruning.calibration import calibrate
-    from pruning.cost import CostModel
-    from pruning.progress import RunProgress
-    from pruning.structure import StructureLearner
+    from pruning.engine.calibration import calibrate
+    from pruning.engine.progress import RunProgress
+    from pruning.network.cost import CostModel
+    from pruning.structure.learner import StructureLearner
 
     model = tiny_model("resnet20")
     units = model.prunable_units()  # type: ignore[operator]

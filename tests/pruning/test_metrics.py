@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pruning.metrics import count_model
 from pruning.models import ModelSpec, build_model
+from pruning.network.metrics import count_model
 
 
 class Tiny(nn.Module):

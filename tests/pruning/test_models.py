@@ -7,9 +7,9 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from pruning.metrics import count_model
 from pruning.models import ModelSpec, available_models, build_model
-from pruning.units import PrunableModel, unit_widths
+from pruning.network.metrics import count_model
+from pruning.network.units import PrunableModel, unit_widths
 
 ALL = [
     "mobilenet", "mobilenet_v2", "mobilenet_v2_imagenet", "resnet110", "resnet18", "resnet20",

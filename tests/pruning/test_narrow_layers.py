@@ -9,9 +9,9 @@ import onnx
 import torch
 from torch import nn
 
-from pruning.export import export_onnx
-from pruning.narrow_layers import name_nodes, narrow_nodes
-from pruning.quantize import quantize_int8
+from pruning.export.narrow_layers import name_nodes, narrow_nodes
+from pruning.export.onnx import export_onnx
+from pruning.export.quantize import quantize_int8
 
 
 def _model() -> nn.Module:

@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from pruning.config import CompressConfig, Target
-from pruning.dependency import DependencyAdapter
 from pruning.engine import compress_model
-from pruning.gates import UnitGates
-from pruning.metrics import count_model
+from pruning.network.dependency import DependencyAdapter
+from pruning.network.metrics import count_model
+from pruning.network.units import unit_widths
 from pruning.precision import memory_format, plan
-from pruning.units import unit_widths
+from pruning.structure.gates import UnitGates
 from tests.pruning.engine_helpers import random_task, tiny_model, tiny_spec
 
 

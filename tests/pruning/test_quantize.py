@@ -11,9 +11,9 @@ import pytest
 
 from pruning import pipeline
 from pruning.config import CompressConfig, Target
-from pruning.onnx_metadata import read_metadata
+from pruning.export.metadata import read_metadata
+from pruning.export.quantize import OnnxAccuracy
 from pruning.pipeline import INT8_ARTIFACT, CompressRequest, run_compression
-from pruning.quantize import OnnxAccuracy
 
 
 def _request(tmp_path: Path, **config: object) -> CompressRequest:

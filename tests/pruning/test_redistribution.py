@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pruning.redistribution import (
+from pruning.structure.redistribution import (
     apply_floor,
     cap_and_spill,
     largest_remainder,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pruning.resume import ResumeState
+from pruning.engine.resume import ResumeState
 
 
 def _state(**changes: object) -> ResumeState:

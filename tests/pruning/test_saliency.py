@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pruning.gates import UnitGates
-from pruning.saliency import normalise_per_unit, taylor_criterion, update_saliency
-from pruning.units import UnitSpec
+from pruning.network.units import UnitSpec
+from pruning.structure.gates import UnitGates
+from pruning.structure.saliency import normalise_per_unit, taylor_criterion, update_saliency
 
 
 class TinyConv(nn.Module):

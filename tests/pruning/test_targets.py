@@ -7,8 +7,8 @@ import torch
 
 from pruning.config import CompressConfig, InvalidTarget, Target
 from pruning.engine import compress_model
-from pruning.metrics import count_model
 from pruning.models.registry import ModelSpec, build_model
+from pruning.network.metrics import count_model
 from tests.pruning.engine_helpers import random_task, tiny_model, tiny_spec
 
 CASES = [

@@ -1,6 +1,6 @@
 """INT8 post-training quantization of an exported model with onnxruntime: static, QDQ format,
 per-channel weights, calibrated on a deterministic sample of the task's training split; the
-convs too small for the int8 kernels stay fp32 (pruning.narrow_layers)."""
+convs too small for the int8 kernels stay fp32 (pruning.export.narrow_layers)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from pruning.data.types import Inputs
-from pruning.narrow_layers import MIN_INT8_MACS, name_nodes, narrow_nodes
+from pruning.export.narrow_layers import MIN_INT8_MACS, name_nodes, narrow_nodes
 
 CALIBRATION_BATCH = 32
 

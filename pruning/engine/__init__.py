@@ -1,7 +1,7 @@
 """The compression run: calibrate → structure learning → channel removal → weight learning.
 
 Works on an in-memory model and task data; loading files, export and the report are the
-pipeline's job (`pruning.pipeline`). The phases are `pruning.phases.CompressionRun`.
+pipeline's job (`pruning.pipeline`). The phases are `pruning.engine.run.CompressionRun`.
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 from torch import nn
 
 from pruning.config import CompressConfig, RunHooks
+from pruning.engine.results import EngineResult, PruningMismatch, TaskTensors
+from pruning.engine.resume import ResumeState
+from pruning.engine.run import CompressionRun, select_units
 from pruning.models.registry import ModelSpec
-from pruning.phases import CompressionRun, select_units
-from pruning.results import EngineResult, PruningMismatch, TaskTensors
-from pruning.resume import ResumeState
 
 __all__ = [
     "EngineResult",

@@ -12,7 +12,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from pruning.allocation import (
+from pruning.config import CompressConfig
+from pruning.network.cost import CostModel
+from pruning.structure.allocation import (
     adjust_to_target,
     channel_floor,
     initial_allocation,
@@ -20,11 +22,9 @@ from pruning.allocation import (
     stable_channels,
     top_channels,
 )
-from pruning.config import CompressConfig
-from pruning.cost import CostModel
-from pruning.gates import UnitGates
-from pruning.redistribution import layer_significance, redistribute
-from pruning.saliency import update_saliency
+from pruning.structure.gates import UnitGates
+from pruning.structure.redistribution import layer_significance, redistribute
+from pruning.structure.saliency import update_saliency
 
 
 @dataclass(frozen=True)

@@ -12,20 +12,21 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from pruning.calibration import calibrate, phase_generator
 from pruning.config import Cancelled, CompressConfig, Phase, RunHooks
-from pruning.cost import CostModel
 from pruning.data.augmentation import resolve_augment
-from pruning.dependency import DependencyAdapter
-from pruning.discovery import Discovery, discover_units
-from pruning.gates import UnitGates
+from pruning.engine.calibration import calibrate, phase_generator
+from pruning.engine.progress import RunProgress
+from pruning.engine.results import EngineResult, PruningMismatch, TaskTensors
+from pruning.engine.resume import ResumeState, cpu_state
+from pruning.engine.schedules import finetune_scheduler
 from pruning.models.registry import ModelSpec, build_model
+from pruning.network.cost import CostModel
+from pruning.network.dependency import DependencyAdapter
+from pruning.network.discovery import Discovery, discover_units
+from pruning.network.units import PrunableModel, UnitSpec, unit_widths
 from pruning.precision import plan, prepare_for
-from pruning.progress import RunProgress
-from pruning.results import EngineResult, PruningMismatch, TaskTensors
-from pruning.resume import ResumeState, cpu_state
-from pruning.schedules import finetune_scheduler
-from pruning.structure import StructureLearner
+from pruning.structure.gates import UnitGates
+from pruning.structure.learner import StructureLearner
 from pruning.training import (
     EpochStats,
     data_workers,
@@ -34,12 +35,11 @@ from pruning.training import (
     steps_per_epoch,
     train_one_epoch,
 )
-from pruning.units import PrunableModel, UnitSpec, unit_widths
 
 
 def select_units(model: nn.Module, example: Tensor, config: CompressConfig) -> Discovery:
     """The zoo's hand-written unit list where it applies, else the units discovered from the
-    dependency graph (`pruning.discovery`)."""
+    dependency graph (`pruning.network.discovery`)."""
     declared = (
         isinstance(model, PrunableModel)
         and config.unit_source == "auto"

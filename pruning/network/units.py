@@ -21,7 +21,8 @@ class UnitSpec:
     name: stable name used in reports and history (the conv's module path).
     conv: module path of the conv whose output channels are the unit's channels.
     gate_at: module path whose forward output is multiplied by the unit's gate; None for units
-        found by `pruning.discovery`, whose gates always fold into the layers that read them.
+        found by `pruning.network.discovery`, whose gates always fold into the layers that
+        read them.
     """
 
     name: str

@@ -7,9 +7,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pruning.dependency import DependencyAdapter
 from pruning.models.registry import ModelSpec
-from pruning.units import UnitSpec, unit_widths
+from pruning.network.dependency import DependencyAdapter
+from pruning.network.units import UnitSpec, unit_widths
 
 
 def shrink_to_widths(model: nn.Module, spec: ModelSpec) -> None:

@@ -23,9 +23,9 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.utils.hooks import RemovableHandle
 
-from pruning.dependency import Reader, is_mixing
-from pruning.saliency import normalise_per_unit, taylor_criterion
-from pruning.units import UnitSpec
+from pruning.network.dependency import Reader, is_mixing
+from pruning.network.units import UnitSpec
+from pruning.structure.saliency import normalise_per_unit, taylor_criterion
 
 
 class _FoldedGate(nn.Module):
@@ -90,7 +90,7 @@ class UnitGates:
 
     consumers: for each unit, the layers that read its channels and where (from the dependency
     graph); None to gate every unit with a hook at `gate_at`. Units without a `gate_at`
-    (found by `pruning.discovery`) are always folded into their readers.
+    (found by `pruning.network.discovery`) are always folded into their readers.
     example: one input sample, to size the gated feature maps; with `batch_size`, a unit is
     folded only where its consumers' weights are smaller than a batch of its feature map.
     """

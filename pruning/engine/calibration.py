@@ -11,9 +11,9 @@ from torch import nn
 from pruning.config import Cancelled, CompressConfig
 from pruning.cpu_kernels import guard_cpu_kernels
 from pruning.data.batches import iterate_batches
-from pruning.progress import RunProgress
-from pruning.results import TaskTensors
-from pruning.structure import StructureLearner
+from pruning.engine.progress import RunProgress
+from pruning.engine.results import TaskTensors
+from pruning.structure.learner import StructureLearner
 from pruning.training import data_workers
 
 

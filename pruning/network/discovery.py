@@ -16,15 +16,15 @@ concatenation). A candidate becomes a unit unless
 - torch-pruning cannot follow where its channels go (a reshape such as a channel shuffle:
   the group maps the wrong number of indices).
 
-Where the gate sits. The unit's gate is folded into the weights of every layer that reads the
-unit's channels (`pruning.gates`): that is the unit's end, after whatever channel-wise layers
-follow the conv (BN, activation, depthwise conv, pooling, a squeeze-and-excitation's product,
-a consumer's own pre-activation BN and ReLU in a DenseNet), and before the first layer that
-mixes channels. Eq. (5) is exact there — a masked channel contributes nothing to any reader,
-which is what removing it does — while a gate right after the conv would be wrong wherever a
-BN or a depthwise conv follows (BN(0) ≠ 0). Finally `verify_units` masks random channels and
-removes them on a float64 copy, and a unit whose removal does not reproduce its masking is
-dropped with the reason, before any training.
+Where the gate sits. The unit's gate is folded into the weights of every layer that reads
+the unit's channels (`pruning.structure.gates`): that is the unit's end, after whatever
+channel-wise layers follow the conv (BN, activation, depthwise conv, pooling, a squeeze-and-
+excitation's product, a consumer's own pre-activation BN and ReLU in a DenseNet), and before
+the first layer that mixes channels. Eq. (5) is exact there — a masked channel contributes
+nothing to any reader, which is what removing it does — while a gate right after the conv
+would be wrong wherever a BN or a depthwise conv follows (BN(0) ≠ 0). Finally `verify_units`
+masks random channels and removes them on a float64 copy, and a unit whose removal does not
+reproduce its masking is dropped with the reason, before any training.
 """
 
 from __future__ import annotations
@@ -38,15 +38,15 @@ import torch
 from torch import Tensor, nn
 
 from pruning.config import ResidualPolicy
-from pruning.dependency import (
+from pruning.network.dependency import (
     DependencyAdapter,
     build_graph,
     is_depthwise,
     is_mixing,
     out_channel_group,
 )
-from pruning.gates import UnitGates
-from pruning.units import UnitSpec, unit_widths
+from pruning.network.units import UnitSpec, unit_widths
+from pruning.structure.gates import UnitGates
 
 _ADDITIONS = ("AddBackward", "SubBackward")
 

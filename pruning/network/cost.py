@@ -4,7 +4,7 @@ parameters as functions of the active channel count of every unit.
 Each conv/linear/BN layer's input and output widths are a fixed part plus the channels of the
 units coupled to them (found by the dependency graph; several units after a concatenation),
 so cost(a) is a sum of products of two such widths. It counts exactly what
-`pruning.metrics.count_model` counts on the pruned network.
+`pruning.network.metrics.count_model` counts on the pruned network.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from pruning.dependency import Coupling
+from pruning.network.dependency import Coupling
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from pruning.config import InvalidTarget, Target
-from pruning.cost import CostModel
+from pruning.network.cost import CostModel
 
 
 def channel_floor(

@@ -15,7 +15,7 @@ _COUNTED = ("Conv", "Gemm", "MatMul")
 
 def onnx_macs(path: Path) -> int:
     """Multiply-accumulates of one batch-1 inference: conv and matrix products only, as
-    `pruning.metrics.count_model` counts them on the torch side. Shapes are read by running
+    `pruning.network.metrics.count_model` counts them on the torch side. Shapes are read by running
     the graph once on zeros (static shape inference loses them after a Slice or a Reshape)."""
     model = onnx.load(str(path))
     graph = model.graph

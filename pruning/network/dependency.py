@@ -12,7 +12,7 @@ import torch
 import torch_pruning as tp
 from torch import Tensor, nn
 
-from pruning.units import UnitSpec
+from pruning.network.units import UnitSpec
 
 Dim = Literal["in", "out"]
 
