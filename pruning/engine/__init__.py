@@ -9,9 +9,16 @@ from __future__ import annotations
 from torch import nn
 
 from pruning.config import CompressConfig, RunHooks
+from pruning.engine.channel_removal import remove_channels
 from pruning.engine.results import EngineResult, PruningMismatch, TaskTensors
 from pruning.engine.resume import ResumeState
 from pruning.engine.run import CompressionRun, select_units
+from pruning.engine.structure_learning import learn_structure, start_structure_learning
+from pruning.engine.weight_learning import (
+    learn_weights,
+    resume_weight_learning,
+    weight_learning_optimiser,
+)
 from pruning.models.registry import ModelSpec
 
 __all__ = [
@@ -37,13 +44,13 @@ def compress_model(
     raw = hooks.load_checkpoint() if hooks.load_checkpoint is not None else None
     resume = ResumeState.from_dict(raw) if raw else None
     if resume is None or resume.phase == "structure_learning":
-        learner, optimizer, start = run.start_structure_learning(resume)
-        run.learn_structure(learner, optimizer, start)
-        pruned_spec, diff = run.remove_channels(learner)
-        ft_optimizer, scheduler = run.weight_learning_optimiser()
+        learner, optimizer, start = start_structure_learning(run, resume)
+        learn_structure(run, learner, optimizer, start)
+        pruned_spec, diff = remove_channels(run, learner)
+        ft_optimizer, scheduler = weight_learning_optimiser(run)
         ft_start = 0
     else:
-        pruned_spec, diff, ft_optimizer, scheduler = run.resume_weight_learning(resume)
+        pruned_spec, diff, ft_optimizer, scheduler = resume_weight_learning(run, resume)
         ft_start = resume.epoch
-    run.learn_weights(pruned_spec, diff, ft_optimizer, scheduler, ft_start)
+    learn_weights(run, pruned_spec, diff, ft_optimizer, scheduler, ft_start)
     return run.result(pruned_spec, diff)
