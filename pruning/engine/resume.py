@@ -9,13 +9,11 @@ upgrade.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Literal
 
 from torch import Tensor, nn
 
-from edgeprune.contracts.jobs import TRAINING_PHASES, TrainingPhase
-
-ResumablePhase = TrainingPhase
+ResumablePhase = Literal["structure_learning", "weight_learning"]
 
 
 @dataclass
@@ -51,7 +49,7 @@ class ResumeState:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ResumeState:
         phase = raw.get("phase")
-        if phase not in TRAINING_PHASES:
+        if phase not in ("structure_learning", "weight_learning"):
             raise ValueError(f"not a resumable phase: {phase!r}")
         return cls(
             phase=phase,
