@@ -34,7 +34,7 @@ from pruning.export.onnx import export_onnx
 from pruning.export.quantize import calibration_sample, onnx_accuracy, quantize_int8
 from pruning.models.registry import ModelSpec, available_models, build_model
 from pruning.network.metrics import count_model
-from pruning.report import build_report, plot_channels, plot_history, write_json
+from pruning.report import build_report, plot_channels, plot_history, with_roles, write_json
 
 INT8_ARTIFACT = "model.int8.onnx"  # published only when asked for and accurate enough
 ARTIFACTS = (
@@ -198,7 +198,7 @@ def run_compression(
         classes=data.classes,
         baseline=baseline,
         pruned=pruned,
-        units=result.units,
+        units=with_roles(result.units, baseline_model, shape),
         kept_convs=result.kept_convs,
         history=result.history,
         timings=timings,

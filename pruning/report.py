@@ -1,4 +1,10 @@
-"""report.json (ALGORITHM.md, 'The report') and its two plots."""
+"""report.json (ALGORITHM.md, 'The report') and its two plots.
+
+Each entry of `units` has the unit's `name` (the module path of its conv), `channels_before`,
+`channels_after` and a `role` a reader can place without the model's source: the unit's
+position among the units and the size of the feature map its conv writes ("conv 3 · 16×16").
+Reports written before roles existed lack the key; readers fall back to the position.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,15 @@ import json
 import os
 import platform
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pruning.config import CompressConfig
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from torch import nn
 
 FLOPS_NOTE = "FLOPs are multiply-accumulates (MACs) of conv and linear layers, per sample."
 
@@ -78,6 +89,55 @@ def build_report(
     }
 
 
+def unit_roles(
+    model: nn.Module, names: Sequence[str], input_shape: tuple[int, int, int]
+) -> list[str]:
+    """ "conv 3 · 16×16" for each unit module in `names`: its 1-based position in that list
+    and the spatial size of its output, read from one forward pass of a zero sample in eval
+    mode (every module's mode is restored). A unit that is a linear layer is "linear N"; one
+    the forward pass never reaches has no size; a name the model lacks is "unit N"."""
+    import torch
+    from torch import nn
+
+    modules = dict(model.named_modules())
+    sizes: dict[str, tuple[int, ...]] = {}
+
+    def hook(name: str) -> Any:
+        def record(_module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
+            sizes.setdefault(name, tuple(int(d) for d in output.shape[2:]))
+
+        return record
+
+    handles = [modules[name].register_forward_hook(hook(name)) for name in names if name in modules]
+    modes = {module: module.training for module in model.modules()}
+    parameter = next(model.parameters(), None)
+    device = parameter.device if parameter is not None else None
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, *input_shape, device=device))
+    finally:
+        for handle in handles:
+            handle.remove()
+        for module, training in modes.items():
+            module.training = training
+    roles = []
+    for position, name in enumerate(names, start=1):
+        layer = modules.get(name)
+        kind = "linear" if isinstance(layer, nn.Linear) else "conv" if layer is not None else "unit"
+        size = sizes.get(name)
+        roles.append(f"{kind} {position}" + (f" · {'×'.join(map(str, size))}" if size else ""))
+    return roles
+
+
+def with_roles(
+    units: list[dict[str, Any]], model: nn.Module, input_shape: tuple[int, int, int]
+) -> list[dict[str, Any]]:
+    """The report's units with each one's `role` added (see `unit_roles`)."""
+    roles = unit_roles(model, [u["name"] for u in units], input_shape)
+    return [{**unit, "role": role} for unit, role in zip(units, roles, strict=True)]
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write temp-then-rename so a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -100,7 +160,9 @@ def plot_channels(report: dict[str, Any], path: Path) -> None:
     ax.bar(xs, [u["channels_before"] for u in units], color="#c7d3e3", label="before")
     ax.bar(xs, [u["channels_after"] for u in units], color="#2b6cb0", label="after")
     ax.set_xticks(list(xs))
-    ax.set_xticklabels([u["name"] for u in units], rotation=90, fontsize=7)
+    # Older reports have no role: their ticks are the module paths alone.
+    labels = [f"{u['role']}\n{u['name']}" if u.get("role") else u["name"] for u in units]
+    ax.set_xticklabels(labels, rotation=90, fontsize=7)
     ax.set_ylabel("channels")
     achieved = report["achieved"]
     arch = report["config"]["arch"]
@@ -113,6 +175,21 @@ def plot_channels(report: dict[str, Any], path: Path) -> None:
 
 def plot_history(report: dict[str, Any], path: Path) -> None:
     """Loss, accuracy and FLOPs of the active structure per epoch."""
+    import matplotlib.pyplot as plt
+
+    fig = history_figure(report)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# As the dashboard names epochs: each phase counts from 1, its letter says which phase it is.
+PHASE_LETTERS = {"structure_learning": "S", "weight_learning": "W"}
+PHASE_NAMES = {"structure_learning": "structure learning", "weight_learning": "weight learning"}
+
+
+def history_figure(report: dict[str, Any]) -> Figure:
+    """The history plot: one tick per epoch labelled S1 S2 … W1 W2 … (never a fraction of an
+    epoch), a divider where structure learning ends and each phase named above its epochs."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -120,22 +197,36 @@ def plot_history(report: dict[str, Any], path: Path) -> None:
 
     history = report["history"]
     xs = list(range(1, len(history) + 1))
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    ticks = [f"{PHASE_LETTERS.get(h['phase'], '?')}{h['epoch']}" for h in history]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
     axes[0].plot(xs, [h["loss"] for h in history], marker="o")
-    axes[0].set_title("test loss")
+    axes[0].set_title("test loss", pad=16)
     axes[1].plot(xs, [h["accuracy"] for h in history], marker="o")
-    axes[1].set_title("test accuracy")
+    axes[1].set_title("test accuracy", pad=16)
     axes[2].plot(xs, [h["flops"] / 1e6 for h in history], marker="o")
     goal = (1 - report["target"]["reduction"]) * report["baseline"]["flops"] / 1e6
     if report["target"]["metric"] == "flops":
         axes[2].axhline(goal, color="gray", linestyle="--", label="target")
         axes[2].legend()
-    axes[2].set_title("FLOPs (MACs) of the active structure, millions")
-    structure_epochs = sum(1 for h in history if h["phase"] == "structure_learning")
+    axes[2].set_title("FLOPs (MACs) of the active structure", pad=16)
+    axes[2].set_ylabel("millions")
+    spans: list[tuple[str, int, int]] = []  # (phase, first x, last x)
+    for x, h in zip(xs, history, strict=True):
+        if spans and spans[-1][0] == h["phase"]:
+            spans[-1] = (h["phase"], spans[-1][1], x)
+        else:
+            spans.append((h["phase"], x, x))
     for ax in axes:
+        ax.set_xticks(xs, ticks)
         ax.set_xlabel("epoch")
-        if 0 < structure_epochs < len(history):
-            ax.axvline(structure_epochs + 0.5, color="#bbb", linewidth=1)
+        for index, (phase, first, last) in enumerate(spans):
+            if index:
+                ax.axvline(first - 0.5, color="#bbb", linewidth=1, linestyle="--")
+            # x in data units, y just above the plot area: the name never covers a curve.
+            ax.text(
+                (first + last) / 2, 1.01, PHASE_NAMES.get(phase, phase),
+                transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=8,
+                color="#555",
+            )  # fmt: skip
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
