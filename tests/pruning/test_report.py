@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -29,12 +30,14 @@ class Tiny(nn.Module):
 
 def test_roles_name_position_kind_and_feature_map() -> None:
     model = Tiny().train()
-    stats = model.bn.running_mean.clone()
+    running = model.bn.running_mean
+    assert running is not None
+    stats = running.clone()
     roles = unit_roles(model, ["stem", "down", "unused", "fc", "missing"], (1, 16, 12))
     # Height × width of each conv's output; the list's order is the position.
     assert roles == ["conv 1 · 16×12", "conv 2 · 8×6", "conv 3", "linear 4", "unit 5"]
     assert model.training and model.bn.training  # modes restored
-    assert torch.equal(model.bn.running_mean, stats)  # the pass ran in eval mode
+    assert torch.equal(running, stats)  # the pass ran in eval mode
     assert not model.stem._forward_hooks  # hooks removed
 
 
@@ -87,8 +90,8 @@ def test_history_ticks_are_whole_epochs_labelled_by_phase() -> None:
             assert [t.get_text() for t in ax.get_xticklabels()] == ["S1", "S2", "S3", "W1", "W2"]
             names = [t.get_text() for t in ax.texts]
             assert names == ["structure learning", "weight learning"]
-            dividers = [line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == "--"]
-            assert 3.5 in dividers
+            dashed = [np.asarray(line.get_xdata()).tolist() for line in ax.lines]
+            assert [3.5, 3.5] in dashed  # the divider between S3 and W1
     finally:
         plt.close(fig)
 
