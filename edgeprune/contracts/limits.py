@@ -1,0 +1,23 @@
+"""What a compression request may ask for: one set of limits that the API validates a job
+against (service/api/schemas/jobs.py) and the engine checks its config against
+(pruning/config.py), so a job the API accepts is one the engine runs, and `edgeprune compress`
+refuses what the API would."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+# What a target reduces.
+Metric = Literal["flops", "params", "channels"]
+METRICS: tuple[Metric, ...] = get_args(Metric)
+
+# A target's reduction is the fraction of its metric removed, strictly between these two:
+# 0 would compress nothing, 1 would leave an empty network.
+REDUCTION_ABOVE = 0.0
+REDUCTION_BELOW = 1.0
+
+# Epochs of each training phase (structure learning, weight learning).
+MAX_EPOCHS = 1000
+MAX_BATCH_SIZE = 4096
+# Unit widths are kept multiples of this; SIMD blocks are 8 or 16 channels, 64 is plenty.
+MAX_CHANNEL_MULTIPLE = 64
