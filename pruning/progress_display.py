@@ -1,9 +1,11 @@
-"""A rich progress bar per phase for the command line."""
+"""A rich progress bar per phase for the command line, on stderr: stdout carries only the
+result (lines, or with --json one JSON object)."""
 
 from __future__ import annotations
 
 from types import TracebackType
 
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from pruning.config import PHASES, ProgressEvent, RunHooks
@@ -17,6 +19,7 @@ class RichProgress:
             TextColumn("{task.percentage:>3.0f}%"),
             TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(),
+            console=Console(stderr=True),
         )
         self._tasks: dict[str, TaskID] = {}
 

@@ -34,10 +34,18 @@ def test_pretrain_then_compress_on_digits(tmp_path: Path) -> None:
         "1",
         "--out",
         str(ck),
+        "--json",
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
     assert ck.is_file()
+    # --json: stdout is one JSON object, the epoch lines went to stderr.
+    pretrained = json.loads(done.stdout)
+    assert pretrained["checkpoint"] == str(ck) and pretrained["arch"] == "vgg11"
+    assert [e["epoch"] for e in pretrained["epochs"]] == [1]
+    assert pretrained["accuracy"] == pretrained["epochs"][-1]["accuracy"]
+    assert pretrained["structure"]["width_mult"] == 0.25
+    assert "epoch 1/1" in done.stderr
 
     out = tmp_path / "out"
     done = edgeprune(
@@ -56,10 +64,11 @@ def test_pretrain_then_compress_on_digits(tmp_path: Path) -> None:
         "1",
         "--out",
         str(out),
+        "--json",
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
-    for name in [
+    names = [
         "model.onnx",
         "baseline.onnx",
         "pruned.pt",
@@ -67,9 +76,21 @@ def test_pretrain_then_compress_on_digits(tmp_path: Path) -> None:
         "report.json",
         "channels.png",
         "history.png",
-    ]:
+    ]
+    for name in names:
         assert (out / name).is_file(), name
     report = json.loads((out / "report.json").read_text())
+    # --json: stdout is one object in the job summary's vocabulary, plus the files written.
+    result = json.loads(done.stdout)
+    assert result["achieved"] == report["achieved"] and result["target"] == report["target"]
+    assert result["accuracy_before"] == report["baseline"]["accuracy"]
+    assert result["accuracy_after"] == report["pruned"]["accuracy"]
+    assert result["flops_after"] == report["pruned"]["flops"]
+    assert result["params_before"] == report["baseline"]["params"]
+    assert result["preprocessing"]["layout"] == "NCHW" and result["int8"] is None
+    assert result["out_dir"] == str(out)
+    assert set(names) <= set(result["artifacts"])
+    assert all(Path(path).is_file() for path in result["artifacts"].values())
     assert abs(report["achieved"]["flops"] - 0.5) <= 0.01
     assert report["target"] == {"metric": "flops", "reduction": 0.5}
     assert report["config"]["head_reinitialised"] is False

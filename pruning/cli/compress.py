@@ -1,6 +1,6 @@
-"""`edgeprune compress` and `edgeprune pretrain`: the engine without a server.
+"""`edgeprune compress`: compress a model to a target and export it, without a server.
 
-Module-level imports are typer and the standard library only; torch loads inside commands.
+Module-level imports are typer and the standard library only; torch loads inside the command.
 """
 
 from __future__ import annotations
@@ -11,44 +11,20 @@ from typing import Annotated, Literal
 
 import typer
 
-from edgeprune.contracts.architectures import ZOO
-from edgeprune.contracts.dims import DimsError, parse_dims
-from edgeprune.contracts.exit_codes import ExitCode
+from pruning.cli.options import (
+    STALLED_EXIT,
+    ZOO_NAMES,
+    AugmentOption,
+    BatchSize,
+    Device,
+    JsonResult,
+    Seed,
+    fail,
+    parse_size,
+)
+from pruning.cli.output import show_result
 
-# Errors a user can cause with their arguments or files: one line, exit code 2.
-USER_ERROR_EXIT = ExitCode.USAGE
-# Training stopped making progress (a native kernel hung): see docs/cpu-kernels.md.
-STALLED_EXIT = ExitCode.STALLED
 FROM_SCRATCH_LR = 0.1
-ZOO_NAMES = ", ".join(ZOO)
-
-
-# The default follows the kind of data (pruning.data.augmentation); compress and pretrain alike.
-AugmentOption = Annotated[
-    bool | None,
-    typer.Option(
-        help="Shift-and-mirror augmentation (default: on for images: image folders, CIFAR, "
-        "8-bit .npz, builtin:photos; off for builtin:digits and float .npz arrays).",
-        show_default=False,
-    ),
-]
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(USER_ERROR_EXIT)
-
-
-def _parse_size(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    try:
-        (h, w), note = parse_dims(text, option="--input-size", names="H,W")
-    except DimsError as exc:
-        raise _fail(str(exc)) from None
-    if note:
-        typer.echo(f"note: {note}", err=True)
-    return h, w
 
 
 def compress(
@@ -114,9 +90,7 @@ def compress(
     finetune_epochs: Annotated[
         int, typer.Option(min=0, metavar="N", help="Weight-learning epochs.")
     ] = 10,
-    batch_size: Annotated[
-        int, typer.Option(min=1, metavar="N", help="Samples per training step.")
-    ] = 64,
+    batch_size: BatchSize = 64,
     lr: Annotated[
         float | None,
         typer.Option(
@@ -151,10 +125,8 @@ def compress(
     input_size: Annotated[
         str | None, typer.Option(metavar="H,W", help="Resize images to this size, e.g. 32,32.")
     ] = None,
-    seed: Annotated[int, typer.Option(metavar="N", help="Random seed, for a repeatable run.")] = 0,
-    device: Annotated[
-        str, typer.Option(metavar="DEVICE", help="auto, cpu, cuda or cuda:N.")
-    ] = "auto",
+    seed: Seed = 0,
+    device: Device = "auto",
     precision: Annotated[
         Literal["auto", "fp32", "bf16", "fp16"],
         typer.Option(
@@ -194,23 +166,29 @@ def compress(
             show_default=False,
         ),
     ] = None,
+    as_json: JsonResult = False,
 ) -> None:
-    """Compress a model to a FLOPs (MACs), params or channels target and export ONNX."""
+    """Compress a model to a FLOPs (MACs), params or channels target and export ONNX.
+
+    With --json, stdout is one object: the job summary's keys (target, achieved,
+    accuracy_before/after, flops_before/after, params_before/after, preprocessing, int8)
+    plus out_dir and artifacts {name: path}; the progress bars go to stderr.
+    """
     from pruning.config import CompressConfig, InvalidTarget, Target
     from pruning.models.registry import UnknownArchitecture, available_models, external_builder
 
     if (arch is None) == (model is None):
-        raise _fail("give exactly one of --arch (a known architecture) or --model module:callable")
+        raise fail("give exactly one of --arch (a known architecture) or --model module:callable")
     name = arch if arch is not None else str(model)
     if arch is not None and ":" in arch:
-        raise _fail(f"--arch takes a name; for an import string use --model {arch}")
+        raise fail(f"--arch takes a name; for an import string use --model {arch}")
     if name not in available_models():
         try:
             external_builder(name)
         except UnknownArchitecture as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     if checkpoint is not None and not checkpoint.is_file():
-        raise _fail(f"checkpoint {checkpoint} does not exist")
+        raise fail(f"checkpoint {checkpoint} does not exist")
     # From a checkpoint the weights are already good: a modest rate. From scratch, the
     # paper's 0.1 (a pretrained rate leaves a random network far from converged).
     default_lr = 0.01 if checkpoint is not None else FROM_SCRATCH_LR
@@ -237,7 +215,7 @@ def compress(
             data_workers=data_workers,
         )
     except (InvalidTarget, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
     from pruning.checkpoints import CheckpointError
     from pruning.data import DataError
@@ -251,7 +229,7 @@ def compress(
         config=config,
         checkpoint=checkpoint,
         width_mult=width_mult,
-        input_size=_parse_size(input_size),
+        input_size=parse_size(input_size),
     )
     from pruning.watchdog import StallWatchdog, stall_message
 
@@ -264,73 +242,5 @@ def compress(
         with RichProgress() as display, StallWatchdog(stall_timeout, stalled) as watchdog:
             result = run_compression(request, out, watchdog.watch(display.hooks()))
     except (DataError, CheckpointError, InvalidTarget, NoPrunableUnits, UnknownArchitecture) as exc:
-        raise _fail(str(exc)) from None
-    report = result.report
-    achieved, base, pruned = report["achieved"], report["baseline"], report["pruned"]
-    typer.echo(
-        f"FLOPs (MACs) -{achieved['flops']:.1%}  params -{achieved['params']:.1%}  "
-        f"accuracy {base['accuracy']:.4f} -> {pruned['accuracy']:.4f}"
-    )
-    int8 = report.get("int8")
-    if int8 is not None:
-        typer.echo(
-            f"INT8 accuracy {int8['accuracy']:.4f} (fp32 {int8['fp32_accuracy']:.4f})"
-            if int8["published"]
-            else f"INT8 not written: {int8['reason']}"
-        )
-    typer.echo(f"artifacts in {out}: {', '.join(sorted(result.artifacts))}")
-
-
-def pretrain(
-    arch: Annotated[str, typer.Option(metavar="ARCH", help=f"A zoo architecture: {ZOO_NAMES}.")],
-    out: Annotated[
-        Path, typer.Option(metavar="FILE", help="Checkpoint to write (.pt or .safetensors).")
-    ],
-    data: Annotated[
-        str, typer.Option(metavar="SOURCE", help="Same sources as compress.")
-    ] = "builtin:digits",
-    epochs: Annotated[int, typer.Option(min=1, metavar="N", help="Training epochs.")] = 10,
-    width_mult: Annotated[float, typer.Option(metavar="X", help="Width multiplier.")] = 1.0,
-    batch_size: Annotated[
-        int, typer.Option(min=1, metavar="N", help="Samples per training step.")
-    ] = 64,
-    lr: Annotated[float, typer.Option(metavar="LR", help="Learning rate.")] = 0.05,
-    augment: AugmentOption = None,
-    seed: Annotated[int, typer.Option(metavar="N", help="Random seed, for a repeatable run.")] = 0,
-    device: Annotated[
-        str, typer.Option(metavar="DEVICE", help="auto, cpu, cuda or cuda:N.")
-    ] = "auto",
-) -> None:
-    """Train a model from scratch and save a checkpoint (for demos and tests)."""
-    from pruning.data import DataError
-    from pruning.models.registry import available_models
-    from pruning.pretrain import pretrain as run_pretrain
-
-    if arch not in available_models():
-        raise _fail(f"unknown arch {arch!r}; known: {', '.join(available_models())}")
-
-    def on_epoch(epoch: int, loss: float, accuracy: float) -> None:
-        typer.echo(f"epoch {epoch}/{epochs}: test loss {loss:.4f}, accuracy {accuracy:.4f}")
-
-    try:
-        result = run_pretrain(
-            arch=arch,
-            data=data,
-            epochs=epochs,
-            out=out,
-            width_mult=width_mult,
-            batch_size=batch_size,
-            lr=lr,
-            augment=augment,
-            seed=seed,
-            device=device,
-            on_epoch=on_epoch,
-        )
-    except (DataError, ValueError) as exc:
-        raise _fail(str(exc)) from None
-    typer.echo(f"saved {result.path} (accuracy {result.accuracy:.4f})")
-
-
-def register(app: typer.Typer) -> None:
-    app.command("compress")(compress)
-    app.command("pretrain")(pretrain)
+        raise fail(str(exc)) from None
+    show_result(result, out, as_json=as_json)
