@@ -23,7 +23,7 @@ TEMPLATES_DIR = HERE / "templates"
 STATIC_DIR = HERE / "static"
 STATIC_URL = "/static"
 # Bumped with the static files: part of their URLs, so browsers never run a stale script.
-ASSET_VERSION = "1"
+ASSET_VERSION = "2"
 CHART_JS_VERSION = "4.6.1"
 
 # Scripts only from here (no inline code, no CDN); data only from this origin's API.

@@ -6,18 +6,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from infra.storage import ArtifactStore
 from infra.store import deployments as deployment_store
+from infra.store import devices as device_store
+from infra.store import job_events, uploads
 from infra.store import jobs as job_store
-from infra.store.models import Dataset, Device, Job, JobArtifact, Model, utcnow
+from infra.store.models import utcnow
 
 UNITS = ["features.0", "features.4", "features.8", "features.11"]
 CAPACITY = [8, 16, 32, 32]
+ROLES = ["conv 1 · 32×32", "conv 2 · 16×16", "conv 3 · 8×8", "conv 4 · 8×8"]
 
 
 @dataclass(frozen=True)
@@ -33,8 +36,9 @@ class Seeded:
     device_id: str
 
 
-def report(reduction: float = 0.5) -> dict[str, Any]:
-    """A report.json shaped like pruning.report.build_report's output."""
+def report(reduction: float = 0.5, *, roles: bool = True) -> dict[str, Any]:
+    """A report.json shaped like pruning.report.build_report's output; without `roles`, as
+    reports were written before units carried one."""
     allocations = [[6, 10, 20, 16], [7, 9, 22, 14], [7, 8, 23, 14]]
     history: list[dict[str, Any]] = [
         {
@@ -70,15 +74,18 @@ def report(reduction: float = 0.5) -> dict[str, Any]:
         }
         for i in range(2)
     ]
+    units: list[dict[str, Any]] = [
+        {"name": name, "channels_before": before, "channels_after": after}
+        for name, before, after in zip(UNITS, CAPACITY, allocations[-1], strict=True)
+    ]
+    if roles:
+        units = [{**unit, "role": role} for unit, role in zip(units, ROLES, strict=True)]
     return {
         "target": {"metric": "flops", "reduction": reduction},
         "achieved": {"flops": 0.503, "params": 0.487, "channels": 0.47},
         "baseline": {"flops": 2_430_000, "params": 146_000, "accuracy": 0.91, "loss": 0.31},
         "pruned": {"flops": 1_208_000, "params": 74_800, "accuracy": 0.905, "loss": 0.33},
-        "units": [
-            {"name": name, "channels_before": before, "channels_after": after}
-            for name, before, after in zip(UNITS, CAPACITY, allocations[-1], strict=True)
-        ],
+        "units": units,
         "history": history,
         "timings": {"calibrating": 0.5, "structure_learning": 1.8, "weight_learning": 1.3},
         "checks": {"masked_vs_pruned_max_abs_diff": 2.9e-6, "onnx_vs_torch_max_abs_diff": 4.3e-6},
@@ -93,22 +100,20 @@ def report(reduction: float = 0.5) -> dict[str, Any]:
 
 def _model_and_dataset(session: Session, storage: ArtifactStore) -> tuple[str, str]:
     sha, size = storage.put_bytes(b"PK\x03\x04 a checkpoint stand-in")
-    model = Model(
-        name="digits-vgg", arch="vgg11", num_classes=10, input_shape=[1, 32, 32],
-        filename="ck.pt", format="pt", sha256=sha, size=size, status="ready",
-        params=146_000, flops=2_430_000,
+    model = uploads.add_model(
+        session, name="digits-vgg", arch="vgg11", num_classes=10, input_shape=[1, 32, 32],
+        filename="ck.pt", format="pt", sha256=sha, size=size,
     )  # fmt: skip
+    uploads.mark_model_ready(session, model.id, params=146_000, flops=2_430_000)
     data_sha, data_size = storage.put_bytes(b"npz stand-in")
-    dataset = Dataset(
-        name="digits", filename="digits.npz", format="npz", sha256=data_sha, size=data_size,
-        samples=1797, classes=[str(i) for i in range(10)], input_shape=[1, 8, 8],
+    dataset = uploads.add_dataset(
+        session, name="digits", filename="digits.npz", format="npz", sha256=data_sha,
+        size=data_size, samples=1797, classes=[str(i) for i in range(10)], input_shape=[1, 8, 8],
     )  # fmt: skip
-    session.add_all([model, dataset])
-    session.flush()
     return model.id, dataset.id
 
 
-def _job(session: Session, model_id: str, dataset_id: str) -> str:
+def _job(session: Session, model_id: str, dataset_id: str, created_at: datetime) -> str:
     config = {
         "target": {"metric": "flops", "reduction": 0.5},
         "structure_epochs": 3,
@@ -117,11 +122,9 @@ def _job(session: Session, model_id: str, dataset_id: str) -> str:
         "lr": 0.01,
         "seed": 0,
     }
-    job = Job(model_id=model_id, dataset_id=dataset_id, config=config, metrics={})
-    session.add(job)
-    session.flush()
-    job_store.append_event(session, job.id, "state", {"state": job_store.QUEUED})
-    return job.id
+    return job_store.create_job(
+        session, model_id=model_id, dataset_id=dataset_id, config=config, created_at=created_at
+    ).id
 
 
 def _epoch_events(session: Session, job_id: str, lease: int) -> None:
@@ -130,7 +133,7 @@ def _epoch_events(session: Session, job_id: str, lease: int) -> None:
         phase = record["phase"]
         job_store.update_progress(session, job_id, lease, phase=phase, progress=0.5)
         metrics = {k: v for k, v in record.items() if isinstance(v, float)}
-        job_store.append_event(
+        job_events.append_event(
             session,
             job_id,
             "epoch",
@@ -142,11 +145,11 @@ def _epoch_events(session: Session, job_id: str, lease: int) -> None:
         )  # fmt: skip
 
 
-def _succeed(session: Session, storage: ArtifactStore, job_id: str) -> None:
+def _succeed(session: Session, storage: ArtifactStore, job_id: str, *, roles: bool) -> None:
     claim = job_store.mark_running(session, job_id, "test-worker")
     assert claim.lease is not None
     _epoch_events(session, job_id, claim.lease)
-    rep = report()
+    rep = report(roles=roles)
     published = {
         "model.onnx": (b"onnx" * 300, "application/octet-stream"),
         "baseline.onnx": (b"base" * 600, "application/octet-stream"),
@@ -154,8 +157,8 @@ def _succeed(session: Session, storage: ArtifactStore, job_id: str) -> None:
     }
     for name, (data, content_type) in published.items():
         sha, size = storage.put_bytes(data)
-        session.add(
-            JobArtifact(job_id=job_id, name=name, sha256=sha, size=size, content_type=content_type)
+        job_store.record_artifact(
+            session, job_id, name, sha256=sha, size=size, content_type=content_type
         )
     summary = {
         "target": rep["target"],
@@ -173,20 +176,16 @@ def _succeed(session: Session, storage: ArtifactStore, job_id: str) -> None:
 def seed_store(sessions: sessionmaker[Session], storage: ArtifactStore) -> Seeded:
     with sessions.begin() as session:
         model_id, dataset_id = _model_and_dataset(session, storage)
-        ids = {
-            name: _job(session, model_id, dataset_id)
-            for name in ("older_succeeded", "failed", "canceled", "succeeded", "running", "queued")
-        }
+        names = ("older_succeeded", "failed", "canceled", "succeeded", "running", "queued")
         # Distinct creation times: the list is newest first.
-        for offset, job_id in enumerate(ids.values()):
-            session.execute(
-                update(Job)
-                .where(Job.id == job_id)
-                .values(created_at=utcnow().replace(microsecond=0, second=offset))
-                .execution_options(synchronize_session=False)
-            )
-        _succeed(session, storage, ids["older_succeeded"])
-        _succeed(session, storage, ids["succeeded"])
+        start = utcnow().replace(microsecond=0, second=0)
+        ids = {
+            name: _job(session, model_id, dataset_id, start + timedelta(seconds=offset))
+            for offset, name in enumerate(names)
+        }
+        # The older job's report predates unit roles: the page must still draw it.
+        _succeed(session, storage, ids["older_succeeded"], roles=False)
+        _succeed(session, storage, ids["succeeded"], roles=True)
 
         claim = job_store.mark_running(session, ids["failed"], "test-worker")
         assert claim.lease is not None
@@ -200,12 +199,13 @@ def seed_store(sessions: sessionmaker[Session], storage: ArtifactStore) -> Seede
 
         deployment_store.promote(session, "warehouse", ids["older_succeeded"])
         deployment_store.promote(session, "warehouse", ids["succeeded"])
-        device = Device(
-            name="gate-3",
-            deployment="warehouse",
-            last_seen_at=utcnow(),
-            current_version=2,
-            last_report={
+        device = device_store.register(session, "gate-3", "warehouse").device
+        device_store.record_report(
+            session,
+            device,
+            status=device_store.OK,
+            version=2,
+            data={
                 "status": "ok",
                 "version": 2,
                 "latency": {"p50_ms": 1.8, "p95_ms": 2.4, "p99_ms": 3.0},
@@ -213,6 +213,4 @@ def seed_store(sessions: sessionmaker[Session], storage: ArtifactStore) -> Seede
                 "throughput_per_s": 540.0,
             },
         )
-        session.add(device)
-        session.flush()
         return Seeded(model_id=model_id, dataset_id=dataset_id, device_id=device.id, **ids)

@@ -10,6 +10,7 @@ from typing import Any
 
 from service.dashboard.routes import STATIC_DIR
 from tests.dashboard.conftest import Dashboard
+from tests.dashboard.seed import ROLES
 
 API_PATH = re.compile(r"""["`](/v1/[^"`]*)["`]""")
 PLACEHOLDER = re.compile(r"\$\{[^}]*\}")
@@ -127,6 +128,9 @@ def test_report_and_artifacts_of_a_succeeded_job(dash: Dashboard) -> None:
         "features.11",
     ]
     assert all(u["channels_after"] <= u["channels_before"] for u in report["units"])
+    assert [u["role"] for u in report["units"]] == ROLES  # the page's unit labels
+    older = dash.client.get(f"/v1/jobs/{dash.seeded.older_succeeded}/report", headers=dash.admin)
+    assert all("role" not in u for u in older.json()["units"])  # as reports were before roles
     assert [h["active"] for h in report["history"] if "active" in h]
     artifacts = dash.client.get(f"/v1/jobs/{job_id}/artifacts", headers=dash.admin).json()
     names = sorted(a["name"] for a in artifacts)

@@ -276,21 +276,25 @@ def test_operator_submits_watches_and_promotes_a_job(
     # Curves: one point per epoch (S1..Sn, W1..Wn), and the canvases were painted.
     loss = chart_data(tab, "chart-loss")
     assert loss["labels"] == ["S1", "S2", "W1", "W2"]
+    phases = tab.evaluate("Chart.getChart(document.getElementById('chart-loss')).$phasesDrawn")
+    assert phases == ["structure learning", "weight learning"]
     flops = chart_data(tab, "chart-flops")
     assert any(d["label"].startswith("target") for d in flops["datasets"])
     channels = chart_data(tab, "chart-channels")
     assert len(channels["labels"]) >= 5
+    # Units by role over module path: the first conv of vgg11 writes the full 32×32 map,
+    # and the maps only shrink from there.
+    assert channels["labels"][0] == ["conv 1 · 32×32", "features.0"]
+    roles = [label[0] for label in channels["labels"]]
+    assert roles == [f"conv {i} · {role.rsplit(' ', 1)[1]}" for i, role in enumerate(roles, 1)]
+    sides = [int(role.rsplit("×", 1)[1]) for role in roles]
+    assert sides == sorted(sides, reverse=True) and sides[-1] < 32
+    expect(tab.locator("#units-body tr")).to_have_count(len(roles))
     before, after = ([float(v or 0) for v in d["data"]] for d in channels["datasets"])
     assert all(0 < a <= b for a, b in zip(after, before, strict=True)) and after != before
     allocation = chart_data(tab, "chart-allocation")
     epochs = [d["label"] for d in allocation["datasets"]]
-    assert epochs == [
-        "capacity",
-        "after epoch 1",
-        "proposed in epoch 1",
-        "after epoch 2",
-        "proposed in epoch 2",
-    ]
+    assert epochs == ["capacity", "after S1", "proposed in S1", "after S2", "proposed in S2"]
     kept, proposed = allocation["datasets"][1], allocation["datasets"][2]
     assert kept["borderDash"] == [] and proposed["borderDash"] != []
     assert allocation["datasets"][1]["pointStyle"] != allocation["datasets"][3]["pointStyle"]

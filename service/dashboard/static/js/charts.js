@@ -36,20 +36,68 @@ function axis(title, format) {
   };
 }
 
+const PHASE_BAND = 16; // px above the plot where the phase names go, clear of the data
+
+/**
+ * Draws the training phases over a chart whose x labels are epochs: a dashed divider where
+ * one phase ends and the next begins, and each phase's name above its epochs (its letter
+ * alone when the name does not fit). The page sets `chart.$phases` to
+ * [{name, short, from, to}] (label indices); charts without it are left alone.
+ */
+const phaseDivider = {
+  id: "phaseDivider",
+  afterDatasetsDraw(chart) {
+    const spans = chart.$phases;
+    if (!Array.isArray(spans) || !spans.length) return;
+    const { ctx, chartArea, scales } = chart;
+    const x = (index) => scales.x.getPixelForValue(index);
+    ctx.save();
+    ctx.font = `11px ${Chart.defaults.font.family}`;
+    ctx.fillStyle = COLORS.slate;
+    ctx.strokeStyle = "#94a3b8";
+    ctx.lineWidth = 1;
+    ctx.setLineDash([3, 3]);
+    ctx.textAlign = "center";
+    ctx.textBaseline = "bottom";
+    const drawn = [];
+    spans.forEach((span, i) => {
+      const left = i === 0 ? chartArea.left : (x(span.from - 1) + x(span.from)) / 2;
+      const right = i === spans.length - 1 ? chartArea.right : (x(span.to) + x(span.to + 1)) / 2;
+      if (i > 0) {
+        ctx.beginPath();
+        ctx.moveTo(left, chartArea.top - PHASE_BAND);
+        ctx.lineTo(left, chartArea.bottom);
+        ctx.stroke();
+      }
+      const text = [span.name, span.short].find((t) => ctx.measureText(t).width <= right - left - 6);
+      if (text) ctx.fillText(text, (left + right) / 2, chartArea.top - 3);
+      drawn.push(text || "");
+    });
+    ctx.restore();
+    chart.$phasesDrawn = drawn; // what fitted, for the browser tests
+  },
+};
+
 /** A line chart over epochs; datasets: [{label, data, color, dashed}]. */
-export function lineChart(canvas, { yTitle, yFormat, yMin, yMax } = {}) {
+export function lineChart(canvas, { yTitle, yFormat, yMin, yMax, yInteger, phases, tooltipTitle } = {}) {
   const y = axis(yTitle, yFormat);
   if (yMin !== undefined) y.min = yMin;
   if (yMax !== undefined) y.max = yMax;
+  if (yInteger) y.ticks.precision = 0;
+  const callbacks = {};
+  if (yFormat) callbacks.label = (ctx) => `${ctx.dataset.label}: ${yFormat(ctx.parsed.y)}`;
+  if (tooltipTitle) callbacks.title = (items) => (items.length ? tooltipTitle(items[0].dataIndex) : "");
   return new Chart(canvas, {
     type: "line",
     data: { labels: [], datasets: [] },
+    plugins: phases ? [phaseDivider] : [],
     options: {
       interaction: { mode: "index", intersect: false },
+      layout: phases ? { padding: { top: PHASE_BAND } } : {},
       plugins: {
         // Legend in dataset order (not drawing order), with line samples for dashed lines.
         legend: { position: "bottom", labels: { usePointStyle: true, sort: (a, b) => a.datasetIndex - b.datasetIndex } },
-        tooltip: yFormat ? { callbacks: { label: (ctx) => `${ctx.dataset.label}: ${yFormat(ctx.parsed.y)}` } } : {},
+        tooltip: { callbacks },
       },
       scales: { x: axis("epoch"), y },
     },
@@ -73,7 +121,7 @@ export function lineDataset(label, data, color, { dashed = false, fill = false, 
   };
 }
 
-/** Bars per unit; horizontal when there are many units so the names stay readable. */
+/** Bars per unit, side by side per label; whole numbers on the value axis. */
 export function barChart(canvas, { yTitle } = {}) {
   return new Chart(canvas, {
     type: "bar",
@@ -82,7 +130,7 @@ export function barChart(canvas, { yTitle } = {}) {
       plugins: { legend: { position: "bottom" } },
       scales: {
         x: { ...axis(), ticks: { autoSkip: false, maxRotation: 60, minRotation: 0 } },
-        y: { ...axis(yTitle), beginAtZero: true },
+        y: { ...axis(yTitle), beginAtZero: true, ticks: { precision: 0 } },
       },
       datasets: { bar: { grouped: true, categoryPercentage: 0.8, barPercentage: 0.9 } },
     },
