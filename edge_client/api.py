@@ -13,16 +13,19 @@ import logging
 import os
 import random
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from edgeprune.contracts.edge import SentDeviceReport
+
 from . import __version__
 from .backoff import Backoff, Stopper
 from .errors import EdgeError, IntegrityError, ServerError, Unreachable, from_response
+from .manifest import Manifest
 
 log = logging.getLogger("edge_client.api")
 
@@ -31,139 +34,11 @@ RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
 @dataclass(frozen=True)
-class Manifest:
-    """What the server says a deployment should run now; `etag` is the response's ETag."""
-
-    deployment: str
-    version: int
-    sha256: str
-    size: int
-    url: str
-    job_id: str | None = None
-    baseline_url: str | None = None
-    baseline_sha256: str | None = None
-    input_shape: tuple[int, ...] | None = None
-    classes: tuple[str, ...] | None = None
-    flops: int | None = None
-    params: int | None = None
-    etag: str | None = None
-    # Which published form `sha256`/`size`/`url` describe: "fp32" or "int8".
-    variant: str = "fp32"
-    # Per channel c: x = (value · value_scale − mean[c]) / std[c] (None from older servers).
-    preprocessing: dict[str, Any] | None = None
-    # The fp32 pruned model when `variant` is another form (int8): fetched only by a device
-    # asked to time it too (`--also-fp32`), so the report shows what quantization bought.
-    fp32_url: str | None = None
-    fp32_sha256: str | None = None
-    fp32_size: int | None = None
-
-    @classmethod
-    def from_json(cls, data: Any, etag: str | None = None, variant: str = "fp32") -> Manifest:
-        """`variant`: "fp32", "int8", or "auto" (int8 when the server published one). A
-        variant the server does not offer falls back to fp32."""
-        if not isinstance(data, Mapping):
-            raise ServerError("malformed manifest: not a JSON object")
-        try:
-            data = _choose_variant(data, variant)
-            shape = data.get("input_shape")
-            classes = data.get("classes")
-            sha256 = str(data["sha256"]).lower()
-            if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-                raise ValueError(f"sha256 {sha256!r} is not 64 hex digits")
-            size = int(data["size"])
-            if size < 0:
-                raise ValueError("negative size")
-            baseline_sha = data.get("baseline_sha256")
-            return cls(
-                deployment=str(data["deployment"]),
-                version=int(data["version"]),
-                sha256=sha256,
-                size=size,
-                url=str(data["url"]),
-                job_id=_opt_str(data.get("job_id")),
-                baseline_url=_opt_str(data.get("baseline_url")),
-                baseline_sha256=str(baseline_sha).lower() if baseline_sha else None,
-                input_shape=tuple(int(d) for d in shape) if shape else None,
-                classes=tuple(str(c) for c in classes) if classes else None,
-                flops=_opt_int(data.get("flops")),
-                params=_opt_int(data.get("params")),
-                etag=etag if etag is not None else _opt_str(data.get("etag")),
-                variant=str(data.get("variant") or "fp32"),
-                preprocessing=(
-                    dict(data["preprocessing"])
-                    if isinstance(data.get("preprocessing"), Mapping)
-                    else None
-                ),
-                fp32_url=_opt_str(data.get("fp32_url")),
-                fp32_sha256=_opt_sha(data.get("fp32_sha256")),
-                fp32_size=_opt_int(data.get("fp32_size")),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ServerError(f"malformed manifest: {exc!r}") from exc
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["input_shape"] = list(self.input_shape) if self.input_shape else None
-        data["classes"] = list(self.classes) if self.classes else None
-        return data
-
-
-@dataclass(frozen=True)
 class Registration:
     device_id: str
     token: str
     # The device of the same name that a forced registration revoked on the server.
     replaced: str | None = None
-
-
-VARIANTS = ("auto", "fp32", "int8")
-
-
-def _choose_variant(data: Mapping[str, Any], wanted: str) -> Mapping[str, Any]:
-    """The manifest with sha256/size/url taken from the chosen entry of `variants`."""
-    if wanted not in VARIANTS:
-        raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {wanted!r}")
-    offered = {str(v.get("name")): v for v in data.get("variants") or [] if isinstance(v, Mapping)}
-    if not offered:  # an older server, or a manifest saved by this client: as it is
-        return {**data, "variant": data.get("variant") or "fp32"}
-    name = "int8" if wanted == "auto" and "int8" in offered else wanted
-    if name == "auto" or name not in offered:
-        if name == "int8":
-            log.info("the server offers no int8 model for this version: using fp32")
-        return {**data, "variant": "fp32"}
-    chosen = offered[name]
-    # The top-level sha256/size/url are the fp32 model's (the server's contract); its own
-    # entry in `variants`, when listed, says the same.
-    fp32 = offered.get("fp32") or data
-    return {
-        **data,
-        "sha256": chosen["sha256"],
-        "size": chosen["size"],
-        "url": chosen["url"],
-        "variant": name,
-        **(
-            {"fp32_url": fp32["url"], "fp32_sha256": fp32["sha256"], "fp32_size": fp32["size"]}
-            if name != "fp32"
-            else {}
-        ),
-    }
-
-
-def _opt_str(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _opt_sha(value: Any) -> str | None:
-    if value is None:
-        return None
-    sha = str(value).lower()
-    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
-        raise ValueError(f"sha256 {sha!r} is not 64 hex digits")
-    return sha
-
-
-def _opt_int(value: Any) -> int | None:
-    return None if value is None else int(value)
 
 
 def _content_range_start(value: str | None) -> int | None:
@@ -307,12 +182,12 @@ class ApiClient:
             return Registration(
                 device_id=str(answer["id"]),
                 token=str(answer["token"]),
-                replaced=_opt_str(answer.get("replaced")),
+                replaced=None if answer.get("replaced") is None else str(answer["replaced"]),
             )
         except (KeyError, TypeError) as exc:
             raise ServerError(f"unexpected registration answer: {exc!r}") from exc
 
-    def post_report(self, device_id: str, report: Mapping[str, Any]) -> None:
+    def post_report(self, device_id: str, report: SentDeviceReport) -> None:
         self._request(
             "POST",
             f"/v1/devices/{quote(device_id, safe='')}/reports",

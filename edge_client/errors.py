@@ -34,6 +34,7 @@ from typing import Any
 
 import httpx
 
+from edgeprune.contracts.edge import InstallStage
 from edgeprune.contracts.exit_codes import ExitCode
 
 PROBLEM_TYPE_PREFIX = "urn:edgeprune:problem:"
@@ -124,7 +125,7 @@ class ModelInvalid(EdgeError):
 
     exit_code = ExitCode.MODEL_INVALID
 
-    def __init__(self, message: str, *, stage: str = "load") -> None:
+    def __init__(self, message: str, *, stage: InstallStage = "load") -> None:
         super().__init__(message)
         self.stage = stage
 

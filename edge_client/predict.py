@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from .api import Manifest
 from .errors import ConfigError
+from .manifest import Manifest
 
 # The keys pruning.export.metadata writes (the edge room never imports the engine).
 PREFIX = "edgeprune."

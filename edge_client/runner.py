@@ -18,7 +18,8 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+
+from edgeprune.contracts.edge import Latency, SentDeviceReport
 
 from .api import ApiClient
 from .backoff import Backoff, Stopper
@@ -52,19 +53,19 @@ class RunConfig:
 @dataclass(frozen=True)
 class CycleResult:
     update: UpdateResult
-    report: dict[str, Any] | None  # the report posted in this cycle, if any
+    report: SentDeviceReport | None  # the report posted in this cycle, if any
 
 
-def build_report(installed: InstalledModel, result: BenchResult) -> dict[str, Any]:
-    """The body of POST /v1/devices/{id}/reports.
+def build_report(installed: InstalledModel, result: BenchResult) -> SentDeviceReport:
+    """The body of POST /v1/devices/{id}/reports (edgeprune.contracts.edge).
 
-    Field names follow the service's DeviceReportCreate (service/api/schemas/devices.py):
-    the named fields are validated there, the rest are stored as sent. `fp32_latency` and
+    The service validates the DeviceReport fields and stores the BenchmarkContext ones (how
+    it was measured) as sent. `fp32_latency` and
     `speedup_vs_fp32` are null unless the device timed the fp32 pruned model beside an int8
     one (`--also-fp32`): baseline → fp32 → int8 shows what pruning and quantization bought.
     """
 
-    def pct(stats: LatencyStats | None) -> dict[str, float] | None:
+    def pct(stats: LatencyStats | None) -> Latency | None:
         if stats is None:
             return None
         return {"p50_ms": stats.p50, "p95_ms": stats.p95, "p99_ms": stats.p99}
@@ -80,10 +81,10 @@ def build_report(installed: InstalledModel, result: BenchResult) -> dict[str, An
         "threads": result.threads,
         "baseline_latency": pct(result.baseline_latency_ms),
         "speedup": result.speedup,
-        # extra fields, stored as sent
         "variant": manifest.variant,
         "fp32_latency": pct(result.fp32_latency_ms),
         "speedup_vs_fp32": result.speedup_vs_fp32,
+        # how it was measured
         "job_id": manifest.job_id,
         "runs": result.runs,
         "warmup": result.warmup,
@@ -93,7 +94,7 @@ def build_report(installed: InstalledModel, result: BenchResult) -> dict[str, An
     }
 
 
-def build_failure_report(failure: InstallFailure) -> dict[str, Any]:
+def build_failure_report(failure: InstallFailure) -> SentDeviceReport:
     """The body of POST /v1/devices/{id}/reports for an install that failed its checks: the
     service lists the device under its deployment's failed installs until it runs that
     version (or a newer one)."""
@@ -152,9 +153,9 @@ class Runner:
             api, state, device.deployment, also_fp32=also_fp32, on_failure=self._install_failed
         )
         self._benchmark = benchmark
-        self._pending: tuple[str, dict[str, Any]] | None = None  # (sha256, unsent report)
+        self._pending: tuple[str, SentDeviceReport] | None = None  # (sha256, unsent report)
         # A failed install's report not yet posted (the server may be down right then).
-        self._failure: dict[str, Any] | None = None
+        self._failure: SentDeviceReport | None = None
 
     def _install_failed(self, failure: InstallFailure) -> None:
         self._failure = build_failure_report(failure)
@@ -222,11 +223,12 @@ class Runner:
             self._mark_reported(sha)
             raise
         self._mark_reported(sha)
+        latency, speedup = report.get("latency"), report.get("speedup")
         log.info(
-            "reported version %s: p50 %.3f ms, speedup %s",
+            "reported version %s: p50 %s, speedup %s",
             current.manifest.version,
-            report["latency"]["p50_ms"],
-            f"{report['speedup']:.2f}x" if report["speedup"] else "n/a",
+            f"{latency['p50_ms']:.3f} ms" if latency else "n/a",
+            f"{speedup:.2f}x" if speedup else "n/a",
         )
         return CycleResult(update, report)
 

@@ -32,13 +32,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .api import Manifest
+from edgeprune.contracts.artifacts import BASELINE_ONNX, MODEL_ONNX
+
 from .errors import ConfigError, NothingToRollBack, NotSetUp
+from .manifest import Manifest
 
 log = logging.getLogger("edge_client.state")
 
-MODEL_FILE = "model.onnx"
-BASELINE_FILE = "baseline.onnx"
+# Named as the service publishes the fp32 model and its baseline; the variant a device
+# chose (int8 too) is installed as MODEL_FILE.
+MODEL_FILE = MODEL_ONNX
+BASELINE_FILE = BASELINE_ONNX
 # The fp32 pruned model beside an int8 model.onnx, only on devices that time it too.
 FP32_FILE = "model.fp32.onnx"
 MANIFEST_FILE = "manifest.json"

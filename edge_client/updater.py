@@ -17,9 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .api import ApiClient, Manifest
+from edgeprune.contracts.edge import InstallStage
+
+from .api import ApiClient
 from .errors import IntegrityError, ModelInvalid
 from .integrity import verify_file
+from .manifest import Manifest
 from .session import check_model
 from .state import BASELINE_FILE, FP32_FILE, MODEL_FILE, InstalledModel, StateDir
 
@@ -49,7 +52,7 @@ class InstallFailure:
     (onnxruntime cannot open it) or "inference" (its test inference failed)."""
 
     manifest: Manifest
-    stage: str
+    stage: InstallStage
     error: str
 
 
@@ -108,7 +111,7 @@ class Updater:
             self.state.save_poll(poll)
             return UpdateResult(outcome, manifest)
 
-    def _failed(self, manifest: Manifest, stage: str, error: Exception) -> None:
+    def _failed(self, manifest: Manifest, stage: InstallStage, error: Exception) -> None:
         log.warning("install of version %s failed at %s: %s", manifest.version, stage, error)
         if self.on_failure is not None:
             self.on_failure(InstallFailure(manifest, stage, str(error)))

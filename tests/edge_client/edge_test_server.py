@@ -2,9 +2,11 @@
 
 `EdgeTestServer` is a real HTTP/1.1 server on loopback (http.server in a thread), not a
 mock of the client: it speaks the slice of the EdgePrune API the device uses (manifest
-with ETag/304, artifacts with Range, device registration, reports) and can misbehave on
-purpose: cut a download after N bytes, ignore Range, answer queued errors with
-Retry-After, or serve bytes that do not match the manifest.
+with ETag/304, artifacts with Range, device registration, reports) in the shapes of
+edgeprune.contracts.edge, and can misbehave on purpose: cut a download after N bytes,
+ignore Range, answer queued errors with Retry-After, or serve bytes that do not match the
+manifest. A report with a field the contract does not name is refused (422), so a misspelt
+field fails here instead of being stored as an extra.
 """
 
 from __future__ import annotations
@@ -24,9 +26,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from edgeprune.contracts.edge import BenchmarkContext, DeviceReport, Manifest
+
 INPUT_SHAPE = [3, 16, 16]
 CLASSES = ["a", "b", "c", "d"]
 ADMIN_TOKEN = "admin-secret"
+REPORT_FIELDS = DeviceReport.__optional_keys__ | BenchmarkContext.__optional_keys__
 
 
 def _export(model: nn.Module, path: Path) -> bytes:
@@ -85,7 +90,7 @@ class EdgeTestServer:
 
     url: str = ""
     artifacts: dict[str, bytes] = field(default_factory=dict)
-    manifests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    manifests: dict[str, Manifest] = field(default_factory=dict)
     # token -> deployment it may read; None = admin
     tokens: dict[str, str | None] = field(default_factory=lambda: {ADMIN_TOKEN: None})
     requests: list[Recorded] = field(default_factory=list)
@@ -117,15 +122,18 @@ class EdgeTestServer:
         input_shape: list[int] | None = None,
         classes: list[str] | None = None,
         size: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> Manifest:
+        """Publish `model` as the deployment's next version; its fp32 variant only (tests
+        add an int8 one to `variants`), without preprocessing (tests may set it)."""
         digest = self.add_artifact(model)
         previous = self.manifests.get(deployment)
-        manifest: dict[str, Any] = {
+        claimed = len(model) if size is None else size
+        manifest: Manifest = {
             "deployment": deployment,
             "version": version or (previous["version"] + 1 if previous else 1),
             "job_id": f"job_{digest[:8]}",
             "sha256": digest,
-            "size": len(model) if size is None else size,
+            "size": claimed,
             "url": f"/v1/artifacts/{digest}",
             "baseline_url": None,
             "baseline_sha256": None,
@@ -133,6 +141,16 @@ class EdgeTestServer:
             "classes": CLASSES if classes is None else classes,
             "flops": 1000,
             "params": 100,
+            "variants": [
+                {
+                    "name": "fp32",
+                    "sha256": digest,
+                    "size": claimed,
+                    "url": f"/v1/artifacts/{digest}",
+                    "accuracy": None,
+                }
+            ],
+            "preprocessing": None,
         }
         if baseline is not None:
             base_digest = self.add_artifact(baseline)
@@ -287,6 +305,8 @@ def _make_handler(server: EdgeTestServer) -> type[BaseHTTPRequestHandler]:
                 server.devices[device_id] = {"name": body["name"], "token": token}
                 return self._send_json(201, {"id": device_id, "token": token})
             if len(parts) == 5 and parts[1:3] == ["v1", "devices"] and parts[4] == "reports":
+                if not isinstance(body, dict) or set(body) - REPORT_FIELDS:
+                    return self._problem(422, "report-fields-outside-the-contract")
                 with server.lock:
                     server.reports.append((parts[3], body))
                 return self._send_json(201, {"ok": True})

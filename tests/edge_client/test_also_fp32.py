@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
 from typer.testing import CliRunner
 
-from edge_client.api import Manifest
 from edge_client.cli import app
+from edge_client.manifest import Manifest
 from edge_client.state import FP32_FILE, StateDir
+from edgeprune.contracts import edge as contract
 from tests.edge_client.edge_test_server import (
     ADMIN_TOKEN,
     EdgeTestServer,
@@ -45,7 +45,7 @@ def int8_model(tiny_models: TinyModels, tmp_path_factory: pytest.TempPathFactory
     return path
 
 
-def _publish_int8(server: EdgeTestServer, tiny_models: TinyModels, int8: Path) -> dict[str, Any]:
+def _publish_int8(server: EdgeTestServer, tiny_models: TinyModels, int8: Path) -> contract.Manifest:
     fp32_bytes, int8_bytes = tiny_models.bytes("pruned"), int8.read_bytes()
     manifest = server.promote("cams", fp32_bytes, baseline=tiny_models.bytes("baseline"))
     int8_sha = server.add_artifact(int8_bytes)

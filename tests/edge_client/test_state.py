@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from edge_client.api import Manifest
 from edge_client.errors import ConfigError, NothingToRollBack
+from edge_client.manifest import Manifest
 from edge_client.state import DeviceConfig, StateDir
 
 

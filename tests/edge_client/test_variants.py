@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from edge_client.api import Manifest
 from edge_client.errors import ServerError
+from edge_client.manifest import Manifest
 
 FP32, INT8 = "a" * 64, "b" * 64
 BODY = {

@@ -1,0 +1,1 @@
+"""The edge-client commands, one module per concern; edge_client.cli puts them together."""
