@@ -9,6 +9,7 @@ import typer
 
 from edgeprune.contracts.exit_codes import ExitCode
 from edgeprune.contracts.jobs import JobState
+from edgeprune.json_output import json_option
 from service.cli.options import DEFAULT_SERVER, EXIT_CODES, JsonOutput, Server, Token
 
 app = typer.Typer(help="Submit and follow compression jobs.", epilog=EXIT_CODES)
@@ -196,12 +197,20 @@ def watch(
     job_id: JobId,
     server: Server = DEFAULT_SERVER,
     token: Token = None,
+    as_json: Annotated[
+        bool,
+        json_option(
+            "Print JSON lines instead of the bar: every event of the job from its start as "
+            '{"id", "event", "data"}, then the finished job as {"event": "job", "data": '
+            "<as jobs show --json>}; `| tail -n 1` keeps the result."
+        ),
+    ] = False,
 ) -> None:
     """Follow a job live until it ends. Exit code 0 if it succeeded, 1 if it failed or was
     canceled (`edgeprune jobs --help` lists the other codes)."""
     from service.cli.client import run
     from service.cli.watch import watch_job
 
-    final = run(lambda: watch_job(server, token, job_id))
+    final = run(lambda: watch_job(server, token, job_id, as_json=as_json))
     if final.get("state") != "succeeded":
         raise typer.Exit(ExitCode.FAILED)

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 import typer
 
 from edgeprune.contracts import exit_codes
+from edgeprune.json_output import json_option
 
 Server = Annotated[
     str,
@@ -24,9 +25,7 @@ Token = Annotated[
         show_default=False,
     ),
 ]
-JsonOutput = Annotated[
-    bool, typer.Option("--json", help="Print the server's answer as JSON instead of lines.")
-]
+JsonOutput = Annotated[bool, json_option("Print the server's answer as JSON instead of lines.")]
 # The levels every command that logs takes with --log-level (Python's names, any case).
 LogLevelName = Literal["debug", "info", "warning", "error", "critical"]
 

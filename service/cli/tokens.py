@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from edgeprune.contracts.exit_codes import ExitCode
+from edgeprune.json_output import JsonOutput
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -30,7 +31,6 @@ DataDir = Annotated[
         show_default=False,
     ),
 ]
-JsonOutput = Annotated[bool, typer.Option("--json", help="Print JSON instead of lines.")]
 
 
 def _sessions(data_dir: Path | None) -> tuple[Engine, sessionmaker[Session]]:

@@ -1,4 +1,5 @@
-"""`edgeprune jobs watch`: a rich progress bar driven by the job's SSE stream.
+"""`edgeprune jobs watch`: a rich progress bar driven by the job's SSE stream, or with
+--json the stream itself as JSON lines (`watch_job`'s docstring gives their shape).
 
 Reconnects with `Last-Event-ID` when the connection drops (an API restart, a proxy timeout),
 so no event is missed or shown twice; gives up after a few failed attempts in a row.
@@ -10,7 +11,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from rich.console import Console
@@ -26,6 +27,7 @@ from rich.table import Column
 
 from edgeprune.contracts.exit_codes import ExitCode
 from edgeprune.contracts.jobs import TERMINAL_STATES
+from edgeprune.json_output import echo_json_line
 from service.cli.client import CliError, api_client, check
 
 MAX_RECONNECTS = 5
@@ -109,6 +111,22 @@ def summary_line(job: dict[str, Any]) -> str:
     return "  ".join(parts)
 
 
+class _Display(Protocol):
+    def show(self, event: SseEvent, data: dict[str, Any]) -> None: ...
+
+    def done(self) -> None: ...
+
+
+class _JsonLines:
+    """--json: every event as one line on stdout, in the stream's own words."""
+
+    def show(self, event: SseEvent, data: dict[str, Any]) -> None:
+        echo_json_line({"id": event.id, "event": event.event, "data": data})
+
+    def done(self) -> None:
+        pass
+
+
 class _Bar:
     """The rich progress bar of one job, updated from its events."""
 
@@ -136,7 +154,7 @@ class _Bar:
 
 
 def _follow(
-    client: httpx.Client, job_id: str, last_id: str | None, bar: _Bar
+    client: httpx.Client, job_id: str, last_id: str | None, display: _Display
 ) -> tuple[str | None, int]:
     """Read the stream until the server ends it; returns the last event id and the count."""
     headers = {"Last-Event-ID": last_id} if last_id else {}
@@ -150,50 +168,69 @@ def _follow(
             seen += 1
             data = event.json()
             if isinstance(data, dict):
-                bar.show(event, data)
+                display.show(event, data)
     return last_id, seen
 
 
-def watch_job(server: str, token: str | None, job_id: str) -> dict[str, Any]:
-    """Show the job's progress until its terminal state; returns the final job."""
-    console = Console(stderr=True)
-    # A fixed bar: the note takes what is left of the line (and is cut, not the bar).
-    columns = (
-        TextColumn("[bold]{task.fields[phase]:<18}"),
-        BarColumn(bar_width=24),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[note]}", table_column=Column(no_wrap=True, overflow="ellipsis")),
-    )
-    last_id: str | None = None
-    failures = 0
+def watch_job(
+    server: str, token: str | None, job_id: str, *, as_json: bool = False
+) -> dict[str, Any]:
+    """Show the job's progress until its terminal state; returns the final job.
+
+    With `as_json`, stdout gets one JSON object per line instead of the bar: every event
+    of the job from its start, as {"id", "event", "data"} (event: state, progress, epoch,
+    log; data: as GET /v1/jobs/{id}/events sends it), then the finished job as
+    {"id": null, "event": "job", "data": <GET /v1/jobs/{id}>}.
+    """
     # Streams are long-lived; the read timeout only has to outlast the server's keepalive.
     with api_client(server, token, timeout=60.0) as client:
         job = check(client.get(f"/v1/jobs/{job_id}"))
+        if as_json:
+            job = _until_done(client, job_id, _JsonLines())
+            echo_json_line({"id": None, "event": "job", "data": job})
+            return job
+        console = Console(stderr=True)
+        # A fixed bar: the note takes what is left of the line (and is cut, not the bar).
+        columns = (
+            TextColumn("[bold]{task.fields[phase]:<18}"),
+            BarColumn(bar_width=24),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            TextColumn(
+                "{task.fields[note]}", table_column=Column(no_wrap=True, overflow="ellipsis")
+            ),
+        )
         with Progress(*columns, console=console) as progress:
-            bar = _Bar(progress, job)
-            while True:
-                try:
-                    last_id, seen = _follow(client, job_id, last_id, bar)
-                    problem: Exception | None = None
-                except (httpx.TransportError, httpx.StreamError) as exc:
-                    seen, problem = 0, exc
-                if problem is None:
-                    # The server ends the stream after the terminal state event.
-                    job = check(client.get(f"/v1/jobs/{job_id}"))
-                    if job["state"] in TERMINAL_STATES:
-                        if job["state"] == "succeeded":
-                            bar.done()
-                        break
-                # Dropped or ended early: resume from Last-Event-ID, backing off while
-                # reconnects bring nothing new.
-                failures = 0 if seen else failures + 1
-                if failures > MAX_RECONNECTS:
-                    raise CliError(f"lost the event stream: {problem}", ExitCode.UNREACHABLE)
-                time.sleep(min(2.0**failures, 15.0) if failures else 0.5)
+            job = _until_done(client, job_id, _Bar(progress, job))
     _summary(console, job)
+    return job
+
+
+def _until_done(client: httpx.Client, job_id: str, display: _Display) -> dict[str, Any]:
+    """Follow the job's events, reconnecting with Last-Event-ID, until a terminal state."""
+    last_id: str | None = None
+    failures = 0
+    while True:
+        try:
+            last_id, seen = _follow(client, job_id, last_id, display)
+            problem: Exception | None = None
+        except (httpx.TransportError, httpx.StreamError) as exc:
+            seen, problem = 0, exc
+        if problem is None:
+            # The server ends the stream after the terminal state event.
+            job = check(client.get(f"/v1/jobs/{job_id}"))
+            if job["state"] in TERMINAL_STATES:
+                if job["state"] == "succeeded":
+                    display.done()
+                break
+        # Dropped or ended early: resume from Last-Event-ID, backing off while
+        # reconnects bring nothing new.
+        failures = 0 if seen else failures + 1
+        if failures > MAX_RECONNECTS:
+            raise CliError(f"lost the event stream: {problem}", ExitCode.UNREACHABLE)
+        time.sleep(min(2.0**failures, 15.0) if failures else 0.5)
     return job
 
 
