@@ -72,6 +72,8 @@ def chart(tab: Page, canvas_id: str) -> dict[str, Any]:
                 yTicks: chart.scales.y.ticks.map((t) => t.value),
                 phases: chart.$phases || null,
                 phasesDrawn: chart.$phasesDrawn || null,
+                // What the tooltip of the second label would be titled.
+                tooltipTitle: chart.options.plugins.tooltip.callbacks.title([{ dataIndex: 1 }]),
             };
         }""",
         canvas_id,
@@ -134,6 +136,7 @@ def test_curves_tick_whole_epochs_and_mark_the_phases(
         ], canvas
     flops = chart(tab, "chart-flops")
     assert flops["datasets"][0] == "FLOPs (MACs)"
+    assert flops["tooltipTitle"] == "Structure learning, epoch 2"
     # Channel counts are whole numbers on both structure charts.
     for canvas in ("chart-channels", "chart-allocation"):
         ticks = chart(tab, canvas)["yTicks"]
@@ -152,6 +155,8 @@ def test_units_are_labelled_by_role(
     allocation = chart(tab, "chart-allocation")
     assert allocation["labels"] == ticks
     assert allocation["datasets"][:3] == ["capacity", "after S1", "proposed in S1"]
+    for canvas in ("chart-channels", "chart-allocation"):
+        assert chart(tab, canvas)["tooltipTitle"] == f"{ROLES[1]} ({UNITS[1]})", canvas
     rows = tab.locator("#units-body tr")
     expect(rows).to_have_count(len(UNITS))
     expect(rows.first.locator("th")).to_have_text(ROLES[0])

@@ -78,15 +78,19 @@ const phaseDivider = {
   },
 };
 
+/** Tooltip callbacks whose title is tooltipTitle(label index), when one is given. */
+function titleCallbacks(tooltipTitle) {
+  return tooltipTitle ? { title: (items) => (items.length ? tooltipTitle(items[0].dataIndex) : "") } : {};
+}
+
 /** A line chart over epochs; datasets: [{label, data, color, dashed}]. */
 export function lineChart(canvas, { yTitle, yFormat, yMin, yMax, yInteger, phases, tooltipTitle } = {}) {
   const y = axis(yTitle, yFormat);
   if (yMin !== undefined) y.min = yMin;
   if (yMax !== undefined) y.max = yMax;
   if (yInteger) y.ticks.precision = 0;
-  const callbacks = {};
+  const callbacks = titleCallbacks(tooltipTitle);
   if (yFormat) callbacks.label = (ctx) => `${ctx.dataset.label}: ${yFormat(ctx.parsed.y)}`;
-  if (tooltipTitle) callbacks.title = (items) => (items.length ? tooltipTitle(items[0].dataIndex) : "");
   return new Chart(canvas, {
     type: "line",
     data: { labels: [], datasets: [] },
@@ -122,12 +126,12 @@ export function lineDataset(label, data, color, { dashed = false, fill = false, 
 }
 
 /** Bars per unit, side by side per label; whole numbers on the value axis. */
-export function barChart(canvas, { yTitle } = {}) {
+export function barChart(canvas, { yTitle, tooltipTitle } = {}) {
   return new Chart(canvas, {
     type: "bar",
     data: { labels: [], datasets: [] },
     options: {
-      plugins: { legend: { position: "bottom" } },
+      plugins: { legend: { position: "bottom" }, tooltip: { callbacks: titleCallbacks(tooltipTitle) } },
       scales: {
         x: { ...axis(), ticks: { autoSkip: false, maxRotation: 60, minRotation: 0 } },
         y: { ...axis(yTitle), beginAtZero: true, ticks: { precision: 0 } },

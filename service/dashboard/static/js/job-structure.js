@@ -7,12 +7,14 @@ import { unitRoles, unitTicks } from "./job-labels.js";
 import { $, root, state } from "./job-page.js";
 
 const charts = {};
+let ticks = []; // [role, module path] per unit, as the charts show them now
 const EPOCH_MARKERS = ["circle", "triangle", "rect", "rectRot", "star", "crossRot", "rectRounded", "cross"];
 
 function ensureCharts() {
   if (charts.channels || !window.Chart) return;
-  charts.channels = barChart($("chart-channels"), { yTitle: "channels" });
-  charts.allocation = lineChart($("chart-allocation"), { yTitle: "active channels", yInteger: true });
+  const tooltipTitle = (index) => (ticks[index] ? `${ticks[index][0]} (${ticks[index][1]})` : "");
+  charts.channels = barChart($("chart-channels"), { yTitle: "channels", tooltipTitle });
+  charts.allocation = lineChart($("chart-allocation"), { yTitle: "active channels", yInteger: true, tooltipTitle });
   charts.allocation.options.scales.x.title.text = "unit";
   charts.allocation.options.scales.x.ticks = { autoSkip: false, maxRotation: 60 };
 }
@@ -28,7 +30,7 @@ export function renderStructure() {
   if (!charts.channels) return;
 
   const names = units ? units.map((u) => u.name) : Object.keys(state.allocations.get(epochs[0]) || {});
-  const ticks = unitTicks(names, units);
+  ticks = unitTicks(names, units);
   const caption = $("chart-channels").closest("figure").querySelector("figcaption");
   if (units) {
     caption.textContent = "Channels per unit: before vs after";
