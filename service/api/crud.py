@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, case, func, select
 from sqlalchemy.orm import Session, aliased
 
+from edgeprune.contracts.artifacts import BASELINE_ONNX, INT8_ONNX, MODEL_ONNX
 from infra.store.models import (
     Dataset,
     Deployment,
@@ -32,10 +33,6 @@ from service.api.errors import (
     JobNotFound,
     ModelNotFound,
 )
-
-MODEL_ARTIFACT = "model.onnx"
-BASELINE_ARTIFACT = "baseline.onnx"
-INT8_ARTIFACT = "model.int8.onnx"  # published only for jobs that asked for INT8
 
 
 def page(
@@ -219,9 +216,9 @@ def _manifest_query() -> Select[Any]:
         .join(Job, Job.id == DeploymentVersion.job_id)
         .join(Model, Model.id == Job.model_id)
         .join(Dataset, Dataset.id == Job.dataset_id)
-        .join(onnx, (onnx.job_id == Job.id) & (onnx.name == MODEL_ARTIFACT))
-        .outerjoin(baseline, (baseline.job_id == Job.id) & (baseline.name == BASELINE_ARTIFACT))
-        .outerjoin(int8, (int8.job_id == Job.id) & (int8.name == INT8_ARTIFACT))
+        .join(onnx, (onnx.job_id == Job.id) & (onnx.name == MODEL_ONNX))
+        .outerjoin(baseline, (baseline.job_id == Job.id) & (baseline.name == BASELINE_ONNX))
+        .outerjoin(int8, (int8.job_id == Job.id) & (int8.name == INT8_ONNX))
         .where(Deployment.name == bindparam("deployment_name"))
     )
 

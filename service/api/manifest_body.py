@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
+from edgeprune.contracts.report import JobSummary
 from service.api import crud
 from service.api.schemas.deployments import Manifest, ManifestVariant, Preprocessing
 
@@ -35,6 +36,8 @@ def matches(if_none_match: str | None, etag: str) -> bool:
 
 def render(row: crud.ManifestRow, base: str) -> RenderedManifest:
     """The manifest of `row`, artifact URLs under `base` (no trailing slash)."""
+    # What the worker stored on success (see worker.run_job.summarize); {} before that.
+    summary = cast(JobSummary, row.summary or {})
     body = Manifest(
         deployment=row.deployment,
         version=row.version,
@@ -46,10 +49,10 @@ def render(row: crud.ManifestRow, base: str) -> RenderedManifest:
         baseline_sha256=row.baseline_sha256,
         input_shape=row.input_shape,
         classes=row.classes,
-        flops=_headline(row.summary, "flops"),
-        params=_headline(row.summary, "params"),
-        variants=_variants(row, base),
-        preprocessing=_preprocessing(row.summary),
+        flops=_count(summary.get("flops_after")),
+        params=_count(summary.get("params_after")),
+        variants=_variants(row, summary, base),
+        preprocessing=_preprocessing(summary),
     )
     # The same bytes Starlette's JSONResponse would write.
     data = json.dumps(
@@ -58,16 +61,12 @@ def render(row: crud.ManifestRow, base: str) -> RenderedManifest:
     return RenderedManifest(etag_of(row), data, row.version)
 
 
-def _headline(summary: dict[str, Any] | None, key: str) -> int | None:
-    """FLOPs/params of the pruned model from the job summary the worker wrote on success
-    (`flops_after`/`params_after`, see worker.run_job.summarize)."""
-    value = (summary or {}).get(f"{key}_after")
+def _count(value: Any) -> int | None:
     return int(value) if isinstance(value, int | float) else None
 
 
-def _variants(row: crud.ManifestRow, base: str) -> list[ManifestVariant]:
-    summary = row.summary or {}
-    int8 = summary.get("int8") or {}
+def _variants(row: crud.ManifestRow, summary: JobSummary, base: str) -> list[ManifestVariant]:
+    int8 = summary.get("int8")
     variants = [
         ManifestVariant(
             name="fp32",
@@ -84,14 +83,14 @@ def _variants(row: crud.ManifestRow, base: str) -> list[ManifestVariant]:
                 sha256=row.int8_sha256,
                 size=row.int8_size,
                 url=f"{base}/v1/artifacts/{row.int8_sha256}",
-                accuracy=_number(int8.get("accuracy")),
+                accuracy=_number(int8.get("accuracy") if int8 else None),
             )
         )
     return variants
 
 
-def _preprocessing(summary: dict[str, Any] | None) -> Preprocessing | None:
-    found = (summary or {}).get("preprocessing")
+def _preprocessing(summary: JobSummary) -> Preprocessing | None:
+    found = summary.get("preprocessing")
     if not isinstance(found, dict):
         return None  # a job published before the worker recorded it
     try:

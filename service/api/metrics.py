@@ -13,7 +13,7 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-JOB_STATES = ("queued", "running", "succeeded", "failed", "canceled")
+from edgeprune.contracts.jobs import JobState
 
 
 class ApiMetrics:
@@ -57,8 +57,8 @@ class ApiMetrics:
 
     def refresh(self, job_counts: dict[str, int]) -> None:
         """Update the values computed at scrape time."""
-        for state in JOB_STATES:
-            self.jobs.labels(state=state).set(job_counts.get(state, 0))
+        for state in JobState:
+            self.jobs.labels(state=state.value).set(job_counts.get(state.value, 0))
         not_modified = self._manifest_counts[304]
         total = self._manifest_counts[200] + not_modified
         self.manifest_304_ratio.set(not_modified / total if total else 0.0)

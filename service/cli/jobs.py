@@ -188,7 +188,7 @@ def cancel(
     if as_json:
         typer.echo(json.dumps(job, indent=2))
         return
-    note = " (cancel requested)" if job["state"] == "running" else ""
+    note = " (cancel requested)" if job["state"] == JobState.RUNNING else ""
     typer.echo(f"{job['id']}  {job['state']}{note}")
 
 
@@ -212,5 +212,5 @@ def watch(
     from service.cli.watch import watch_job
 
     final = run(lambda: watch_job(server, token, job_id, as_json=as_json))
-    if final.get("state") != "succeeded":
+    if final.get("state") != JobState.SUCCEEDED:
         raise typer.Exit(ExitCode.FAILED)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import httpx
 from rich.console import Console
@@ -25,8 +25,10 @@ from rich.progress import (
 )
 from rich.table import Column
 
+from edgeprune.contracts.artifacts import REPORT_JSON
 from edgeprune.contracts.exit_codes import ExitCode
-from edgeprune.contracts.jobs import TERMINAL_STATES
+from edgeprune.contracts.jobs import TERMINAL_STATES, JobState
+from edgeprune.contracts.report import JobSummary
 from edgeprune.json_output import echo_json_line
 from service.cli.client import CliError, api_client, check
 
@@ -93,21 +95,23 @@ def _count(value: float) -> str:
 
 def summary_line(job: dict[str, Any]) -> str:
     """The finished job's headline: reductions in percent, accuracy before → after."""
-    summary = job.get("summary") or {}
-    achieved = summary.get("achieved") or {}
+    summary = cast(JobSummary, job.get("summary") or {})
+    achieved: Mapping[str, object] = summary.get("achieved") or {}
+    reduced = {"FLOPs (MACs)": achieved.get("flops"), "params": achieved.get("params")}
     parts = [
-        f"{label} −{100 * achieved[key]:.1f}%"
-        for key, label in (("flops", "FLOPs (MACs)"), ("params", "params"))
-        if isinstance(achieved.get(key), int | float)
+        f"{label} −{100 * value:.1f}%"
+        for label, value in reduced.items()
+        if isinstance(value, int | float)
     ]
     before, after = summary.get("accuracy_before"), summary.get("accuracy_after")
     if isinstance(before, int | float) and isinstance(after, int | float):
         parts.append(f"accuracy {100 * before:.1f}% → {100 * after:.1f}%")
-    int8 = summary.get("int8") or {}
-    if int8.get("published") and isinstance(int8.get("accuracy"), int | float):
-        parts.append(f"INT8 {100 * int8['accuracy']:.1f}%")
+    int8 = summary.get("int8")
+    accuracy = int8.get("accuracy") if int8 else None
+    if int8 and int8.get("published") and isinstance(accuracy, int | float):
+        parts.append(f"INT8 {100 * accuracy:.1f}%")
     elif int8:
-        parts.append("INT8 not published (see report.json)")
+        parts.append(f"INT8 not published (see {REPORT_JSON})")
     return "  ".join(parts)
 
 
@@ -222,7 +226,7 @@ def _until_done(client: httpx.Client, job_id: str, display: _Display) -> dict[st
             # The server ends the stream after the terminal state event.
             job = check(client.get(f"/v1/jobs/{job_id}"))
             if job["state"] in TERMINAL_STATES:
-                if job["state"] == "succeeded":
+                if job["state"] == JobState.SUCCEEDED:
                     display.done()
                 break
         # Dropped or ended early: resume from Last-Event-ID, backing off while
@@ -236,9 +240,9 @@ def _until_done(client: httpx.Client, job_id: str, display: _Display) -> dict[st
 
 def _summary(console: Console, job: dict[str, Any]) -> None:
     state = job["state"]
-    if state == "succeeded":
+    if state == JobState.SUCCEEDED:
         console.print(f"[green]succeeded[/green] {job['id']}  {summary_line(job)}", soft_wrap=True)
-    elif state == "failed":
+    elif state == JobState.FAILED:
         console.print(
             f"[red]failed[/red] {job['id']}: {job.get('error_type')}: {job.get('error_message')}"
         )

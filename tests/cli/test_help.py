@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import get_args
 
 import pytest
 import typer
@@ -106,7 +105,7 @@ def test_the_zoo_named_in_help_is_what_pruning_builds() -> None:
 def test_state_choices_are_the_api_job_states() -> None:
     from service.api.schemas.jobs import JobState as ApiJobState
 
-    assert [s.value for s in JobState] == list(get_args(ApiJobState))
+    assert ApiJobState is JobState  # the API validates against the contract itself
     text = _help(["edgeprune", "jobs", "list"])
     assert "[queued|running|succeeded|failed|canceled]" in text
     refused = CliRunner().invoke(edgeprune_app, ["jobs", "list", "--state", "done"])

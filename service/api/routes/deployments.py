@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
+from edgeprune.contracts.artifacts import MODEL_ONNX
 from infra.store import deployments as deployment_store
 from infra.store import jobs as job_store
 from infra.store.models import Deployment
@@ -98,8 +99,8 @@ def promote(
         raise InvalidReference(exc.detail, loc=["body", "job_id"]) from None
     if job.state != job_store.SUCCEEDED:
         raise JobNotSucceeded(f"job {job.id} is {job.state}; only succeeded jobs can be promoted")
-    if crud.get_job_artifact(session, job.id, crud.MODEL_ARTIFACT) is None:
-        raise JobNotSucceeded(f"job {job.id} published no {crud.MODEL_ARTIFACT}")
+    if crud.get_job_artifact(session, job.id, MODEL_ONNX) is None:
+        raise JobNotSucceeded(f"job {job.id} published no {MODEL_ONNX}")
     created = session.get(Deployment, name) is None
     try:
         deployment_store.promote(session, name, job.id, body.percent)

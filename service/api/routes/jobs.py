@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from sqlalchemy.orm import Session
 from sse_starlette import EventSourceResponse
 
+from edgeprune.contracts.artifacts import REPORT_JSON
 from infra.store import jobs as job_store
 from infra.store.models import Job
 from service.api import crud
@@ -244,7 +245,7 @@ def get_report(
     job_id: str, session: SessionDep, storage: StorageDep, _token: AdminToken
 ) -> Response:
     """The job's report.json (see ALGORITHM.md, 'The report')."""
-    _, artifact = _artifact_or_problem(session, job_id, "report.json")
+    _, artifact = _artifact_or_problem(session, job_id, REPORT_JSON)
     return Response(content=storage.read_range(artifact.sha256, 0), media_type="application/json")
 
 

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from edgeprune.contracts.edge import Variant
 from service.api.schemas.common import MAX_DB_INT, UtcDatetime
 
 Percent = Annotated[int, Field(ge=1, le=100)]
@@ -58,10 +59,13 @@ class DeploymentsPublic(BaseModel):
     count: int
 
 
+# The manifest's models mirror edgeprune.contracts.edge (tests/contracts checks their fields).
+
+
 class ManifestVariant(BaseModel):
     """One form of the current model a device may choose: "fp32" (always) or "int8"."""
 
-    name: Literal["fp32", "int8"]
+    name: Variant
     sha256: str
     size: int
     url: str

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from edgeprune.contracts.edge import InstallStage, ReportStatus, Variant
 from service.api.schemas.common import MAX_DB_INT, DeploymentName, UtcDatetime
 
 NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
@@ -79,7 +80,8 @@ class Latency(BaseModel):
 
 
 class DeviceReportCreate(BaseModel):
-    """A benchmark (or update) report. The named fields are checked; further numbers the
+    """A benchmark (or update) report: edgeprune.contracts.edge.DeviceReport, whose fields
+    these are (tests/contracts checks). The named fields are checked; further numbers the
     client measures (extra keys) are stored as sent, within the request size limit."""
 
     model_config = ConfigDict(extra="allow")
@@ -88,8 +90,8 @@ class DeviceReportCreate(BaseModel):
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
     # "ok": a benchmark of the installed model (`version` is the one it ran);
     # "install_failed": the install of `version`/`sha256` stopped at `stage`, with `error`.
-    status: Literal["ok", "install_failed"] = "ok"
-    stage: Literal["checksum", "load", "inference"] | None = None
+    status: ReportStatus = "ok"
+    stage: InstallStage | None = None
     latency: Latency | None = None
     throughput_per_s: NonNegative | None = None
     peak_rss_mb: NonNegative | None = None
@@ -100,7 +102,7 @@ class DeviceReportCreate(BaseModel):
     error: Annotated[str, Field(max_length=2000)] | None = None
     # Which published variant ran, and (edge-client --also-fp32) the fp32 pruned model's
     # latency beside an int8 one: what quantization bought on this device.
-    variant: Literal["fp32", "int8"] | None = None
+    variant: Variant | None = None
     fp32_latency: Latency | None = None
     speedup_vs_fp32: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] | None = None
 

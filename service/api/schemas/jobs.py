@@ -6,11 +6,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from edgeprune.contracts.jobs import JobState, Phase
+from edgeprune.contracts.limits import (
+    MAX_BATCH_SIZE,
+    MAX_CHANNEL_MULTIPLE,
+    MAX_EPOCHS,
+    REDUCTION_ABOVE,
+    REDUCTION_BELOW,
+    Metric,
+)
 from service.api.schemas.common import DeploymentName, UtcDatetime
-
-JobState = Literal["queued", "running", "succeeded", "failed", "canceled"]
-TERMINAL_STATES: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
-Phase = Literal["calibrating", "structure_learning", "pruning", "weight_learning", "exporting"]
 
 # Strict, closed bodies: "0.5" (a string) is not a reduction and a misspelt field name is an
 # error rather than a silently applied default.
@@ -20,10 +25,10 @@ _STRICT = ConfigDict(strict=True, extra="forbid")
 class Target(BaseModel):
     model_config = _STRICT
 
-    metric: Literal["flops", "params", "channels"]
+    metric: Metric
     # Fraction of the metric to remove: strictly between 0 and 1 (0 is no compression, 1 is
     # an empty network); NaN and infinities are refused.
-    reduction: Annotated[float, Field(gt=0.0, lt=1.0, allow_inf_nan=False)]
+    reduction: Annotated[float, Field(gt=REDUCTION_ABOVE, lt=REDUCTION_BELOW, allow_inf_nan=False)]
 
 
 class JobCreate(BaseModel):
@@ -39,14 +44,14 @@ class JobCreate(BaseModel):
     model_id: Annotated[str, Field(min_length=1, max_length=32)]
     dataset_id: Annotated[str, Field(min_length=1, max_length=32)]
     target: Target
-    structure_epochs: Annotated[int, Field(ge=0, le=1000)] = 10
-    finetune_epochs: Annotated[int, Field(ge=1, le=1000)] = 10
-    batch_size: Annotated[int, Field(ge=1, le=4096)] = 64
+    structure_epochs: Annotated[int, Field(ge=0, le=MAX_EPOCHS)] = 10
+    finetune_epochs: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] = 10
+    batch_size: Annotated[int, Field(ge=1, le=MAX_BATCH_SIZE)] = 64
     lr: Annotated[float, Field(gt=0.0, le=10.0, allow_inf_nan=False)] = 0.01
     seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
     # Keep unit widths multiples of this (1 = the paper's per-channel allocation; 8 or 16
     # fill CPU SIMD blocks and give more real speedup per FLOP removed).
-    channel_multiple: Annotated[int, Field(ge=1, le=64)] = 1
+    channel_multiple: Annotated[int, Field(ge=1, le=MAX_CHANNEL_MULTIPLE)] = 1
     # The paper's shift-and-mirror augmentation. null (the default) = by the kind of data:
     # on for images (image folders, CIFAR, 8-bit .npz), off for float .npz arrays (sensor
     # windows, spectrograms) and builtin:digits, where a mirrored sample is another thing.
@@ -83,6 +88,8 @@ class JobPublic(BaseModel):
     config: dict[str, Any]
     deployment: str | None
     metrics: dict[str, Any]
+    # edgeprune.contracts.report.JobSummary; left a plain object here so that the rows of
+    # jobs from older versions (lacking newer keys) still list.
     summary: dict[str, Any] | None
     error_type: str | None
     error_message: str | None
