@@ -10,6 +10,7 @@ import typer
 from edgeprune import help_format, server_cli
 from edgeprune.contracts.architectures import ZOO
 from edgeprune.contracts.exit_codes import ExitCode
+from edgeprune.json_output import json_option
 from pruning import cli as pruning_cli
 from service import cli as service_cli
 from worker import cli as worker_cli
@@ -56,6 +57,15 @@ def demo(
         bool,
         typer.Option("--keep-running", help="Leave the service running for the dashboard."),
     ] = False,
+    as_json: Annotated[
+        bool,
+        json_option(
+            "Print one JSON object at the end instead of the closing lines: dashboard, "
+            "admin_token(_file), model, dataset, job (with its summary), deployment (with its "
+            "manifest) and device {registration, install, benchmark}, each as its command's "
+            "--json prints it; everything else goes to stderr."
+        ),
+    ] = False,
 ) -> None:
     """Everything end to end on this machine: train, serve, compress, publish, pull, benchmark."""
     from edgeprune.demo import run_demo
@@ -69,6 +79,7 @@ def demo(
         structure_epochs,
         finetune_epochs,
         keep_running,
+        as_json,
     )
 
 

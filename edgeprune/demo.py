@@ -13,6 +13,8 @@ The job keeps widths multiples of 8 (`--channel-multiple 8`): on a model this sm
 that do not fill the CPU's SIMD blocks make the pruned model no faster than the original.
 
 Every step is a command a user could type; the demo prints each one before running it.
+With --json the steps run with their own --json, everything a person reads goes to stderr,
+and stdout gets one object at the end, made of what those commands printed (`demo_document`).
 """
 
 from __future__ import annotations
@@ -26,9 +28,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import typer
+
+from edgeprune.json_output import echo_json
 
 DEPLOYMENT = "demo"
 
@@ -39,19 +44,46 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _say(text: str) -> None:
-    typer.secho(f"\n== {text}", fg=typer.colors.CYAN, bold=True)
+class _Narrator:
+    """The demo's voice: on stdout for a person, on stderr with --json (stdout then carries
+    only the closing JSON object)."""
 
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
 
-def _run(argv: list[str], env: dict[str, str], *, capture: bool = False) -> str:
-    shown = [Path(argv[0]).name if argv[0] == sys.executable else argv[0], *argv[1:]]
-    typer.secho("$ " + shlex.join(shown), fg=typer.colors.BRIGHT_BLACK)
-    done = subprocess.run(argv, env=env, text=True, capture_output=capture, check=False)
-    if done.returncode != 0:
+    def say(self, text: str) -> None:
+        typer.secho(f"\n== {text}", fg=typer.colors.CYAN, bold=True, err=self.as_json)
+
+    def echo(self, text: str) -> None:
+        typer.echo(text, err=self.as_json)
+
+    def run(self, argv: list[str], env: dict[str, str], *, capture: bool = False) -> str:
+        """Run one command, shown first; `capture` returns its stdout. With --json an
+        uncaptured command's stdout goes to stderr, and a captured one's stderr is shown."""
+        shown = [Path(argv[0]).name if argv[0] == sys.executable else argv[0], *argv[1:]]
+        typer.secho("$ " + shlex.join(shown), fg=typer.colors.BRIGHT_BLACK, err=self.as_json)
         if capture:
-            typer.echo(done.stdout + done.stderr, err=True)
-        raise typer.Exit(done.returncode)
-    return done.stdout if capture else ""
+            stderr = None if self.as_json else subprocess.PIPE
+            done = subprocess.run(
+                argv, env=env, text=True, stdout=subprocess.PIPE, stderr=stderr, check=False
+            )
+        else:
+            stdout = 2 if self.as_json else None  # fd 2: our stderr
+            done = subprocess.run(argv, env=env, text=True, stdout=stdout, check=False)
+        if done.returncode != 0:
+            if capture:
+                typer.echo(done.stdout + (done.stderr or ""), err=True)
+            raise typer.Exit(done.returncode)
+        return done.stdout if capture else ""
+
+    def run_json(self, argv: list[str], env: dict[str, str]) -> Any:
+        """A command run with --json, its output parsed: the one object it printed, or the
+        last line of a stream of JSON lines (`jobs watch --json`: the finished job)."""
+        text = self.run([*argv, "--json"], env, capture=True)
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return json.loads(text.strip().splitlines()[-1])
 
 
 def write_digits_npz(path: Path) -> None:
@@ -91,6 +123,7 @@ def run_demo(
     structure_epochs: int,
     finetune_epochs: int,
     keep_running: bool,
+    as_json: bool = False,
 ) -> None:
     data_dir = data_dir.resolve()
     work = data_dir / "demo"
@@ -100,21 +133,22 @@ def run_demo(
     env = {**os.environ, "EDGEPRUNE_SERVER": url}
     edgeprune = [sys.executable, "-m", "edgeprune"]
     edge_client = [sys.executable, "-m", "edge_client"]
+    say = _Narrator(as_json)
 
     checkpoint = work / f"{arch}-digits.pt"
     dataset = work / "digits-32.npz"
-    _say(f"1/5 train a small {arch} on the bundled digits (the cloud model)")
+    say.say(f"1/5 train a small {arch} on the bundled digits (the cloud model)")
     if not checkpoint.exists():
-        _run(
+        say.run(
             [*edgeprune, "pretrain", "--arch", arch, "--width-mult", str(width_mult),
              "--epochs", str(pretrain_epochs), "--out", str(checkpoint)],
             env,
         )  # fmt: skip
     else:
-        typer.echo(f"(reusing {checkpoint})")
+        say.echo(f"(reusing {checkpoint})")
     write_digits_npz(dataset)
 
-    _say(f"2/5 start the service: {url} (data in {data_dir})")
+    say.say(f"2/5 start the service: {url} (data in {data_dir})")
     log = (data_dir / "serve.log").open("ab")
     server = subprocess.Popen(
         [*edgeprune, "serve", "--data-dir", str(data_dir), "--port", str(port)],
@@ -125,27 +159,21 @@ def run_demo(
     )
     try:
         _wait_healthy(url, server)
-        token = (data_dir / "admin-token").read_text().strip()
+        token_file = data_dir / "admin-token"
+        token = token_file.read_text().strip()
         env["EDGEPRUNE_TOKEN"] = token
-        typer.echo(f"admin token: {token}  (also in {data_dir / 'admin-token'})")
+        say.echo(f"admin token: {token}  (also in {token_file})")
 
-        _say("3/5 upload the checkpoint and the edge data, submit a job, watch it")
-        model = json.loads(
-            _run(
-                [*edgeprune, "models", "upload", str(checkpoint), "--arch", arch,
-                 "--num-classes", "10", "--input-shape", "1,32,32", "--json"],
-                env,
-                capture=True,
-            )
+        say.say("3/5 upload the checkpoint and the edge data, submit a job, watch it")
+        model = say.run_json(
+            [*edgeprune, "models", "upload", str(checkpoint), "--arch", arch,
+             "--num-classes", "10", "--input-shape", "1,32,32"],
+            env,
         )  # fmt: skip
-        typer.echo(f"model {model['id']}: {model['params']:,} params, {model['flops']:,} MACs")
-        data = json.loads(
-            _run([*edgeprune, "datasets", "upload", str(dataset), "--json"], env, capture=True)
-        )
-        typer.echo(
-            f"dataset {data['id']}: {data['samples']} samples, {len(data['classes'])} classes"
-        )
-        job_id = _run(
+        say.echo(f"model {model['id']}: {model['params']:,} params, {model['flops']:,} MACs")
+        data = say.run_json([*edgeprune, "datasets", "upload", str(dataset)], env)
+        say.echo(f"dataset {data['id']}: {data['samples']} samples, {len(data['classes'])} classes")
+        job_id = say.run(
             [*edgeprune, "jobs", "submit", "--model", model["id"], "--dataset", data["id"],
              "--target", "flops=0.5", "--structure-epochs", str(structure_epochs),
              "--finetune-epochs", str(finetune_epochs), "--channel-multiple", "8",
@@ -153,30 +181,39 @@ def run_demo(
             env,
             capture=True,
         ).strip()  # fmt: skip
-        _run([*edgeprune, "jobs", "watch", job_id], env)
+        watch = [*edgeprune, "jobs", "watch", job_id]
+        # With --json the watch prints JSON lines; the last one holds the finished job.
+        job = say.run_json(watch, env)["data"] if as_json else say.run(watch, env)
 
-        _say(f"4/5 the published manifest of deployment '{DEPLOYMENT}'")
-        _run([*edgeprune, "deployments", "show", DEPLOYMENT], env)
+        say.say(f"4/5 the published manifest of deployment '{DEPLOYMENT}'")
+        show = [*edgeprune, "deployments", "show", DEPLOYMENT]
+        deployment = say.run_json(show, env) if as_json else say.run(show, env)
 
-        _say("5/5 an edge device pulls, verifies, swaps and benchmarks the model on this CPU")
+        say.say("5/5 an edge device pulls, verifies, swaps and benchmarks the model on this CPU")
         state = ["--state-dir", str(work / "device")]
-        _run(
-            [*edge_client, "register", "--server", url, "--deployment", DEPLOYMENT,
-             "--name", "demo-device", "--force", *state],
-            env,
-        )  # fmt: skip
-        _run([*edge_client, "run", "--once", "--runs", "100", *state], env)
+        register = [*edge_client, "register", "--server", url, "--deployment", DEPLOYMENT,
+                    "--name", "demo-device", "--force", *state]  # fmt: skip
+        device = say.run_json(register, env) if as_json else say.run(register, env)
+        pull = [*edge_client, "run", "--once", "--runs", "100", *state]
+        install = say.run_json(pull, env) if as_json else say.run(pull, env)
         # The same benchmark as a table: the installed model against the baseline.
-        _run([*edge_client, "bench", "--runs", "300", "--warmup", "30", *state], env)
-        # Repeated here: the first mention scrolls away behind the workers' start-up logs.
-        typer.secho(
-            f"\nDone. Dashboard: {url}/\nAdmin token: {token}  (also in "
-            f"{data_dir / 'admin-token'})",
-            fg=typer.colors.GREEN,
-            bold=True,
-        )
+        bench = [*edge_client, "bench", "--runs", "300", "--warmup", "30", *state]
+        benchmark = say.run_json(bench, env) if as_json else say.run(bench, env)
+        if as_json:
+            echo_json(
+                demo_document(
+                    url, token, token_file, model, data, job, deployment, device, install, benchmark
+                )
+            )
+        else:
+            # Repeated here: the first mention scrolls away behind the workers' start-up logs.
+            typer.secho(
+                f"\nDone. Dashboard: {url}/\nAdmin token: {token}  (also in {token_file})",
+                fg=typer.colors.GREEN,
+                bold=True,
+            )
         if keep_running:
-            typer.echo("The service keeps running; Ctrl-C stops it.")
+            say.echo("The service keeps running; Ctrl-C stops it.")
             server.wait()
     except KeyboardInterrupt:
         pass
@@ -188,3 +225,32 @@ def run_demo(
             except subprocess.TimeoutExpired:
                 os.killpg(server.pid, signal.SIGKILL)
         log.close()
+
+
+def demo_document(
+    url: str,
+    token: str,
+    token_file: Path,
+    model: dict[str, Any],
+    dataset: dict[str, Any],
+    job: dict[str, Any],
+    deployment: dict[str, Any],
+    device: dict[str, Any],
+    install: dict[str, Any],
+    benchmark: dict[str, Any],
+) -> dict[str, Any]:
+    """`edgeprune demo --json`'s closing object, from what each step's own --json printed:
+    the dashboard and admin token, the uploaded model and dataset, the finished job (its
+    summary: reductions and accuracies), the deployment with its manifest, and the device's
+    registration, install and benchmark."""
+    return {
+        "dashboard": f"{url}/",
+        "server": url,
+        "admin_token": token,
+        "admin_token_file": str(token_file),
+        "model": model,
+        "dataset": dataset,
+        "job": job,
+        "deployment": deployment,
+        "device": {"registration": device, "install": install, "benchmark": benchmark},
+    }

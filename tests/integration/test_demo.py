@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -45,3 +46,33 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         if data_dir in cmdline:
             leftovers.append(cmdline)
     assert leftovers == []
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_demo_json_prints_one_object_made_of_each_steps_json(tmp_path: Path) -> None:
+    data_dir = tmp_path / "demo"
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "edgeprune", "demo", "--data-dir", str(data_dir),
+            "--pretrain-epochs", "1", "--structure-epochs", "1", "--finetune-epochs", "1",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "OMP_NUM_THREADS": "2"},
+    )  # fmt: skip
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    result = json.loads(done.stdout)  # stdout is the one object and nothing else
+    assert "== 5/5" in done.stderr  # the narration went to stderr
+    assert result["admin_token"] == (data_dir / "admin-token").read_text().strip()
+    assert result["dashboard"] == result["server"] + "/"
+    job = result["job"]
+    assert job["state"] == "succeeded" and job["model_id"] == result["model"]["id"]
+    assert abs(job["summary"]["achieved"]["flops"] - 0.5) <= 0.01
+    assert result["deployment"]["manifest"]["job_id"] == job["id"]
+    device = result["device"]
+    assert device["registration"]["deployment"] == "demo"
+    assert device["install"]["version"] == result["deployment"]["manifest"]["version"]
+    assert device["benchmark"]["latency_ms"]["p50"] > 0 and device["benchmark"]["speedup"] > 0
