@@ -11,7 +11,17 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
-Metric = Literal["flops", "params", "channels"]
+from edgeprune.contracts.jobs import Phase
+from edgeprune.contracts.limits import (
+    MAX_BATCH_SIZE,
+    MAX_CHANNEL_MULTIPLE,
+    MAX_EPOCHS,
+    METRICS,
+    REDUCTION_ABOVE,
+    REDUCTION_BELOW,
+    Metric,
+)
+
 TargetFit = Literal["scale", "cost_aware", "greedy"]
 ReleaseSchedule = Literal["constant", "cosine"]
 FinetuneSchedule = Literal["step", "cosine"]
@@ -21,14 +31,6 @@ ChannelSelection = Literal["saliency", "stable"]
 Quantize = Literal["none", "int8"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 ResidualPolicy = Literal["inside", "coupled"]
-Phase = Literal["calibrating", "structure_learning", "pruning", "weight_learning", "exporting"]
-PHASES: tuple[Phase, ...] = (
-    "calibrating",
-    "structure_learning",
-    "pruning",
-    "weight_learning",
-    "exporting",
-)
 
 
 class InvalidTarget(ValueError):
@@ -45,13 +47,13 @@ class Target:
     reduction: float
 
     def __post_init__(self) -> None:
-        if self.metric not in ("flops", "params", "channels"):
+        if self.metric not in METRICS:
             raise InvalidTarget(
                 f"unknown target metric {self.metric!r}; use flops, params or channels"
             )
         if not isinstance(self.reduction, int | float) or math.isnan(self.reduction):
             raise InvalidTarget(f"target reduction must be a number, got {self.reduction!r}")
-        if not 0.0 < float(self.reduction) < 1.0:
+        if not REDUCTION_ABOVE < float(self.reduction) < REDUCTION_BELOW:
             raise InvalidTarget(f"target reduction must be in (0, 1), got {self.reduction}")
 
     @classmethod
@@ -147,10 +149,10 @@ class CompressConfig:
     def __post_init__(self) -> None:
         for name in ("structure_epochs", "finetune_epochs"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 0 or value > 10_000:
-                raise ValueError(f"{name} must be an integer in [0, 10000], got {value!r}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+            if not isinstance(value, int) or not 0 <= value <= MAX_EPOCHS:
+                raise ValueError(f"{name} must be an integer in [0, {MAX_EPOCHS}], got {value!r}")
+        if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
+            raise ValueError(f"batch_size must be in [1, {MAX_BATCH_SIZE}], got {self.batch_size}")
         if not 0.0 < self.epsilon < 1.0:
             raise ValueError(f"epsilon must be in (0, 1), got {self.epsilon}")
         if not 0.0 <= self.release <= 1.0:
@@ -170,8 +172,8 @@ class CompressConfig:
             raise ValueError("int8_calibration_samples must be in [1, 100000]")
         if self.data_workers is not None and not 0 <= self.data_workers <= 64:
             raise ValueError(f"data_workers must be in 0..64, got {self.data_workers}")
-        if not 1 <= self.channel_multiple <= 1024:
-            raise ValueError("channel_multiple must be in [1, 1024]")
+        if not 1 <= self.channel_multiple <= MAX_CHANNEL_MULTIPLE:
+            raise ValueError(f"channel_multiple must be in [1, {MAX_CHANNEL_MULTIPLE}]")
         for name in ("lr", "structure_lr"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0")

@@ -8,7 +8,8 @@ from types import TracebackType
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from pruning.config import PHASES, ProgressEvent, RunHooks
+from edgeprune.contracts.jobs import PHASES
+from pruning.config import ProgressEvent, RunHooks
 
 
 class RichProgress:

@@ -9,11 +9,13 @@ upgrade.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Literal
+from typing import Any
 
 from torch import Tensor, nn
 
-ResumablePhase = Literal["structure_learning", "weight_learning"]
+from edgeprune.contracts.jobs import TRAINING_PHASES, TrainingPhase
+
+ResumablePhase = TrainingPhase
 
 
 @dataclass
@@ -49,7 +51,7 @@ class ResumeState:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ResumeState:
         phase = raw.get("phase")
-        if phase not in ("structure_learning", "weight_learning"):
+        if phase not in TRAINING_PHASES:
             raise ValueError(f"not a resumable phase: {phase!r}")
         return cls(
             phase=phase,
