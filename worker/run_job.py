@@ -28,7 +28,8 @@ from pruning.data.archives import ArchiveLimits
 from pruning.pipeline import CompressRequest, CompressResult, run_compression
 from pruning.watchdog import StallWatchdog, stall_message
 from worker.context import WorkerContext
-from worker.hooks import Checkpoints, Heartbeat, Lease, json_safe, run_hooks
+from worker.hooks import Checkpoints, Heartbeat, Lease, run_hooks
+from worker.summary import summarize
 
 log = logging.getLogger(__name__)
 
@@ -121,43 +122,6 @@ def remove_dead_attempts(job_id: str) -> list[Path]:
     if stale:
         log.info("job %s: removed %d folder(s) of dead attempts", job_id, len(stale))
     return stale
-
-
-def summarize(report: dict[str, Any]) -> dict[str, Any]:
-    """The headline numbers of a report, for job listings and the dashboard."""
-    baseline, pruned = report.get("baseline", {}), report.get("pruned", {})
-    return json_safe(
-        {
-            "target": report.get("target"),
-            "achieved": report.get("achieved"),
-            "accuracy_before": baseline.get("accuracy"),
-            "accuracy_after": pruned.get("accuracy"),
-            "flops_before": baseline.get("flops"),
-            "flops_after": pruned.get("flops"),
-            "params_before": baseline.get("params"),
-            "params_after": pruned.get("params"),
-            # What a device needs to feed the model (the manifest carries it).
-            "preprocessing": _preprocessing(report.get("data")),
-            "int8": _int8_headline(report.get("int8")),
-        }
-    )
-
-
-def _preprocessing(data: Any) -> dict[str, Any] | None:
-    if not isinstance(data, dict) or "mean" not in data or "std" not in data:
-        return None
-    return {
-        "layout": "NCHW",
-        "mean": data["mean"],
-        "std": data["std"],
-        "value_scale": data.get("value_scale", 1 / 255),
-    }
-
-
-def _int8_headline(int8: Any) -> dict[str, Any] | None:
-    if not isinstance(int8, dict):
-        return None
-    return {k: int8.get(k) for k in ("published", "accuracy", "fp32_accuracy", "drop", "reason")}
 
 
 class JobRun:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from edgeprune.contracts.jobs import JobState
 from infra.store import poll_generation
 from infra.store.models import Deployment, Device, DeviceReport, Job, Token, utcnow
 from infra.store.tokens import create_token
@@ -60,7 +61,8 @@ def deployment_is_known(session: Session, name: str) -> bool:
     """A deployment exists, or a queued/running job will promote its model to it."""
     if session.get(Deployment, name) is not None:
         return True
-    pending = select(Job.id).where(Job.deployment == name, Job.state.in_(("queued", "running")))
+    unfinished = (JobState.QUEUED.value, JobState.RUNNING.value)
+    pending = select(Job.id).where(Job.deployment == name, Job.state.in_(unfinished))
     return session.scalar(pending.limit(1)) is not None
 
 

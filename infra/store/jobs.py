@@ -22,15 +22,18 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from edgeprune.contracts import jobs as contract
+from edgeprune.contracts.report import JobSummary
 from infra.store.models import Job, JobEvent, utcnow
 
-QUEUED = "queued"
-RUNNING = "running"
-SUCCEEDED = "succeeded"
-FAILED = "failed"
-CANCELED = "canceled"
-TERMINAL_STATES = frozenset({SUCCEEDED, FAILED, CANCELED})
-STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED)
+# The contract's states as the plain strings the `state` column holds.
+QUEUED = contract.JobState.QUEUED.value
+RUNNING = contract.JobState.RUNNING.value
+SUCCEEDED = contract.JobState.SUCCEEDED.value
+FAILED = contract.JobState.FAILED.value
+CANCELED = contract.JobState.CANCELED.value
+TERMINAL_STATES = frozenset(s.value for s in contract.TERMINAL_STATES)
+STATES = tuple(s.value for s in contract.JobState)
 
 
 class JobNotFound(LookupError):
@@ -206,7 +209,7 @@ def _finish(
 
 
 def mark_succeeded(
-    session: Session, job_id: str, lease: int | None, summary: dict[str, Any]
+    session: Session, job_id: str, lease: int | None, summary: JobSummary
 ) -> bool:
     """Finish the run as succeeded, unless a cancel was requested: the condition is in the
     UPDATE itself, so a `request_cancel` racing with it either lands first (no success; the

@@ -21,6 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from edgeprune.contracts.jobs import JobState
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -87,9 +89,9 @@ class Job(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("job"))
     model_id: Mapped[str] = mapped_column(ForeignKey("models.id"))
     dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"))
-    # queued | running | succeeded | failed | canceled
-    state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
-    # calibrating | structure_learning | pruning | weight_learning | exporting
+    # edgeprune.contracts.jobs.JobState
+    state: Mapped[str] = mapped_column(String(16), default=JobState.QUEUED.value, index=True)
+    # edgeprune.contracts.jobs.Phase (null until a worker starts the run)
     phase: Mapped[str | None] = mapped_column(String(32), nullable=True)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     # The request as accepted: target, epochs, batch_size, lr, seed.

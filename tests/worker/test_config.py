@@ -9,7 +9,8 @@ import pytest
 from infra.store.models import Dataset
 from pruning.config import InvalidTarget
 from worker.hooks import json_safe
-from worker.run_job import build_config, dataset_suffix, one_line, summarize
+from worker.run_job import build_config, dataset_suffix, one_line
+from worker.summary import summarize
 
 
 def test_build_config_takes_engine_fields_and_ignores_the_rest() -> None:
