@@ -1,6 +1,10 @@
 // Number formatting and tiny DOM helpers shared by the pages. Everything that comes from the
 // API is put into the page as text (textContent), never as HTML.
 
+// The job states and phases of edgeprune/contracts/jobs.py, in its order (the pages cannot
+// import Python: tests/contracts/test_dashboard_vocabulary.py checks these against it).
+export const JOB_STATES = ["queued", "running", "succeeded", "failed", "canceled"];
+export const TERMINAL_STATES = new Set(["succeeded", "failed", "canceled"]);
 export const PHASE_LABELS = {
   calibrating: "Calibrating",
   structure_learning: "Structure learning",
@@ -10,7 +14,6 @@ export const PHASE_LABELS = {
 };
 
 export const METRIC_LABELS = { flops: "FLOPs", params: "Params", channels: "Channels" };
-export const TERMINAL_STATES = new Set(["succeeded", "failed", "canceled"]);
 
 /** el("td", {class: "num"}, "text", childNode, ...) */
 export function el(tag, attrs = {}, ...children) {

@@ -7,6 +7,7 @@ import {
   duration,
   el,
   isNumber,
+  JOB_STATES,
   METRIC_LABELS,
   PHASE_LABELS,
   parseTime,
@@ -23,7 +24,6 @@ const REFRESH_MS = 15000;
 const HIDDEN_REFRESH_MS = 60000;
 // Many events arrive per second while a job trains: refresh at most this often.
 const FEED_DEBOUNCE_MS = 400;
-const STATES = ["queued", "running", "succeeded", "failed", "canceled"];
 
 const body = document.getElementById("jobs-body");
 const filter = document.getElementById("state-filter");
@@ -44,7 +44,7 @@ function refreshSoon() {
 
 function currentState() {
   const state = new URLSearchParams(location.search).get("state");
-  return STATES.includes(state) ? state : "";
+  return JOB_STATES.includes(state) ? state : "";
 }
 
 function achievedCell(job) {
