@@ -15,6 +15,18 @@ from typing import Any
 import torch
 from torch import nn
 
+from edgeprune.contracts.artifacts import (
+    ALWAYS_PUBLISHED,
+    BASELINE_ONNX,
+    CHANNELS_PNG,
+    HISTORY_PNG,
+    INT8_ONNX,
+    MODEL_ONNX,
+    PRUNED_PT,
+    REPORT_JSON,
+    STRUCTURE_JSON,
+)
+from edgeprune.contracts.report import Report
 from pruning.checkpoints import (
     CheckpointError,
     CheckpointMismatch,
@@ -35,17 +47,6 @@ from pruning.export.quantize import calibration_sample, onnx_accuracy, quantize_
 from pruning.models.registry import ModelSpec, available_models, build_model
 from pruning.network.metrics import count_model
 from pruning.report import build_report, plot_channels, plot_history, with_roles, write_json
-
-INT8_ARTIFACT = "model.int8.onnx"  # published only when asked for and accurate enough
-ARTIFACTS = (
-    "model.onnx",
-    "baseline.onnx",
-    "pruned.pt",
-    "structure.json",
-    "report.json",
-    "channels.png",
-    "history.png",
-)
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class CompressRequest:
 class CompressResult:
     out_dir: Path
     artifacts: dict[str, Path]
-    report: dict[str, Any]
+    report: Report
 
 
 # A checkpoint's weights and the structure they fit; None for a plain state dict of a network
@@ -153,20 +154,20 @@ def run_compression(
     if hooks.on_progress is not None:
         hooks.on_progress(ProgressEvent(phase="exporting", progress=1.0, message="exporting ONNX"))
     out_dir.mkdir(parents=True, exist_ok=True)
-    artifacts = {name: out_dir / name for name in ARTIFACTS}
+    artifacts = {name: out_dir / name for name in ALWAYS_PUBLISHED}
     pruned_model = result.model.cpu().eval()
     baseline_model = build_model(spec)
     baseline_model.load_state_dict(baseline_state)
     baseline_model.eval()
     shape = data.input_shape
     parity_pruned = export_onnx(
-        pruned_model, shape, artifacts["model.onnx"], seed=request.config.seed
+        pruned_model, shape, artifacts[MODEL_ONNX], seed=request.config.seed
     )
     parity_baseline = export_onnx(
-        baseline_model, shape, artifacts["baseline.onnx"], seed=request.config.seed
+        baseline_model, shape, artifacts[BASELINE_ONNX], seed=request.config.seed
     )
-    save_checkpoint(artifacts["pruned.pt"], pruned_model, result.spec)
-    write_json(artifacts["structure.json"], result.spec.to_json())
+    save_checkpoint(artifacts[PRUNED_PT], pruned_model, result.spec)
+    write_json(artifacts[STRUCTURE_JSON], result.spec.to_json())
 
     # The achieved reduction is measured by counting the networks themselves.
     counted_before = count_model(baseline_model, shape)
@@ -181,13 +182,13 @@ def run_compression(
             variant=variant, source_job=request.source_job,
         )  # fmt: skip
 
-    write_metadata(artifacts["model.onnx"], describe("fp32", counted_after))
-    write_metadata(artifacts["baseline.onnx"], describe("baseline", counted_before))
+    write_metadata(artifacts[MODEL_ONNX], describe("fp32", counted_after))
+    write_metadata(artifacts[BASELINE_ONNX], describe("baseline", counted_before))
     int8 = None
     if request.config.quantize == "int8":
         int8 = _quantize(request, data, artifacts, out_dir)
         if int8["published"]:
-            write_metadata(artifacts[INT8_ARTIFACT], describe("int8", counted_after))
+            write_metadata(artifacts[INT8_ONNX], describe("int8", counted_after))
     timings = {"loading": load_seconds, **result.timings}
     timings["exporting"] = time.perf_counter() - started
     report = build_report(
@@ -223,9 +224,9 @@ def run_compression(
     }
     if int8 is not None:
         report["int8"] = int8
-    plot_channels(report, artifacts["channels.png"])
-    plot_history(report, artifacts["history.png"])
-    write_json(artifacts["report.json"], report)
+    plot_channels(report, artifacts[CHANNELS_PNG])
+    plot_history(report, artifacts[HISTORY_PNG])
+    write_json(artifacts[REPORT_JSON], report)
     return CompressResult(out_dir=out_dir, artifacts=artifacts, report=report)
 
 
@@ -235,10 +236,10 @@ def _quantize(
     """INT8 with onnxruntime, judged on the test split against the fp32 ONNX model: published
     as model.int8.onnx unless it loses more than `int8_max_drop` (then the report says why)."""
     config = request.config
-    path = out_dir / INT8_ARTIFACT
+    path = out_dir / INT8_ONNX
     sample = calibration_sample(data.x_train, config.int8_calibration_samples, config.seed)
-    kept_fp32 = quantize_int8(artifacts["model.onnx"], path, sample)
-    fp32 = onnx_accuracy(artifacts["model.onnx"], data.x_test, data.y_test).accuracy
+    kept_fp32 = quantize_int8(artifacts[MODEL_ONNX], path, sample)
+    fp32 = onnx_accuracy(artifacts[MODEL_ONNX], data.x_test, data.y_test).accuracy
     quantized = onnx_accuracy(path, data.x_test, data.y_test).accuracy
     outcome: dict[str, Any] = {
         "accuracy": quantized,
@@ -250,7 +251,7 @@ def _quantize(
         "published": fp32 - quantized <= config.int8_max_drop,
     }
     if outcome["published"]:
-        artifacts[INT8_ARTIFACT] = path
+        artifacts[INT8_ONNX] = path
     else:
         path.unlink(missing_ok=True)
         outcome["reason"] = (

@@ -12,10 +12,11 @@ import json
 import os
 import platform
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgeprune.contracts.report import Report
 from pruning.config import CompressConfig
 
 if TYPE_CHECKING:
@@ -55,7 +56,10 @@ def build_report(
     checks: dict[str, float],
     head_reinitialised: bool,
     kept_convs: list[dict[str, str]] | None = None,
-) -> dict[str, Any]:
+) -> Report:
+    """The report's top level (edgeprune.contracts.report.Report), but for what the pipeline
+    adds once the model is exported (structure, runtime, data, int8)."""
+
     def reduction(key: str) -> float:
         return 1.0 - pruned[key] / baseline[key] if baseline[key] else 0.0
 
@@ -138,7 +142,7 @@ def with_roles(
     return [{**unit, "role": role} for unit, role in zip(units, roles, strict=True)]
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
+def write_json(path: Path, data: Mapping[str, Any]) -> None:
     """Write temp-then-rename so a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
@@ -147,7 +151,7 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     Path(tmp).replace(path)
 
 
-def plot_channels(report: dict[str, Any], path: Path) -> None:
+def plot_channels(report: Report, path: Path) -> None:
     """Channels per unit before and after (like the paper's Fig. 9-11)."""
     import matplotlib
 
@@ -173,7 +177,7 @@ def plot_channels(report: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def plot_history(report: dict[str, Any], path: Path) -> None:
+def plot_history(report: Report, path: Path) -> None:
     """Loss, accuracy and FLOPs of the active structure per epoch."""
     import matplotlib.pyplot as plt
 
@@ -187,7 +191,7 @@ PHASE_LETTERS = {"structure_learning": "S", "weight_learning": "W"}
 PHASE_NAMES = {"structure_learning": "structure learning", "weight_learning": "weight learning"}
 
 
-def history_figure(report: dict[str, Any]) -> Figure:
+def history_figure(report: Report) -> Figure:
     """The history plot: one tick per epoch labelled S1 S2 … W1 W2 … (never a fraction of an
     epoch), a divider where structure learning ends and each phase named above its epochs."""
     import matplotlib

@@ -7,17 +7,15 @@ the dashboard and `edgeprune jobs watch` show it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, cast
 
 from edgeprune.contracts.edge import Preprocessing
-from edgeprune.contracts.report import Int8Headline, JobSummary
+from edgeprune.contracts.report import Int8Headline, JobSummary, Report
 from worker.hooks import json_safe
 
 
-def summarize(report: Mapping[str, Any]) -> JobSummary:
-    """The headline numbers of a report (edgeprune.contracts.report.Report); NaN and
-    infinities become null."""
+def summarize(report: Report) -> JobSummary:
+    """The headline numbers of a report; NaN and infinities become null."""
     baseline, pruned = report.get("baseline") or {}, report.get("pruned") or {}
     summary: JobSummary = {
         "target": report.get("target"),

@@ -9,11 +9,12 @@ import onnx
 import onnxruntime as ort
 import pytest
 
+from edgeprune.contracts.artifacts import INT8_ONNX
 from pruning import pipeline
 from pruning.config import CompressConfig, Target
 from pruning.export.metadata import read_metadata
 from pruning.export.quantize import OnnxAccuracy
-from pruning.pipeline import INT8_ARTIFACT, CompressRequest, run_compression
+from pruning.pipeline import CompressRequest, run_compression
 
 
 def _request(tmp_path: Path, **config: object) -> CompressRequest:
@@ -35,11 +36,11 @@ def test_int8_is_published_with_its_accuracy_and_every_model_describes_itself(
 ) -> None:
     result = run_compression(_request(tmp_path, quantize="int8", int8_max_drop=0.05), tmp_path)
     int8 = result.report["int8"]
-    assert int8["published"] is True and INT8_ARTIFACT in result.artifacts
+    assert int8["published"] is True and INT8_ONNX in result.artifacts
     assert int8["drop"] <= 0.05 and int8["fp32_accuracy"] > 0.5  # a trained, useful model
     assert int8["calibration_samples"] == 256
     assert int8["fp32_nodes"] >= 1  # the 1-channel stem stays fp32
-    path = result.artifacts[INT8_ARTIFACT]
+    path = result.artifacts[INT8_ONNX]
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     ops = {node.op_type for node in onnx.load(str(path)).graph.node}
     assert "QuantizeLinear" in ops and "DequantizeLinear" in ops  # QDQ format
@@ -49,7 +50,7 @@ def test_int8_is_published_with_its_accuracy_and_every_model_describes_itself(
     data = result.report["data"]
     for name, variant in (
         ("model.onnx", "fp32"),
-        (INT8_ARTIFACT, "int8"),
+        (INT8_ONNX, "int8"),
         ("baseline.onnx", "baseline"),
     ):
         meta = read_metadata(result.artifacts[name])
@@ -77,7 +78,7 @@ def test_an_int8_model_that_loses_too_much_is_not_published(
 
     def worse_int8(path: Path, x: object, y: object) -> OnnxAccuracy:
         measured = real(path, x, y)  # type: ignore[arg-type]
-        if path.name == INT8_ARTIFACT:  # as if quantization had broken the model
+        if path.name == INT8_ONNX:  # as if quantization had broken the model
             return OnnxAccuracy(measured.accuracy - 0.2, measured.samples)
         return measured
 
@@ -87,7 +88,7 @@ def test_an_int8_model_that_loses_too_much_is_not_published(
     assert int8["published"] is False and int8["drop"] > 0.15  # 0.2 on top of int8's own
     assert "published fp32 only" in int8["reason"]
     assert f"{int8['drop']:.4f} below" in int8["reason"]
-    assert INT8_ARTIFACT not in result.artifacts and not (tmp_path / INT8_ARTIFACT).exists()
+    assert INT8_ONNX not in result.artifacts and not (tmp_path / INT8_ONNX).exists()
 
 
 def test_int8_is_off_by_default(tmp_path: Path) -> None:
