@@ -1,60 +1,68 @@
-"""Numeric arrays (from .npz files and scikit-learn) to `RawData`, with strict checks."""
+"""Numeric arrays (from .npz files and scikit-learn) to `RawData`, with strict checks: the
+rules the API checks `.npz` uploads by (`edgeprune.contracts.dataset_rules`)."""
 
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from pruning.data.archives import check_totals
+from edgeprune.contracts.dataset_rules import (
+    DEFAULT_LIMITS,
+    NPZ_ARRAYS,
+    ArchiveLimits,
+    ArrayFacts,
+    DatasetRuleError,
+    ImageArray,
+    MemberScan,
+    check_npz_names,
+    class_labels,
+    not_finite,
+    npz_layout,
+)
 from pruning.data.prepare import labels_to_indices
 from pruning.data.samples import Samples, Uint8Arrays
 from pruning.data.types import DataError, Inputs, RawData
 
-_IMAGE_CHANNELS = (1, 3)
+
+@contextmanager
+def _rules(source: str) -> Iterator[None]:
+    try:
+        yield
+    except DatasetRuleError as exc:
+        raise DataError(f"{source}: {exc}") from None
 
 
-def images_to_nchw(x: np.ndarray, name: str, source: str) -> Inputs:
-    """(N,H,W), (N,H,W,C) with C in {1,3} or (N,C,H,W) numbers → float32 (N,C,H,W).
+def images_to_nchw(x: np.ndarray, layout: ImageArray, name: str, source: str) -> Inputs:
+    """Images read by `layout` (from `npz_layout`) as float32 (N, C, H, W).
 
     uint8 is taken as 0..255 and scaled to 0..1, a batch at a time (kept as uint8 `Samples`:
     a quarter of the float32 size); other numbers are kept as they are (the per-channel
     normalisation makes the scale irrelevant).
     """
-    if x.dtype.kind not in "uif":
-        raise DataError(f"{source}: {name} has dtype {x.dtype}, not numbers")
-    if x.ndim == 3:
+    if layout.axes == "NHW":
         x = x[:, None, :, :]
-    elif x.ndim == 4:
-        # Channels-last when the last axis looks like channels and the second does not.
-        if x.shape[3] in _IMAGE_CHANNELS and x.shape[1] not in _IMAGE_CHANNELS:
-            x = x.transpose(0, 3, 1, 2)
-    else:
-        raise DataError(
-            f"{source}: {name} has shape {x.shape}; expected (N,H,W), (N,H,W,C) or (N,C,H,W)"
-        )
-    if x.shape[0] == 0 or min(x.shape[1:]) < 1:
-        raise DataError(f"{source}: {name} is empty (shape {x.shape})")
+    elif layout.axes == "NHWC":
+        x = x.transpose(0, 3, 1, 2)
     if x.dtype == np.uint8:
         reader = Uint8Arrays(np.ascontiguousarray(x))
         return Samples(reader, reader.size)
-    tensor = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    with np.errstate(over="ignore"):  # a value beyond float32's range is refused just below
+        tensor = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     if not torch.isfinite(tensor).all():
-        raise DataError(f"{source}: {name} contains NaN or infinite values")
+        raise DataError(f"{source}: {not_finite(name)}")
     return tensor
 
 
 def labels_to_int(y: np.ndarray, name: str, source: str) -> torch.Tensor:
-    """1-D integer labels (floats are accepted only when they are whole numbers)."""
-    if y.ndim != 1:
-        raise DataError(f"{source}: {name} has shape {y.shape}; expected one label per sample")
-    if y.dtype.kind in "iu":
-        return torch.from_numpy(y.astype(np.int64))
-    if y.dtype.kind == "f" and np.isfinite(y).all() and (y == np.round(y)).all():
-        return torch.from_numpy(y.astype(np.int64))
-    raise DataError(f"{source}: {name} must hold integer class labels, got dtype {y.dtype}")
+    """Integer labels (whole-number floats are accepted) as int64."""
+    with _rules(source):
+        class_labels(np.unique(y).tolist(), name, str(y.dtype))
+    return torch.from_numpy(y.astype(np.int64))
 
 
 def arrays_to_raw(
@@ -64,20 +72,15 @@ def arrays_to_raw(
     y_test: np.ndarray | None,
     source: str,
 ) -> RawData:
-    if (x_test is None) != (y_test is None):
-        raise DataError(f"{source}: x_test and y_test must be given together")
-    xt = images_to_nchw(x, "x", source)
+    arrays = {"x": x, "y": y, "x_test": x_test, "y_test": y_test}
+    with _rules(source):
+        layout = npz_layout({k: ArrayFacts.of(a) for k, a in arrays.items() if a is not None})
+    xt = images_to_nchw(x, layout.x, "x", source)
     yt = labels_to_int(y, "y", source)
-    if len(xt) != len(yt):
-        raise DataError(f"{source}: x has {len(xt)} samples but y has {len(yt)} labels")
     xv = yv = None
-    if x_test is not None and y_test is not None:
-        xv = images_to_nchw(x_test, "x_test", source)
+    if x_test is not None and y_test is not None and layout.x_test is not None:
+        xv = images_to_nchw(x_test, layout.x_test, "x_test", source)
         yv = labels_to_int(y_test, "y_test", source)
-        if len(xv) != len(yv):
-            raise DataError(
-                f"{source}: x_test has {len(xv)} samples but y_test has {len(yv)} labels"
-            )
     y_train, y_eval, classes = labels_to_indices(yt, yv)
     eight_bit = np.asarray(x).dtype == np.uint8
     return RawData(
@@ -92,38 +95,34 @@ def arrays_to_raw(
     )
 
 
-def _check_npz_expansion(path: str, source: str) -> None:
+def _scan_npz(path: str, source: str, limits: ArchiveLimits) -> None:
     # An .npz is a zip of .npy members: np.savez_compressed turns 300 MB of zeros into 300 kB,
-    # and numpy would allocate all of it. Bound the declared sizes as for any archive.
+    # and numpy would allocate all of it. Its members pass the archive rules first.
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
     except (zipfile.BadZipFile, OSError) as exc:
         raise DataError(f"{source}: not a readable .npz file ({exc})") from None
-    total = sum(i.file_size for i in infos)
-    check_totals(len(infos), total, Path(path).stat().st_size, source)
+    scan = MemberScan(Path(path).stat().st_size, limits)
+    with _rules(source):
+        for info in infos:
+            scan.add_zip(info)
 
 
-def load_npz(path: str, source: str) -> RawData:
-    _check_npz_expansion(path, source)
+def load_npz(path: str, source: str, limits: ArchiveLimits = DEFAULT_LIMITS) -> RawData:
+    _scan_npz(path, source, limits)
     try:
         with np.load(path, allow_pickle=False) as archive:
-            names = set(archive.files)
-            missing = {"x", "y"} - names
-            if missing:
-                raise DataError(
-                    f"{source}: missing array(s) {', '.join(sorted(missing))}; "
-                    f"found {sorted(names)}"
-                )
-            arrays = {k: archive[k] for k in ("x", "y", "x_test", "y_test") if k in names}
-    except DataError:
-        raise
+            names = list(archive.files)
+            arrays = {k: archive[k] for k in NPZ_ARRAYS if k in names}
     except ValueError as exc:  # object arrays need pickle, which we refuse
         raise DataError(
             f"{source}: unreadable array ({exc}); object arrays are not accepted"
         ) from None
     except (OSError, EOFError) as exc:
         raise DataError(f"{source}: not a readable .npz file ({exc})") from None
+    with _rules(source):
+        check_npz_names(names)
     return arrays_to_raw(
         arrays["x"], arrays["y"], arrays.get("x_test"), arrays.get("y_test"), source
     )

@@ -1,74 +1,62 @@
 """ImageFolder trees (`root/<class>/<image>`, optionally split into train/ and test/ or val/),
-read lazily: each file is decoded when a batch needs it."""
+read lazily: each file is decoded when a batch needs it.
+
+Which files are samples of which class is decided by the same rule the API checked the
+upload with (`edgeprune.contracts.dataset_rules.image_folder_layout`), read here from the
+folder on disk (an upload's extracted archive, or the operator's own folder).
+"""
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from edgeprune.contracts.dataset_rules import (
+    DatasetRuleError,
+    FolderListing,
+    Parts,
+    image_folder_layout,
+    is_hidden,
+)
 from pruning.data.samples import ImageFiles, Samples, open_image
 from pruning.data.types import DataError, RawData
 
 _DEFAULT_SIZE = (32, 32)
-_TEST_NAMES = ("test", "val")
 
 
-def _visible(path: Path | str) -> bool:
-    # Archive tools add hidden files and __MACOSX folders; they are not data.
-    name = path if isinstance(path, str) else path.name
-    return not name.startswith(".") and name != "__MACOSX"
+def folder_listing(top: Path) -> FolderListing:
+    """The files and folders below `top` as path parts. Hidden folders are not entered (the
+    layout skips them anyway); linked folders are followed once, so a loop ends."""
+    listing = FolderListing()
+    seen: set[Path] = set()
+    stack: list[tuple[Parts, Path]] = [((), top)]
+    while stack:
+        parts, folder = stack.pop()
+        real = folder.resolve()
+        if real in seen:
+            continue
+        seen.add(real)
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if is_hidden(entry.name):
+                    continue
+                if entry.is_dir():
+                    listing.add_folder((*parts, entry.name))
+                    stack.append(((*parts, entry.name), Path(entry.path)))
+                elif entry.is_file():
+                    listing.add_file((*parts, entry.name))
+    return listing
 
 
-def find_tree_root(root: Path) -> Path:
-    """Step into a lone wrapper folder (e.g. an archive's top directory) while it holds only
-    folders, so `data/train/cat/...` and `train/cat/...` are read the same way."""
-    while True:
-        entries = [p for p in root.iterdir() if _visible(p)]
-        if len(entries) != 1 or not entries[0].is_dir():
-            return root
-        inner = [p for p in entries[0].iterdir() if _visible(p)]
-        if (
-            not inner
-            or not all(p.is_dir() for p in inner)
-            or entries[0].name in ("train", *_TEST_NAMES)
-        ):
-            return root
-        root = entries[0]
-
-
-def _class_dirs(root: Path) -> list[Path]:
-    return sorted(p for p in root.iterdir() if p.is_dir() and _visible(p))
-
-
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file() and all(_visible(q) for q in p.relative_to(folder).parts)
-    )
-
-
-def _image_size(path: Path, shown: Path) -> tuple[int, int]:
+def _image_size(path: Path, shown: str) -> tuple[int, int]:
     """(height, width) from the file's header; the pixels are decoded when a batch needs them."""
     with open_image(path, shown) as img:
         width, height = img.size
     return int(height), int(width)
-
-
-def _list_split(root: Path, classes: list[str]) -> tuple[list[Path], list[int]]:
-    paths: list[Path] = []
-    labels: list[int] = []
-    for index, name in enumerate(classes):
-        folder = root / name
-        if not folder.is_dir():
-            continue
-        for path in _image_files(folder):
-            paths.append(path)
-            labels.append(index)
-    return paths, labels
 
 
 def load_image_folder(
@@ -86,29 +74,21 @@ def load_image_folder(
             f"{source}: images decode to 1 or 3 channels, not in_channels={in_channels}"
         )
     mode = "L" if in_channels == 1 else "RGB"
-    root = find_tree_root(root)
-    train_root, test_root = root, None
-    if (root / "train").is_dir():
-        train_root = root / "train"
-        test_root = next((root / n for n in _TEST_NAMES if (root / n).is_dir()), None)
-    classes = [p.name for p in _class_dirs(train_root)]
-    if test_root is not None:
-        extra = sorted({p.name for p in _class_dirs(test_root)} - set(classes))
-        if extra:
-            raise DataError(f"{source}: test class(es) {', '.join(extra[:5])} are not in train")
-    if not classes:
-        raise DataError(f"{source}: no class folders found (expected root/<class>/<image>)")
-    paths, labels = _list_split(train_root, classes)
-    if not paths:
-        raise DataError(f"{source}: no images found under the class folders")
-    test_paths, test_labels = _list_split(test_root, classes) if test_root else ([], [])
-    if test_root is not None and not test_paths:
-        raise DataError(f"{source}: the {test_root.name}/ folder holds no images")
-    sizes = {_image_size(p, p.relative_to(root)) for p in paths + test_paths}
+    try:
+        layout = image_folder_layout(folder_listing(root))
+    except DatasetRuleError as exc:
+        raise DataError(f"{source}: {exc}") from None
+    paths = [root.joinpath(*parts) for _, parts in layout.train]
+    labels = [index for index, _ in layout.train]
+    test = layout.test or []
+    test_paths = [root.joinpath(*parts) for _, parts in test]
+    sizes = {
+        _image_size(root.joinpath(*parts), "/".join(parts)) for _, parts in layout.train + test
+    }
     if input_size is None:
         input_size = next(iter(sizes)) if len(sizes) == 1 else _DEFAULT_SIZE
     reader = ImageFiles(paths + test_paths, mode, root, keep)
     x_train = Samples(reader, input_size, np.arange(len(paths)))
-    x_test = Samples(reader, input_size, np.arange(len(paths), len(reader))) if test_paths else None
-    y_test = torch.tensor(test_labels, dtype=torch.int64) if test_paths else None
-    return RawData(x_train, torch.tensor(labels, dtype=torch.int64), classes, x_test, y_test)
+    x_test = Samples(reader, input_size, np.arange(len(paths), len(reader))) if test else None
+    y_test = torch.tensor([index for index, _ in test], dtype=torch.int64) if test else None
+    return RawData(x_train, torch.tensor(labels, dtype=torch.int64), layout.classes, x_test, y_test)

@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from edgeprune.contracts.dataset_rules import TEST_FRACTION, dataset_format
 from pruning.data.archives import DEFAULT_LIMITS, ArchiveLimits, extract_archive, is_archive
 from pruning.data.arrays import load_digits_builtin, load_npz
 from pruning.data.cifar import find_cifar_root, load_cifar10
@@ -22,7 +23,7 @@ def load_task_data(
     *,
     input_size: tuple[int, int] | None = None,
     in_channels: int | None = None,
-    test_fraction: float = 0.2,
+    test_fraction: float = TEST_FRACTION,
     seed: int = 0,
     archive_limits: ArchiveLimits = DEFAULT_LIMITS,
 ) -> TaskData:
@@ -62,8 +63,10 @@ def _read_source(
     in_channels: int | None,
     keep: tempfile.TemporaryDirectory[str] | None = None,
     limits: ArchiveLimits = DEFAULT_LIMITS,
+    name: str | None = None,
 ) -> RawData:
-    name = path.name
+    # An extracted archive's folder is named for the archive in messages, not the temp name.
+    name = name or path.name
     if not path.exists():
         known = ", ".join(BUILTINS)
         raise DataError(f"data source {name!r} does not exist (built-in sources: {known})")
@@ -74,8 +77,8 @@ def _read_source(
         return load_image_folder(
             path, input_size=input_size, in_channels=in_channels, source=name, keep=keep
         )
-    if name.lower().endswith(".npz"):
-        return load_npz(str(path), name)
+    if dataset_format(name) == "npz":
+        return load_npz(str(path), name, limits)
     if is_archive(path):
         # Images are decoded per batch, so the extracted files live as long as the samples
         # that read them (the folder goes when the last reference to it does).
@@ -83,7 +86,11 @@ def _read_source(
         try:
             extract_archive(path, Path(extracted.name), limits)
             return _read_source(
-                Path(extracted.name), input_size=input_size, in_channels=in_channels, keep=extracted
+                Path(extracted.name),
+                input_size=input_size,
+                in_channels=in_channels,
+                keep=extracted,
+                name=name,
             )
         except BaseException:
             extracted.cleanup()

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import torch
 
+from edgeprune.contracts.dataset_rules import (
+    DatasetRuleError,
+    check_classes,
+    check_test_channels,
+    held_out_counts,
+)
 from pruning.data.samples import Samples, resize_batch
 from pruning.data.types import DataError, Inputs, RawData, TaskData
 
@@ -28,12 +34,14 @@ def finalise(
             f"{source}: the data has {channels} channel(s) "
             f"but in_channels={in_channels} was requested"
         )
-    if raw.x_test is not None and raw.x_test.shape[1] != channels:
-        raise DataError(
-            f"{source}: train has {channels} channel(s) but test has {raw.x_test.shape[1]}"
-        )
-    if len(raw.classes) < 2:
-        raise DataError(f"{source}: found {len(raw.classes)} class(es); at least 2 are needed")
+    train_counts = torch.bincount(raw.y_train, minlength=len(raw.classes)).tolist()
+    try:
+        if raw.x_test is not None:
+            check_test_channels(channels, raw.x_test.shape[1])
+        test_samples = None if raw.y_test is None else len(raw.y_test)
+        check_classes(raw.classes, train_counts, test_samples, test_fraction)
+    except DatasetRuleError as exc:
+        raise DataError(f"{source}: {exc}") from None
     size = input_size or (int(raw.x_train.shape[2]), int(raw.x_train.shape[3]))
     x_train = resize(raw.x_train, size)
     if raw.x_test is None or raw.y_test is None:
@@ -43,7 +51,6 @@ def finalise(
     else:
         x_test, y_test = resize(raw.x_test, size), raw.y_test
         y_train = raw.y_train
-    _check_splits(y_train, y_test, raw.classes, source)
     mean, std = channel_stats(x_train)
     return TaskData(
         x_train=normalise_(x_train, mean, std),
@@ -82,35 +89,20 @@ def resize(x: Inputs, size: tuple[int, int]) -> Inputs:
 def split_indices(
     y: torch.Tensor, test_fraction: float, seed: int, source: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Deterministic stratified split: each class sends round(fraction·n) samples to test but
-    keeps at least one for training; if that leaves the test set empty, one sample of the
-    largest class with two or more goes to test."""
+    """Deterministic stratified split: each class, in a random order fixed by `seed`, sends
+    the first `held_out_counts` of its samples to test (the rule the API checks uploads by)."""
     generator = torch.Generator().manual_seed(seed)
-    train: list[torch.Tensor] = []
-    test: list[torch.Tensor] = []
+    shuffled = []
     for label in torch.unique(y).tolist():
         members = torch.nonzero(y == label).flatten()
-        members = members[torch.randperm(len(members), generator=generator)]
-        n_test = min(int(test_fraction * len(members) + 0.5), len(members) - 1)
-        test.append(members[:n_test])
-        train.append(members[n_test:])
-    if sum(len(t) for t in test) == 0:
-        largest = max(range(len(train)), key=lambda i: len(train[i]))
-        if len(train[largest]) < 2:
-            raise DataError(f"{source}: too few samples to hold out a test set ({len(y)} samples)")
-        test[largest], train[largest] = train[largest][:1], train[largest][1:]
-    return torch.sort(torch.cat(train)).values, torch.sort(torch.cat(test)).values
-
-
-def _check_splits(
-    y_train: torch.Tensor, y_test: torch.Tensor, classes: list[str], source: str
-) -> None:
-    if len(y_test) == 0:
-        raise DataError(f"{source}: the test split is empty")
-    present = set(torch.unique(y_train).tolist())
-    absent = [name for i, name in enumerate(classes) if i not in present]
-    if absent:
-        raise DataError(f"{source}: class(es) {', '.join(absent[:5])} have no training sample")
+        shuffled.append(members[torch.randperm(len(members), generator=generator)])
+    try:
+        held = held_out_counts([len(m) for m in shuffled], test_fraction)
+    except DatasetRuleError as exc:
+        raise DataError(f"{source}: {exc}") from None
+    test = torch.cat([m[:n] for m, n in zip(shuffled, held, strict=True)])
+    train = torch.cat([m[n:] for m, n in zip(shuffled, held, strict=True)])
+    return torch.sort(train).values, torch.sort(test).values
 
 
 def channel_stats(x: Inputs) -> tuple[torch.Tensor, torch.Tensor]:

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
+from edgeprune.contracts.dataset_rules import DatasetRuleError, check_image_size
 from pruning.data.types import DataError
 
 # Elements (C·H·W·n) per chunk of a streaming pass: 16 M float32 values = 64 MB.
@@ -114,20 +115,18 @@ class ImageFiles:
 
 @contextlib.contextmanager
 def open_image(path: Path, shown: Path | str) -> Iterator[Image.Image]:
-    """Pillow's image at `path`; anything unreadable (including a decompression bomb) is a
-    DataError naming the file as `shown`."""
+    """Pillow's image at `path`; anything unreadable, or over the pixel limit the API checks
+    uploads with (a decompression bomb), is a DataError naming the file as `shown`."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # The limit is ours (check_image_size), not Pillow's global setting.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
+                check_image_size(img.width, img.height, str(shown))
                 yield img
-    except (
-        OSError,
-        UnidentifiedImageError,
-        ValueError,
-        Image.DecompressionBombError,
-        Warning,
-    ) as exc:
+    except DatasetRuleError as exc:
+        raise DataError(str(exc)) from None
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
         raise DataError(f"unreadable image {shown}: {exc}") from None
 
 

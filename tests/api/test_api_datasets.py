@@ -203,7 +203,7 @@ def test_the_operators_dataset_limits_decide_what_is_accepted(
     monkeypatch.setattr(api.settings, "max_dataset_files", 4)
     monkeypatch.setattr(api.settings, "max_dataset_bytes", 100)
     response = upload(api, "big.zip", zip_of(members))
-    assert response.status_code == 422 and "over the limit of 100" in response.json()["detail"]
+    assert response.status_code == 422 and "more than 100 bytes" in response.json()["detail"]
     monkeypatch.setattr(api.settings, "max_dataset_bytes", 10**6)  # raised: accepted
     assert upload(api, "fine.zip", zip_of(members)).status_code == 201
 

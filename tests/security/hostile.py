@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import pickle
 import tarfile
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,18 @@ def zip_of(
             info = zipfile.ZipInfo(symlink[0])
             info.external_attr = 0o120777 << 16  # S_IFLNK: what `zip --symlinks` writes
             zf.writestr(info, symlink[1])
+    return buffer.getvalue()
+
+
+def zip_with_a_duplicate(members: dict[str, bytes], name: str) -> bytes:
+    """A zip holding `name` twice (zipfile warns, and writes it)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for member, data in members.items():
+            zf.writestr(member, data)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            zf.writestr(name, members.get(name, b""))
     return buffer.getvalue()
 
 
