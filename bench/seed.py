@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from infra.storage import ArtifactStore
 from infra.store import deployments as deployment_store
 from infra.store import jobs as job_store
+from infra.store import uploads
 from infra.store.db import make_engine, make_session_factory
-from infra.store.models import Dataset, Job, JobArtifact, Model
 from infra.store.tokens import create_token
 
 CLASSES = ["cat", "dog", "bird"]
@@ -50,8 +50,9 @@ def add_job_inputs(
     arch: str = "resnet20",
 ) -> JobInputs:
     """A `ready` model and a dataset row: enough for POST /v1/jobs to validate."""
-    with sessions() as session:
-        model = Model(
+    with sessions.begin() as session:
+        model = uploads.add_model(
+            session,
             name="seeded",
             arch=arch,
             num_classes=len(classes),
@@ -60,9 +61,11 @@ def add_job_inputs(
             format="pt",
             sha256="1" * 64,
             size=1,
-            status="ready",
         )
-        dataset = Dataset(
+        # Stand-in counts: no worker inspects this stand-in checkpoint.
+        uploads.mark_model_ready(session, model.id, params=1, flops=1)
+        dataset = uploads.add_dataset(
+            session,
             name="seeded",
             filename="seeded.npz",
             format="npz",
@@ -72,8 +75,6 @@ def add_job_inputs(
             classes=classes,
             input_shape=input_shape,
         )
-        session.add_all([model, dataset])
-        session.commit()
         return JobInputs(model.id, dataset.id)
 
 
@@ -93,22 +94,21 @@ def add_succeeded_job(
 ) -> SeededJob:
     """A succeeded job with model.onnx and baseline.onnx, written as the worker would."""
     with sessions() as session:
-        job = Job(model_id=inputs.model_id, dataset_id=inputs.dataset_id, config={})
-        session.add(job)
-        session.flush()
+        job = job_store.create_job(
+            session, model_id=inputs.model_id, dataset_id=inputs.dataset_id, config={}
+        )
         claim = job_store.mark_running(session, job.id, "seeder")
         stored = {}
         for name, data in (("model.onnx", model), ("baseline.onnx", baseline)):
             sha, size = storage.put_stream(io.BytesIO(data))
             stored[name] = (sha, size)
-            session.add(
-                JobArtifact(
-                    job_id=job.id,
-                    name=name,
-                    sha256=sha,
-                    size=size,
-                    content_type="application/octet-stream",
-                )
+            job_store.record_artifact(
+                session,
+                job.id,
+                name,
+                sha256=sha,
+                size=size,
+                content_type="application/octet-stream",
             )
         summary = {"flops_after": 1_000_000, "params_after": 10_000}
         if not job_store.mark_succeeded(session, job.id, claim.lease, summary):

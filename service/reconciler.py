@@ -18,8 +18,8 @@ Each pass:
   `max_attempts` deliveries it is failed instead; a job whose cancel was requested is
   canceled.
 
-Every transition is a compare-and-set (infra/store/jobs.py), so several API replicas may run
-reconcilers side by side: each job is acted on once.
+Every transition is a compare-and-set (infra/store/jobs.py, job_recovery.py, uploads.py), so
+several API replicas may run reconcilers side by side: each job is acted on once.
 """
 
 from __future__ import annotations
@@ -29,18 +29,18 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from infra.queue import BrokerSnapshot, BrokerUnavailable, JobQueue
 from infra.settings import Settings
-from infra.store import jobs
+from infra.store import job_recovery, jobs, uploads
 from infra.store.models import Job, Model, utcnow
 
 log = logging.getLogger(__name__)
 
 WORKER_LOST = "WorkerLost"
-PENDING = "pending"  # Model.status while an inspect worker has not answered yet
+NOT_INSPECTED = "no worker inspected this upload; upload it again"
 
 
 def as_utc(value: datetime) -> datetime:
@@ -56,20 +56,6 @@ class ReconcileReport:
     canceled: list[str] = field(default_factory=list)
     resent_inspections: list[str] = field(default_factory=list)
     abandoned_inspections: list[str] = field(default_factory=list)
-
-
-def _claim_resend(session: Session, job: Job, now: datetime) -> bool:
-    """Move enqueued_at forward iff nobody else did: the one reconciler that wins re-sends."""
-    unchanged = (
-        Job.enqueued_at.is_(None) if job.enqueued_at is None else Job.enqueued_at == job.enqueued_at
-    )
-    result = session.execute(
-        update(Job)
-        .where(Job.id == job.id, Job.state == jobs.QUEUED, unchanged)
-        .values(enqueued_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def _queued_needing_send(
@@ -108,7 +94,7 @@ def _recover_stale_running(
                 )
                 if jobs.mark_failed(session, job.id, job.attempts, WORKER_LOST, message):
                     report.failed.append(job.id)
-            elif jobs.requeue_stale(session, job.id, job.attempts, stale_before):
+            elif job_recovery.requeue_stale(session, job.id, job.attempts, stale_before):
                 report.requeued.append(job.id)
     for job_id in report.requeued:
         try:
@@ -135,7 +121,7 @@ def _resend_missing_queued(
         if not _queued_needing_send(job, snapshot, now, settings):
             continue
         with factory.begin() as session:
-            if not _claim_resend(session, job, now):
+            if not job_recovery.claim_resend(session, job.id, job.enqueued_at, now):
                 continue
         queue.enqueue_job(job.id)
         report.resent.append(job.id)
@@ -154,12 +140,9 @@ def _resend_pending_inspections(
     `max_attempts` timeouts it is marked invalid so the client stops waiting and re-uploads.
     """
     timeout = timedelta(seconds=settings.heartbeat_timeout_s)
+    overdue = select(Model).where(Model.status == uploads.PENDING, Model.created_at < now - timeout)
     with factory() as session:
-        pending = list(
-            session.scalars(
-                select(Model).where(Model.status == PENDING, Model.created_at < now - timeout)
-            )
-        )
+        pending = list(session.scalars(overdue))
     if not pending:
         last_sent.clear()
         return
@@ -169,14 +152,7 @@ def _resend_pending_inspections(
     for model in pending:
         if now - as_utc(model.created_at) > timeout * settings.max_attempts:
             with factory.begin() as session:
-                session.execute(
-                    update(Model)
-                    .where(Model.id == model.id, Model.status == PENDING)
-                    .values(
-                        status="invalid", error="no worker inspected this upload; upload it again"
-                    )
-                    .execution_options(synchronize_session=False)
-                )
+                uploads.mark_model_invalid(session, model.id, NOT_INSPECTED)
             report.abandoned_inspections.append(model.id)
             last_sent.pop(model.id, None)
             continue

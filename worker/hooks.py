@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from infra.storage import ArtifactStore
-from infra.store import jobs
+from infra.store import job_events, jobs
 from pruning.config import ProgressEvent, RunHooks
 from worker import start_deadline
 
@@ -129,7 +129,9 @@ class ProgressWriter:
                 ):
                     self.lease.lost.set()
                     return
-                jobs.append_event(session, self.lease.job_id, kind, json_safe(event.to_json()))
+                job_events.append_event(
+                    session, self.lease.job_id, kind, json_safe(event.to_json())
+                )
         except OperationalError as exc:
             # Losing one progress event is better than losing hours of training.
             log.warning("progress event of %s not written: %s", self.lease.job_id, exc)
@@ -195,7 +197,7 @@ class Checkpoints:
         local.unlink(missing_ok=True)
         where = {"phase": state.get("phase"), "epoch": state.get("epoch")}
         with self.sessions.begin() as session:
-            jobs.append_event(
+            job_events.append_event(
                 session,
                 self.lease.job_id,
                 "log",
@@ -214,7 +216,7 @@ class Checkpoints:
         local.unlink(missing_ok=True)
         where = {"phase": state.get("phase"), "epoch": state.get("epoch")}
         with self.sessions.begin() as session:
-            jobs.append_event(
+            job_events.append_event(
                 session,
                 self.lease.job_id,
                 "log",

@@ -1,7 +1,8 @@
 """Inspect an uploaded checkpoint: does it load into its architecture, and how big is it?
 
 The API stores the upload with status `pending` and waits (briefly) for this task to set
-`ready` with params and FLOPs, or `invalid` with a one-line reason.
+`ready` with params and FLOPs, or `invalid` with a one-line reason. Both move only a
+pending model (infra/store/uploads.py): a duplicate delivery finds nothing to do.
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ import logging
 import tempfile
 from pathlib import Path
 
-from sqlalchemy import update
-
+from infra.store import uploads
 from infra.store.models import Model
 from pruning.checkpoints import CheckpointError
 from pruning.pipeline import inspect_model
@@ -20,18 +20,11 @@ from worker.run_job import one_line
 
 log = logging.getLogger(__name__)
 
-PENDING, READY, INVALID = "pending", "ready", "invalid"
 
-
-def _set_status(ctx: WorkerContext, model_id: str, **values: object) -> None:
+def _invalid(ctx: WorkerContext, model_id: str, error: str) -> str:
     with ctx.sessions.begin() as session:
-        # Only a pending model changes: a duplicate delivery finds nothing to do.
-        session.execute(
-            update(Model)
-            .where(Model.id == model_id, Model.status == PENDING)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
+        uploads.mark_model_invalid(session, model_id, error)
+    return uploads.INVALID
 
 
 def inspect_uploaded_model(ctx: WorkerContext, model_id: str) -> str:
@@ -40,7 +33,7 @@ def inspect_uploaded_model(ctx: WorkerContext, model_id: str) -> str:
     if model is None:
         log.warning("model %s does not exist", model_id)
         return "missing"
-    if model.status != PENDING:
+    if model.status != uploads.PENDING:
         return model.status
     with tempfile.TemporaryDirectory(prefix=f"edgeprune-{model_id}-") as tmp:
         suffix = Path(model.filename).suffix or f".{model.format}"
@@ -56,15 +49,10 @@ def inspect_uploaded_model(ctx: WorkerContext, model_id: str) -> str:
                 input_shape=shape,
             )
         except (CheckpointError, ValueError) as exc:
-            _set_status(ctx, model_id, status=INVALID, error=one_line(exc))
-            return INVALID
+            return _invalid(ctx, model_id, one_line(exc))
         except Exception as exc:
             log.exception("inspecting model %s failed", model_id)
-            _set_status(
-                ctx, model_id, status=INVALID, error=f"{type(exc).__name__}: {one_line(exc)}"
-            )
-            return INVALID
-    _set_status(
-        ctx, model_id, status=READY, params=counts["params"], flops=counts["flops"], error=None
-    )
-    return READY
+            return _invalid(ctx, model_id, f"{type(exc).__name__}: {one_line(exc)}")
+    with ctx.sessions.begin() as session:
+        uploads.mark_model_ready(session, model_id, params=counts["params"], flops=counts["flops"])
+    return uploads.READY

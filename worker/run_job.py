@@ -20,7 +20,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.orm import Session
 
 from infra.store import deployments, jobs
-from infra.store.models import Dataset, Job, JobArtifact, Model
+from infra.store.models import Dataset, Job, Model
 from pruning.checkpoints import CheckpointError
 from pruning.config import Cancelled, CompressConfig, InvalidTarget, Target
 from pruning.data import DataError
@@ -245,15 +245,9 @@ class JobRun:
             content_type = CONTENT_TYPES.get(
                 result.artifacts[name].suffix, "application/octet-stream"
             )
-            # merge: keyed by (job id, name), so a second run replaces instead of duplicating.
-            session.merge(
-                JobArtifact(
-                    job_id=self.job_id,
-                    name=name,
-                    sha256=sha256,
-                    size=size,
-                    content_type=content_type,
-                )
+            # Keyed by (job id, name): a second run replaces instead of duplicating.
+            jobs.record_artifact(
+                session, self.job_id, name, sha256=sha256, size=size, content_type=content_type
             )
 
     def _finish(

@@ -70,6 +70,15 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
+def execute_returning(session: Session, stmt: Any) -> Any:
+    """Run an ORM-enabled UPDATE ... RETURNING and give its first row (None: no row matched).
+
+    synchronize_session=False: the statement already says what changed, and callers that
+    hold the row refresh it themselves if they need to.
+    """
+    return session.execute(stmt.execution_options(synchronize_session=False)).first()
+
+
 @contextmanager
 def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any exception."""

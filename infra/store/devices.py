@@ -1,4 +1,5 @@
-"""Devices: registration, revocation, deletion and their reports (the one write side).
+"""Devices: registration, revocation, deletion, their reports and when they were last seen
+(the one write side).
 
 A device is live until it is revoked. At most one live device carries a name (a partial
 unique index); registering a name that is live again needs `force`, which revokes the old
@@ -7,10 +8,12 @@ device and its tokens in the same transaction, so no two live devices share a na
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from edgeprune.contracts.jobs import JobState
@@ -165,3 +168,22 @@ def record_report(
     )
     session.flush()
     return report
+
+
+# Built once: the poll path runs it for every batch of polls.
+_SEEN = (
+    update(Device)
+    .where(
+        Device.id == bindparam("device"),
+        or_(Device.last_seen_at.is_(None), Device.last_seen_at < bindparam("seen")),
+    )
+    .values(last_seen_at=bindparam("seen"))
+)
+
+
+def record_seen(connection: Connection, seen: Mapping[str, datetime]) -> None:
+    """Move each device's `last_seen_at` forward to the time given (never back), in one
+    executemany. A Connection, not a Session: the poll path writes its batches outside any
+    ORM unit of work (a route passes `session.connection()`)."""
+    if seen:
+        connection.execute(_SEEN, [{"device": device, "seen": at} for device, at in seen.items()])

@@ -1,4 +1,4 @@
-"""Job-state transitions and the event log, shared by the API, the worker and the reconciler.
+"""Jobs: creation and state transitions, shared by the API, the worker and the reconciler.
 
 Every transition is a compare-and-set UPDATE keyed by job id, so two processes racing on the
 same job (a redelivered message, two API replicas reconciling) cannot both win, and replaying
@@ -10,7 +10,8 @@ lease; once the reconciler has handed the job to another delivery, a late writer
 run matches no row and learns (return value False) that it must stop.
 
 The functions flush but never commit: callers own the transaction, so a transition and its
-event land together.
+event (`infra.store.job_events`) land together. The reconciler's own compare-and-sets are in
+`infra.store.job_recovery`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from sqlalchemy.orm import Session
 
 from edgeprune.contracts import jobs as contract
 from edgeprune.contracts.report import JobSummary
-from infra.store.models import Job, JobEvent, utcnow
+from infra.store.db import execute_returning
+from infra.store.job_events import JobNotFound, append_event
+from infra.store.models import Job, JobArtifact, utcnow
 
 # The contract's states as the plain strings the `state` column holds.
 QUEUED = contract.JobState.QUEUED.value
@@ -36,58 +39,40 @@ TERMINAL_STATES = frozenset(s.value for s in contract.TERMINAL_STATES)
 STATES = tuple(s.value for s in contract.JobState)
 
 
-class JobNotFound(LookupError):
-    def __init__(self, job_id: str) -> None:
-        super().__init__(f"job {job_id} not found")
-        self.job_id = job_id
-
-
-def _returning_one(session: Session, stmt: Any) -> Any:
-    # ORM-enabled UPDATE ... RETURNING: synchronize_session=False because the statement
-    # already says what changed and loaded rows are refreshed by the caller if needed.
-    return session.execute(stmt.execution_options(synchronize_session=False)).first()
-
-
-def append_event(session: Session, job_id: str, kind: str, data: dict[str, Any]) -> int:
-    """Append an event to the job's log and return its seq (1, 2, 3 ... per job).
-
-    The UPDATE of `jobs.last_event_seq` comes first: it takes the job row's lock (PostgreSQL)
-    or the database write lock (SQLite) until commit, so concurrent appends are serialised,
-    seqs have no gaps, and seq n+1 can never become visible before seq n (SSE readers that
-    resume from Last-Event-ID never skip an event).
-    """
-    row = _returning_one(
-        session,
-        update(Job)
-        .where(Job.id == job_id)
-        .values(last_event_seq=Job.last_event_seq + 1)
-        .returning(Job.last_event_seq),
-    )
-    if row is None:
-        raise JobNotFound(job_id)
-    seq = int(row[0])
-    session.add(JobEvent(job_id=job_id, seq=seq, kind=kind, data=data))
-    session.flush()
-    return seq
-
-
-def events_after(
-    session: Session, job_id: str, after_seq: int = 0, limit: int = 500
-) -> list[JobEvent]:
-    """Events with seq > after_seq, oldest first (SSE replay from Last-Event-ID)."""
-    stmt = (
-        select(JobEvent)
-        .where(JobEvent.job_id == job_id, JobEvent.seq > after_seq)
-        .order_by(JobEvent.seq)
-        .limit(limit)
-    )
-    return list(session.scalars(stmt))
-
-
 def get_job(session: Session, job_id: str) -> Job:
     job = session.get(Job, job_id, populate_existing=True)
     if job is None:
         raise JobNotFound(job_id)
+    return job
+
+
+def create_job(
+    session: Session,
+    *,
+    model_id: str,
+    dataset_id: str,
+    config: dict[str, Any],
+    deployment: str | None = None,
+    created_at: datetime | None = None,
+) -> Job:
+    """A new `queued` job with its first `state` event. Send it (`JobQueue.enqueue_job`) only
+    after the commit, then `mark_enqueued`; a job whose send failed is sent by the reconciler.
+
+    `config` is the request as accepted (target, epochs, batch_size, lr, seed, ...).
+    `created_at` (default: now) lets seeders write a history; the arrival order is by it.
+    """
+    job = Job(
+        model_id=model_id,
+        dataset_id=dataset_id,
+        state=QUEUED,
+        config=config,
+        deployment=deployment,
+        metrics={},
+        created_at=created_at or utcnow(),
+    )
+    session.add(job)
+    session.flush()
+    append_event(session, job.id, "state", {"state": QUEUED})
     return job
 
 
@@ -123,7 +108,7 @@ def mark_running(session: Session, job_id: str, worker: str) -> Claim:
     returned Claim has no lease then and the caller must not run the job.
     """
     now = utcnow()
-    row = _returning_one(
+    row = execute_returning(
         session,
         update(Job)
         .where(Job.id == job_id, Job.state == QUEUED)
@@ -286,29 +271,12 @@ def cancel_requested(session: Session, job_id: str) -> bool:
     return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
 
 
-def requeue_stale(session: Session, job_id: str, lease: int, stale_before: datetime) -> bool:
-    """Hand a running job whose worker went silent back to the queue (reconciler).
-
-    Conditioned on the lease and on the heartbeat still being stale, so a worker that woke up
-    and beat in the meantime keeps its job, and two reconcilers cannot both requeue it.
-    """
-    result = session.execute(
-        update(Job)
-        .where(
-            Job.id == job_id,
-            Job.state == RUNNING,
-            Job.attempts == lease,
-            func.coalesce(Job.heartbeat_at, Job.started_at) < stale_before,
-        )
-        .values(state=QUEUED, worker=None, heartbeat_at=None, enqueued_at=utcnow())
-        .execution_options(synchronize_session=False)
+def record_artifact(
+    session: Session, job_id: str, name: str, *, sha256: str, size: int, content_type: str
+) -> None:
+    """Record a published artifact (`model.onnx`, `report.json`, ...) of the job, stored
+    content-addressed already. Keyed by (job id, name): a second run replaces, never adds."""
+    session.merge(
+        JobArtifact(job_id=job_id, name=name, sha256=sha256, size=size, content_type=content_type)
     )
-    if not result.rowcount:  # type: ignore[attr-defined]
-        return False
-    append_event(
-        session,
-        job_id,
-        "state",
-        {"state": QUEUED, "reason": "worker stopped sending heartbeats", "attempt": lease},
-    )
-    return True
+    session.flush()

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, timedelta
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from infra.store import devices as device_store
 from infra.store.models import Device, Token, utcnow
 from service.api import crud
 from service.api.errors import Forbidden
@@ -54,10 +54,5 @@ def touch_device(session: Session, device: Device) -> None:
     if seen is not None and seen.tzinfo is None:
         seen = seen.replace(tzinfo=UTC)  # SQLite gives naive datetimes back; we store UTC
     if seen is None or now - seen >= LAST_SEEN_RESOLUTION:
-        session.execute(
-            update(Device)
-            .where(Device.id == device.id)
-            .values(last_seen_at=now)
-            .execution_options(synchronize_session=False)
-        )
+        device_store.record_seen(session.connection(), {device.id: now})
         session.commit()

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from sse_starlette import ServerSentEvent
 
+from infra.store import job_events
 from infra.store import jobs as job_store
 from infra.store.models import Job, JobEvent
 
@@ -29,7 +30,7 @@ def _read(factory: sessionmaker[Session], job_id: str, after: int) -> tuple[str,
         # State first, events second: if the job was terminal before the events were read,
         # its terminal event is in this batch (the store commits the two together).
         state = session.scalar(select(Job.state).where(Job.id == job_id)) or job_store.FAILED
-        return state, job_store.events_after(session, job_id, after, BATCH)
+        return state, job_events.events_after(session, job_id, after, BATCH)
 
 
 def is_terminal_event(event: JobEvent) -> bool:

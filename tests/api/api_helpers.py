@@ -22,8 +22,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from infra.settings import Settings
 from infra.storage import ArtifactStore
 from infra.store import deployments as deployment_store
+from infra.store import job_events, uploads
 from infra.store import jobs as job_store
-from infra.store.models import Dataset, Job, JobArtifact, Model
+from infra.store.models import Job
 from infra.store.tokens import create_token
 from service.api.main import create_app
 from tests.conftest import create_pg_database, drop_pg_database
@@ -99,42 +100,27 @@ def running_api(
 
 
 def seed_model(api: Backend, *, status: str = "ready", error: str | None = None) -> str:
+    """A model upload, left `pending` or answered `ready`/`invalid` as the inspect worker
+    would answer it."""
     sha, size = api.storage.put_bytes(b"PK\x03\x04 not really a checkpoint")
-    with api.sessions() as session:
-        model = Model(
-            name="m",
-            arch="vgg11",
-            num_classes=10,
-            input_shape=[1, 8, 8],
-            filename="m.pt",
-            format="pt",
-            sha256=sha,
-            size=size,
-            status=status,
-            params=1000 if status == "ready" else None,
-            flops=5000 if status == "ready" else None,
-            error=error,
-        )
-        session.add(model)
-        session.commit()
+    with api.sessions.begin() as session:
+        model = uploads.add_model(
+            session, name="m", arch="vgg11", num_classes=10, input_shape=[1, 8, 8],
+            filename="m.pt", format="pt", sha256=sha, size=size,
+        )  # fmt: skip
+        if status == uploads.READY:
+            uploads.mark_model_ready(session, model.id, params=1000, flops=5000)
+        elif status == uploads.INVALID:
+            uploads.mark_model_invalid(session, model.id, error or "does not load")
         return model.id
 
 
 def seed_dataset(api: Backend) -> str:
-    with api.sessions() as session:
-        dataset = Dataset(
-            name="d",
-            filename="d.npz",
-            format="npz",
-            sha256="0" * 64,
-            size=10,
-            samples=20,
-            classes=["0", "1"],
-            input_shape=[1, 8, 8],
-        )
-        session.add(dataset)
-        session.commit()
-        return dataset.id
+    with api.sessions.begin() as session:
+        return uploads.add_dataset(
+            session, name="d", filename="d.npz", format="npz", sha256="0" * 64, size=10,
+            samples=20, classes=["0", "1"], input_shape=[1, 8, 8],
+        ).id  # fmt: skip
 
 
 def job_body(model_id: str, dataset_id: str, **overrides: Any) -> dict[str, Any]:
@@ -178,13 +164,11 @@ def finish_job(
     with api.sessions() as session:
         claim = job_store.mark_running(session, job_id, "test-worker")
         assert claim.lease is not None
-        job_store.append_event(session, job_id, "progress", {"phase": "calibrating"})
+        job_events.append_event(session, job_id, "progress", {"phase": "calibrating"})
         for name, (data, content_type) in published.items():
             sha, size = api.storage.put_stream(io.BytesIO(data))
-            session.add(
-                JobArtifact(
-                    job_id=job_id, name=name, sha256=sha, size=size, content_type=content_type
-                )
+            job_store.record_artifact(
+                session, job_id, name, sha256=sha, size=size, content_type=content_type
             )
             digests[name] = sha
         job_store.mark_succeeded(

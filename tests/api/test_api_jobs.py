@@ -45,7 +45,7 @@ def test_create_job_queues_it_with_a_first_event_and_location(api: Api) -> None:
         "rollout_percent": 100,
     }
     with api.sessions() as session:
-        from infra.store.jobs import events_after
+        from infra.store.job_events import events_after
 
         events = events_after(session, job["id"])
     assert [(e.seq, e.kind, e.data) for e in events] == [(1, "state", {"state": "queued"})]

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from infra.queue import JobQueue
 from infra.settings import Settings
 from infra.storage import ArtifactStore
-from infra.store import jobs
+from infra.store import job_events, jobs
 from infra.store.models import Job, JobArtifact
 from tests.integration.workerproc import WorkerProcess, wait_for
 
@@ -84,9 +84,7 @@ class FaultStack:
         return worker
 
     def submit(self, job_id: str) -> None:
-        """What POST /v1/jobs does after inserting the row: the state event, the send."""
-        with self.sessions.begin() as session:
-            jobs.append_event(session, job_id, "state", {"state": jobs.QUEUED})
+        """What POST /v1/jobs does after recording the job (`jobs.create_job`): the send."""
         self.queue.enqueue_job(job_id)
         with self.sessions.begin() as session:
             jobs.mark_enqueued(session, job_id)
@@ -97,7 +95,9 @@ class FaultStack:
 
     def events(self, job_id: str) -> list[tuple[int, str, dict[str, Any]]]:
         with self.sessions() as session:
-            return [(e.seq, e.kind, e.data) for e in jobs.events_after(session, job_id, 0, 10_000)]
+            return [
+                (e.seq, e.kind, e.data) for e in job_events.events_after(session, job_id, 0, 10_000)
+            ]
 
     def artifact_rows(self, job_id: str) -> list[JobArtifact]:
         with self.sessions() as session:

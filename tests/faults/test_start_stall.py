@@ -8,7 +8,6 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from infra.store import jobs
 from infra.store.models import Job
 from service.reconciler import Reconciler
 from tests.faults.conftest import MakeStack
@@ -24,8 +23,6 @@ def test_a_pool_process_stuck_before_the_job_starts_is_replaced_and_the_job_runs
 ) -> None:
     stack = fault_stack(start_timeout_s="3")
     job_id = add_tiny_job(stack.sessions, stack.storage, stack.tmp / "in")
-    with stack.sessions.begin() as session:
-        jobs.append_event(session, job_id, "state", {"state": jobs.QUEUED})
     worker = stack.start_worker()
     stuck = wait_for(lambda: child_pids(worker.process.pid), 60, "the worker's pool process")
     reconciler = Reconciler(stack.sessions, stack.queue, stack.settings)  # as in the API

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from infra.queue import JobQueue, entity_id_from_message
 from infra.settings import Settings
 from infra.storage import ArtifactStore
-from infra.store import deployments, jobs
+from infra.store import deployments, job_events, jobs, uploads
 from infra.store.db import make_engine, make_session_factory
 from infra.store.migrate import upgrade_database
 from infra.store.models import Job, JobArtifact, Model
@@ -60,7 +60,9 @@ class Stack:
 
     def events(self, job_id: str) -> list[tuple[int, str, dict[str, Any]]]:
         with self.sessions() as session:
-            return [(e.seq, e.kind, e.data) for e in jobs.events_after(session, job_id, 0, 10_000)]
+            return [
+                (e.seq, e.kind, e.data) for e in job_events.events_after(session, job_id, 0, 10_000)
+            ]
 
     def wait_state(self, job_id: str, states: set[str], timeout: float) -> str:
         def done() -> str | None:
@@ -137,13 +139,10 @@ def test_job_and_inspection_run_end_to_end(stack: Stack, unique_suffix: str) -> 
     checkpoint, _ = write_inputs(stack.tmp / "in2")
     sha, size = stack.storage.put_file(checkpoint)
     with stack.sessions.begin() as session:
-        model = Model(
-            name="upload", arch="vgg11", num_classes=10, input_shape=[1, 32, 32],
+        model_id = uploads.add_model(
+            session, name="upload", arch="vgg11", num_classes=10, input_shape=[1, 32, 32],
             filename="up.pt", format="pt", sha256=sha, size=size,
-        )  # fmt: skip
-        session.add(model)
-        session.flush()
-        model_id = model.id
+        ).id  # fmt: skip
     stack.start_worker("gpu,inspect")
     stack.queue.enqueue_inspect(model_id)
     stack.submit(job_id)
@@ -200,8 +199,9 @@ def test_sigkilled_worker_job_resumes_from_checkpoint(stack: Stack) -> None:
     job = stack.job(job_id)
     assert job.attempts == 2
     events = stack.events(job_id)
-    requeued = [d for _, kind, d in events if kind == "state" and d["state"] == "queued"]
-    assert len(requeued) == 1 and "heartbeat" in requeued[0]["reason"]
+    queued = [d for _, kind, d in events if kind == "state" and d["state"] == "queued"]
+    assert queued[0] == {"state": "queued"}  # as submitted
+    assert len(queued) == 2 and "heartbeat" in queued[1]["reason"]  # requeued once
     resumed = [d["resumed"] for _, kind, d in events if kind == "log" and "resumed" in d]
     assert len(resumed) == 1 and resumed[0]["epoch"] >= 1
     _assert_published(stack, job_id)  # exactly one row per artifact

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from infra.store import deployments
 from infra.store import devices as device_store
-from infra.store.models import Device, DeviceReport, Token
+from infra.store.models import Device, DeviceReport, Token, utcnow
 from infra.store.tokens import lookup_token
 
 
@@ -131,3 +132,32 @@ def test_install_failures_are_kept_until_that_version_runs(
         device = session.get(Device, device.id)
         assert device is not None
         assert device.install_failure is None and device.current_version == 2
+
+
+def test_record_seen_moves_last_seen_forward_only(
+    sessions: sessionmaker[Session], new_job: Callable[..., str]
+) -> None:
+    deployment = _deployment(sessions, new_job)
+    with sessions.begin() as session:
+        a = device_store.register(session, _name(), deployment).device.id
+        b = device_store.register(session, _name(), deployment).device.id
+    now = utcnow()
+    earlier, later = now - timedelta(minutes=5), now + timedelta(minutes=5)
+
+    def seen() -> dict[str, datetime | None]:
+        with sessions() as session:
+            rows = session.execute(
+                select(Device.id, Device.last_seen_at).where(Device.id.in_([a, b]))
+            )
+            return {i: at if at is None or at.tzinfo else at.replace(tzinfo=UTC) for i, at in rows}
+
+    with sessions.begin() as session:
+        device_store.record_seen(session.connection(), {})  # nothing to write
+        device_store.record_seen(session.connection(), {a: now})  # a first sighting
+    assert seen() == {a: now, b: None}
+    with sessions.begin() as session:  # one batch: a's older time is ignored, b's is written
+        device_store.record_seen(session.connection(), {a: earlier, b: later})
+    assert seen() == {a: now, b: later}
+    with sessions.begin() as session:
+        device_store.record_seen(session.connection(), {a: later})
+    assert seen() == {a: later, b: later}

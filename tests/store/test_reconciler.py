@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from infra.queue import JobQueue
 from infra.settings import Settings
-from infra.store import jobs
+from infra.store import jobs, uploads
 from infra.store.db import make_engine, make_session_factory
 from infra.store.migrate import upgrade_database
 from infra.store.models import Job, Model, utcnow
@@ -175,14 +175,14 @@ def test_reconciler_thread_runs_passes_until_stopped(
     assert reconciler._thread is None
 
 
-def _add_model(sessions: sessionmaker[Session], age: timedelta, status: str = "pending") -> str:
+def _add_model(sessions: sessionmaker[Session], age: timedelta, *, inspected: bool = False) -> str:
     with sessions.begin() as session:
-        model = Model(
-            name="m", arch="vgg11", num_classes=10, input_shape=[1, 32, 32], filename="m.pt",
-            format="pt", sha256="c" * 64, size=1, status=status, created_at=utcnow() - age,
+        model = uploads.add_model(
+            session, name="m", arch="vgg11", num_classes=10, input_shape=[1, 32, 32],
+            filename="m.pt", format="pt", sha256="c" * 64, size=1, created_at=utcnow() - age,
         )  # fmt: skip
-        session.add(model)
-        session.flush()
+        if inspected:
+            uploads.mark_model_ready(session, model.id, params=1000, flops=5000)
         return model.id
 
 
@@ -194,7 +194,7 @@ def test_lost_inspections_are_resent_then_abandoned(
     young = _add_model(sessions, timedelta(seconds=1))  # its inspection may still be running
     lost = _add_model(sessions, timeout * 1.5)
     hopeless = _add_model(sessions, timeout * (settings.max_attempts + 1))
-    ready = _add_model(sessions, timeout * 5, status="ready")
+    ready = _add_model(sessions, timeout * 5, inspected=True)
     sent: dict[str, datetime] = {}
 
     report = reconcile_once(sessions, queue, settings, inspections_sent=sent)

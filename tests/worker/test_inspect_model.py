@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from infra.store import uploads
 from infra.store.models import Model
 from tests.worker.tinyjob import write_inputs
 from worker.context import WorkerContext
@@ -15,13 +16,10 @@ def _add_model(
 ) -> str:
     sha, size = ctx.storage.put_bytes(data)
     with ctx.sessions.begin() as session:
-        model = Model(
-            name="m", arch=arch, num_classes=10, input_shape=shape or [1, 32, 32],
+        return uploads.add_model(
+            session, name="m", arch=arch, num_classes=10, input_shape=shape or [1, 32, 32],
             filename="m.pt", format="pt", sha256=sha, size=size,
-        )  # fmt: skip
-        session.add(model)
-        session.flush()
-        return model.id
+        ).id  # fmt: skip
 
 
 def _model(ctx: WorkerContext, model_id: str) -> Model:

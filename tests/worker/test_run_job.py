@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from infra.settings import Settings
 from infra.storage import ArtifactStore
-from infra.store import deployments, jobs
+from infra.store import deployments, job_events, job_recovery, jobs
 from infra.store.models import Deployment, JobArtifact, utcnow
 from tests.worker.tinyjob import add_tiny_job
 from worker.context import WorkerContext
@@ -36,7 +36,9 @@ ARTIFACTS = {
 
 def _events(ctx: WorkerContext, job_id: str) -> list[tuple[int, str, dict[str, Any]]]:
     with ctx.sessions() as session:
-        return [(e.seq, e.kind, e.data) for e in jobs.events_after(session, job_id, 0, 10_000)]
+        return [
+            (e.seq, e.kind, e.data) for e in job_events.events_after(session, job_id, 0, 10_000)
+        ]
 
 
 def test_job_succeeds_publishes_artifacts_and_promotes(ctx: WorkerContext, tmp_path: Path) -> None:
@@ -84,7 +86,7 @@ def test_job_succeeds_publishes_artifacts_and_promotes(ctx: WorkerContext, tmp_p
     assert progress == sorted(progress)
     assert sum(kind == "epoch" for _, kind, _ in events) == 2
     states = [d["state"] for _, kind, d in events if kind == "state"]
-    assert states == ["running", "succeeded"]
+    assert states == ["queued", "running", "succeeded"]
 
     # A redelivery of the same message: nothing runs, nothing is added.
     assert JobRun(ctx, job_id, "test:2").execute() == "succeeded"
@@ -191,7 +193,7 @@ def test_superseded_run_stops_without_writing(ctx: WorkerContext, tmp_path: Path
     _wait_for_step_events(ctx, job_id)
     # The reconciler decides this run's worker is gone and hands the job to a new delivery.
     with ctx.sessions.begin() as session:
-        assert jobs.requeue_stale(session, job_id, 1, utcnow() + timedelta(seconds=1))
+        assert job_recovery.requeue_stale(session, job_id, 1, utcnow() + timedelta(seconds=1))
     thread.join(timeout=30)
     assert outcome == ["superseded"]
     with ctx.sessions() as session:
@@ -217,7 +219,7 @@ def test_next_delivery_resumes_from_the_epoch_checkpoint(
         time.sleep(0.1)
     # The first delivery's worker "dies": the reconciler hands the job on.
     with ctx.sessions.begin() as session:
-        assert jobs.requeue_stale(session, job_id, 1, utcnow() + timedelta(seconds=1))
+        assert job_recovery.requeue_stale(session, job_id, 1, utcnow() + timedelta(seconds=1))
     thread.join(timeout=30)
     assert outcome == ["superseded"]
     assert ctx.storage.key_exists(checkpoint_key(job_id))

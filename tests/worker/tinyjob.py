@@ -1,7 +1,8 @@
 """A real, tiny compression job: vgg11 at width 0.125 on scikit-learn's digits (8×8 → 32×32).
 
 Builds the checkpoint and the .npz with the engine's own code, stores them in the artifact
-store and inserts the model, dataset and job rows the API would have inserted.
+store and records the model, dataset and job with the store's functions, as the API and the
+inspect worker would have (the job is queued; nothing is sent to a broker).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from sklearn.datasets import load_digits
 from sqlalchemy.orm import Session, sessionmaker
 
 from infra.storage import ArtifactStore
-from infra.store.models import Dataset, Job, Model
+from infra.store import jobs, uploads
 from pruning.checkpoints import save_checkpoint
 from pruning.models.registry import ModelSpec, build_model
+from pruning.pipeline import inspect_model
 
 
 def write_inputs(folder: Path, samples: int = 600, arch: str = "vgg11") -> tuple[Path, Path]:
@@ -69,30 +71,23 @@ def add_tiny_job(
         data_sha, data_size = storage.put_bytes(data_bytes)
     else:
         data_sha, data_size = storage.put_file(data)
+    # What the inspect worker would find: the checkpoint loads, and its size.
+    counts = inspect_model(checkpoint, arch=arch, num_classes=10, input_shape=(1, 32, 32))
     with sessions.begin() as session:
-        model = Model(
-            name="tiny",
-            arch=arch,
-            num_classes=10,
-            input_shape=[1, 32, 32],
-            filename=checkpoint.name,
-            format="pt",
-            sha256=model_sha,
-            size=model_size,
-            status="ready",
-        )
-        dataset = Dataset(
-            name="digits", filename="digits.npz", format="npz", sha256=data_sha, size=data_size,
-            samples=600, classes=[str(i) for i in range(10)], input_shape=[1, 8, 8],
+        model = uploads.add_model(
+            session, name="tiny", arch=arch, num_classes=10, input_shape=[1, 32, 32],
+            filename=checkpoint.name, format="pt", sha256=model_sha, size=model_size,
         )  # fmt: skip
-        session.add_all([model, dataset])
-        session.flush()
-        job = Job(
+        uploads.mark_model_ready(session, model.id, params=counts["params"], flops=counts["flops"])
+        dataset = uploads.add_dataset(
+            session, name="digits", filename="digits.npz", format="npz", sha256=data_sha,
+            size=data_size, samples=600, classes=[str(i) for i in range(10)], input_shape=[1, 8, 8],
+        )  # fmt: skip
+        job = jobs.create_job(
+            session,
             model_id=model.id,
             dataset_id=dataset.id,
             config=job_config(**config),
             deployment=deployment,
         )
-        session.add(job)
-        session.flush()
         return job.id

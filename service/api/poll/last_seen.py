@@ -12,18 +12,9 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, bindparam, or_, update
+from sqlalchemy import Engine
 
-from infra.store.models import Device
-
-_TOUCH = (
-    update(Device)
-    .where(
-        Device.id == bindparam("device"),
-        or_(Device.last_seen_at.is_(None), Device.last_seen_at < bindparam("seen")),
-    )
-    .values(last_seen_at=bindparam("seen"))
-)
+from infra.store import devices as device_store
 
 
 class LastSeen:
@@ -56,13 +47,10 @@ class LastSeen:
         """Write `pending` in one executemany (in a worker thread)."""
         if not pending:
             return
-        rows = [
-            {"device": device, "seen": datetime.fromtimestamp(at, UTC)}
-            for device, at in pending.items()
-        ]
+        seen = {device: datetime.fromtimestamp(at, UTC) for device, at in pending.items()}
         try:
             with engine.begin() as connection:
-                connection.execute(_TOUCH, rows)
+                device_store.record_seen(connection, seen)
         except Exception:
             # Kept for the next flush unless a newer poll was noted meanwhile.
             for device, at in pending.items():

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy.orm import Session, sessionmaker
 
 from infra.storage import ArtifactStore
+from infra.store import uploads
 from infra.store.models import Dataset
 from service.api import crud
 from service.api.deps import AdminToken, SessionDep, SessionFactoryDep, SettingsDep, StorageDep
@@ -45,8 +46,9 @@ def _inspect_and_store(
 def _insert_dataset(
     factory: sessionmaker[Session], name: str, received: ReceivedFile, info: DatasetInfo
 ) -> Dataset:
-    with factory() as session:
-        dataset = Dataset(
+    with factory.begin() as session:
+        return uploads.add_dataset(
+            session,
             name=name,
             filename=received.filename,
             format=info.format,
@@ -56,9 +58,6 @@ def _insert_dataset(
             classes=info.classes,
             input_shape=info.input_shape,
         )
-        session.add(dataset)
-        session.commit()
-        return dataset
 
 
 @router.post(

@@ -17,6 +17,7 @@ from sse_starlette import EventSourceResponse
 
 from edgeprune.contracts.artifacts import REPORT_JSON
 from infra.store import jobs as job_store
+from infra.store import uploads
 from infra.store.models import Job
 from service.api import crud
 from service.api.auth_first import AuthFirstRoute
@@ -62,12 +63,12 @@ def _check_references(session: Session, body: JobCreate) -> None:
         model = crud.get_model(session, body.model_id)
     except ModelNotFound as exc:
         raise InvalidReference(exc.detail, loc=["body", "model_id"]) from None
-    if model.status == "invalid":
+    if model.status == uploads.INVALID:
         raise InvalidReference(
             f"model {model.id} is invalid: {model.error or 'it does not load'}",
             loc=["body", "model_id"],
         )
-    if model.status != "ready":
+    if model.status != uploads.READY:
         raise Conflict(f"model {model.id} is still being inspected; retry when it is ready")
     try:
         crud.get_dataset(session, body.dataset_id)
@@ -95,17 +96,13 @@ def create_job(
     config: dict[str, Any] = body.model_dump(
         mode="json", exclude={"model_id", "dataset_id", "deployment"}
     )
-    job = Job(
+    job = job_store.create_job(
+        session,
         model_id=body.model_id,
         dataset_id=body.dataset_id,
-        state=job_store.QUEUED,
         config=config,
         deployment=body.deployment,
-        metrics={},
     )
-    session.add(job)
-    session.flush()
-    job_store.append_event(session, job.id, "state", {"state": job_store.QUEUED})
     session.commit()
     try:
         queue.enqueue_job(job.id)

@@ -21,11 +21,10 @@ from typing import Annotated
 import anyio
 import anyio.to_thread
 from fastapi import APIRouter, Query, Request, Response, status
-from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from infra.storage import ArtifactStore
-from infra.store import architectures
+from infra.store import architectures, uploads
 from infra.store.models import Model
 from service.api import crud
 from service.api.deps import (
@@ -73,20 +72,18 @@ def _store_checkpoint(storage: ArtifactStore, received: ReceivedFile) -> str:
 def _insert_model(
     factory: sessionmaker[Session], fields: ModelUploadFields, received: ReceivedFile, fmt: str
 ) -> str:
-    with factory() as session:
-        model = Model(
+    with factory.begin() as session:
+        model = uploads.add_model(
+            session,
             name=fields.name or Path(received.filename).stem,
             arch=fields.arch,
             num_classes=fields.num_classes,
-            input_shape=list(fields.input_shape),
+            input_shape=fields.input_shape,
             filename=received.filename,
             format=fmt,
             sha256=received.sha256,
             size=received.size,
-            status="pending",
         )
-        session.add(model)
-        session.commit()
         return model.id
 
 
@@ -96,9 +93,8 @@ def _queue_inspection(factory: sessionmaker[Session], queue: TaskQueue, model_id
     except Exception as exc:
         # Nothing would ever inspect this row: drop it so the client simply retries.
         log.warning("could not queue inspection of %s: %s", model_id, exc)
-        with factory() as session:
-            session.execute(delete(Model).where(Model.id == model_id))
-            session.commit()
+        with factory.begin() as session:
+            uploads.drop_pending_model(session, model_id)
         raise ServiceUnavailable("the task queue is unreachable; try again later") from exc
 
 
@@ -113,7 +109,7 @@ async def _wait_for_inspection(
     deadline = time.monotonic() + wait_s
     while True:
         model = await anyio.to_thread.run_sync(_read_model, factory, model_id)
-        if model.status != "pending" or time.monotonic() >= deadline:
+        if model.status != uploads.PENDING or time.monotonic() >= deadline:
             return model
         await anyio.sleep(min(POLL_INTERVAL_S, max(deadline - time.monotonic(), 0.0)))
 
@@ -174,12 +170,12 @@ async def upload_model(
     await anyio.to_thread.run_sync(_queue_inspection, factory, queue, model_id)
     model = await _wait_for_inspection(factory, model_id, settings.inspect_wait_s)
     response.headers["Location"] = f"/v1/models/{model.id}"
-    if model.status == "invalid":
+    if model.status == uploads.INVALID:
         raise InvalidUpload(
             f"checkpoint does not load into {model.arch}: {model.error or 'unknown reason'}",
             loc=["body", "file"],
         )
-    if model.status == "pending":
+    if model.status == uploads.PENDING:
         response.status_code = status.HTTP_202_ACCEPTED
     return model
 
