@@ -9,6 +9,10 @@ then time the four models alternately, run by run, at batch 1 and 32 with one th
 measure each one's test accuracy with onnxruntime.
 
     python -m bench.int8 [--quick] [--archs vgg16:0.5,resnet56:0.5,mobilenet:0.5]
+                         [--channel-multiple 8] [--name int8_multiple8]
+
+`--channel-multiple` keeps every pruned width a multiple of N (`CompressConfig.channel_multiple`):
+int8 kernels fill their SIMD blocks only with such widths (bench/int8_layers.py).
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ def _measure(
         config = CompressConfig(
             target=Target("flops", reduction), structure_epochs=args.structure_epochs,
             finetune_epochs=args.finetune_epochs, calibration_batches=8, augment=False,
-            device="cpu",
+            device="cpu", channel_multiple=args.channel_multiple,
         )  # fmt: skip
         result = compress_model(start, spec, task, config)
         paths["pruned_fp32"] = tmp / f"{arch}_{reduction}_fp32.onnx"
@@ -75,6 +79,7 @@ def _measure(
             row = {
                 "arch": arch,
                 "width_mult": width,
+                "channel_multiple": args.channel_multiple,
                 "target_flops_reduction": reduction,
                 "achieved_flops_reduction": 1 - cost.flops / base_cost.flops,
                 "batch": batch,
@@ -98,6 +103,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer epochs and timed runs")
     parser.add_argument("--archs", default="vgg16:0.5,resnet56:0.5,mobilenet:0.5")
+    parser.add_argument(
+        "--channel-multiple", type=int, default=1, help="pruned widths a multiple of N"
+    )
+    parser.add_argument("--name", default="int8", help="results file name")
     args = parser.parse_args()
     args.pretrain_epochs, args.structure_epochs, args.finetune_epochs = (
         (3, 1, 2) if args.quick else (10, 3, 5)
@@ -116,7 +125,7 @@ def main() -> None:
     payload = {"environment": env, "isa": int8_isa(), "quick": args.quick, "results": rows}
     # The CPU is shared: the load at the end says whether it changed during the run.
     payload["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
-    save("int8", payload)
+    save(args.name, payload)
 
 
 if __name__ == "__main__":
