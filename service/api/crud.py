@@ -1,8 +1,7 @@
 """Query-side helpers of the API: listings and lookups that raise our 404s.
 
-State transitions of jobs (events, cancel, promotion) live in `infra.store.jobs`, shared
-with the worker; this module only reads, plus the inserts that only the API makes (uploaded
-models and datasets).
+This module only reads. Every write, the API's uploads included, is a function of
+`infra/store/` (docs/store.md), shared with the worker and the reconciler.
 """
 
 from __future__ import annotations
