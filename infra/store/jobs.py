@@ -193,9 +193,7 @@ def _finish(
     return True
 
 
-def mark_succeeded(
-    session: Session, job_id: str, lease: int | None, summary: JobSummary
-) -> bool:
+def mark_succeeded(session: Session, job_id: str, lease: int | None, summary: JobSummary) -> bool:
     """Finish the run as succeeded, unless a cancel was requested: the condition is in the
     UPDATE itself, so a `request_cancel` racing with it either lands first (no success; the
     worker then cancels) or finds the job succeeded (the API answers 409), never both."""
