@@ -4,17 +4,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from edgeprune.contracts.edge import Preprocessing
-from edgeprune.contracts.report import Int8Headline, JobSummary
+from edgeprune.contracts.report import Int8Headline, JobSummary, Report
 
 
-def summarize(report: Mapping[str, Any]) -> JobSummary:
+def summarize(report: Report) -> JobSummary:
     """Target, achieved reductions, accuracy/FLOPs/params before and after, the
     preprocessing a device needs, and the INT8 variant's headline (None if not asked for).
-    Values are the report's own: NaN stays NaN (the JSON writers print it as null)."""
+    Values are the report's own: NaN stays NaN (the worker stores it, and the JSON printers
+    print it, as null)."""
     baseline, pruned = report.get("baseline") or {}, report.get("pruned") or {}
     return {
         "target": report.get("target"),

@@ -16,7 +16,7 @@ from infra.store.models import Model
 from pruning.checkpoints import CheckpointError
 from pruning.pipeline import inspect_model
 from worker.context import WorkerContext
-from worker.run_job import one_line
+from worker.failures import one_line
 
 log = logging.getLogger(__name__)
 

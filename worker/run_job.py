@@ -8,33 +8,35 @@ content-addressed (the same bytes land on the same key) and their rows are keyed
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.orm import Session
 
 from infra.store import deployments, jobs
 from infra.store.models import Dataset, Job, Model
-from pruning.checkpoints import CheckpointError
-from pruning.config import Cancelled, CompressConfig, InvalidTarget, Target
-from pruning.data import DataError
-from pruning.data.archives import ArchiveLimits
-from pruning.pipeline import CompressRequest, CompressResult, run_compression
+from pruning.config import Cancelled
+from pruning.pipeline import CompressResult, run_compression
 from pruning.watchdog import StallWatchdog, stall_message
 from worker.context import WorkerContext
+from worker.failures import (
+    KNOWN_ERRORS,
+    OUT_OF_MEMORY,
+    TRAINING_STALLED,
+    LeaseLost,
+    is_out_of_memory,
+    one_line,
+    oom_message,
+    replace_process,
+)
 from worker.hooks import Checkpoints, Heartbeat, Lease, run_hooks
+from worker.job_inputs import compress_request
 from worker.summary import summarize
 
 log = logging.getLogger(__name__)
-
-# Errors a user causes with their files or parameters: recorded with their one-line message.
-KNOWN_ERRORS: tuple[type[Exception], ...] = (InvalidTarget, DataError, CheckpointError, ValueError)
 
 CONTENT_TYPES = {
     ".onnx": "application/octet-stream",
@@ -42,72 +44,6 @@ CONTENT_TYPES = {
     ".json": "application/json",
     ".png": "image/png",
 }
-DATASET_SUFFIXES = {"npz": ".npz", "zip": ".zip", "tar.gz": ".tar.gz", "tgz": ".tgz"}
-# The engine picks the device; everything else a job may set is a CompressConfig field.
-_CONFIG_FIELDS = {f.name for f in dataclasses.fields(CompressConfig)} - {"target", "device"}
-
-
-TRAINING_STALLED = "TrainingStalled"
-# Exit status of a pool process that gave up on a stalled job: Celery's prefork pool starts a
-# fresh process in its place, and the redelivered message finds the job already failed.
-STALLED_EXIT_CODE = 70
-
-
-def replace_process() -> None:
-    """End this pool process at once: its stuck thread cannot be stopped any other way."""
-    logging.shutdown()
-    os._exit(STALLED_EXIT_CODE)
-
-
-class LeaseLost(Exception):
-    """Another delivery owns the job now; this one stops without writing."""
-
-
-def one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
-
-
-OUT_OF_MEMORY = "OutOfMemory"
-# How PyTorch's CPU allocator and CUDA say it (a RuntimeError, not a MemoryError, on the CPU).
-_OOM_MARKERS = ("can't allocate memory", "not enough memory", "out of memory")
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """MemoryError (numpy's included), torch.OutOfMemoryError, or the CPU allocator failing."""
-    if isinstance(exc, MemoryError):
-        return True
-    return isinstance(exc, RuntimeError) and any(m in str(exc).lower() for m in _OOM_MARKERS)
-
-
-def oom_message(exc: BaseException) -> str:
-    return (
-        "the job ran out of memory (a smaller batch_size or input size needs less): "
-        f"{one_line(exc)}"
-    )
-
-
-def build_config(raw: dict[str, Any]) -> CompressConfig:
-    """The job's accepted request (`Job.config`) as the engine's frozen config."""
-    target = raw.get("target")
-    if not isinstance(target, dict):
-        raise InvalidTarget("the job has no target {metric, reduction}")
-    kwargs = {k: v for k, v in raw.items() if k in _CONFIG_FIELDS}
-    return CompressConfig(
-        target=Target(metric=target.get("metric"), reduction=target.get("reduction")),  # type: ignore[arg-type]
-        **kwargs,
-    )
-
-
-def dataset_suffix(dataset: Dataset) -> str:
-    # The loader recognises the data by its name: keep .npz / .zip / .tar.gz.
-    if dataset.format in DATASET_SUFFIXES:
-        return DATASET_SUFFIXES[dataset.format]
-    name = dataset.filename.lower()
-    for suffix in (".tar.gz", ".tgz", ".zip", ".npz"):
-        if name.endswith(suffix):
-            return suffix
-    return Path(name).suffix
 
 
 def attempt_prefix(job_id: str) -> str:
@@ -125,6 +61,9 @@ def remove_dead_attempts(job_id: str) -> list[Path]:
 
 
 class JobRun:
+    """One delivery of one job: claim it, run the engine under a heartbeat and a stall
+    watchdog, then publish the artifacts or record how it ended."""
+
     def __init__(self, ctx: WorkerContext, job_id: str, worker: str) -> None:
         self.ctx = ctx
         self.job_id = job_id
@@ -168,7 +107,7 @@ class JobRun:
         try:
             if model is None or dataset is None:
                 raise ValueError("the job's model or dataset no longer exists")
-            request = self._request(job, model, dataset, tmp)
+            request = compress_request(self.ctx, job, model, dataset, tmp)
             with StallWatchdog(self.ctx.settings.stall_timeout_s, stalled) as watchdog:
                 result = run_compression(request, tmp / "out", watchdog.watch(hooks))
             if lease.lost.is_set():
@@ -201,27 +140,6 @@ class JobRun:
             return self._finish(lease, jobs.FAILED, checkpoints, type(exc).__name__, one_line(exc))
         checkpoints.discard()
         return jobs.SUCCEEDED
-
-    def _request(self, job: Job, model: Model, dataset: Dataset, tmp: Path) -> CompressRequest:
-        config = build_config(job.config)
-        storage = self.ctx.storage
-        model_suffix = Path(model.filename).suffix or f".{model.format}"
-        checkpoint = storage.get_to_path(model.sha256, tmp / f"model{model_suffix}")
-        data = storage.get_to_path(dataset.sha256, tmp / f"dataset{dataset_suffix(dataset)}")
-        shape = [int(v) for v in model.input_shape]
-        return CompressRequest(
-            arch=model.arch,
-            data=str(data),
-            checkpoint=checkpoint,
-            config=config,
-            num_classes=model.num_classes,
-            input_size=(shape[1], shape[2]) if len(shape) == 3 else None,
-            source_job=job.id,
-            archive_limits=ArchiveLimits(
-                members=self.ctx.settings.max_dataset_files,
-                expanded_bytes=self.ctx.settings.max_dataset_bytes,
-            ),
-        )
 
     def _publish(self, job: Job, lease: Lease, result: CompressResult) -> None:
         stored = {name: self.ctx.storage.put_file(path) for name, path in result.artifacts.items()}

@@ -8,8 +8,9 @@ import pytest
 
 from infra.store.models import Dataset
 from pruning.config import InvalidTarget
+from worker.failures import one_line
 from worker.hooks import json_safe
-from worker.run_job import build_config, dataset_suffix, one_line
+from worker.job_inputs import build_config, dataset_suffix
 from worker.summary import summarize
 
 
