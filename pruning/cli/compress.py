@@ -218,10 +218,10 @@ def compress(
         raise fail(str(exc)) from None
 
     from pruning.checkpoints import CheckpointError
+    from pruning.cli.progress import RichProgress
     from pruning.data import DataError
     from pruning.network.discovery import NoPrunableUnits
     from pruning.pipeline import CompressRequest, run_compression
-    from pruning.progress_display import RichProgress
 
     request = CompressRequest(
         arch=name,

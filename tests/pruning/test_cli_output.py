@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from pruning.cli.output import show_result
+from pruning.cli.progress import RichProgress
 from pruning.config import ProgressEvent
 from pruning.pipeline import CompressResult
-from pruning.progress_display import RichProgress
 
 
 def _result(tmp_path: Path, int8: dict[str, Any] | None = None) -> CompressResult:
