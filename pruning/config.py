@@ -125,7 +125,7 @@ class CompressConfig:
     residual: ResidualPolicy = "inside"
     # Module paths (and everything below them) whose output channels are never pruned.
     keep_layers: tuple[str, ...] = ()
-    # INT8 for the edge (pruning.quantize): "int8" also publishes model.int8.onnx, unless its
+    # INT8 (pruning.export.quantize): "int8" also publishes model.int8.onnx, unless its
     # test accuracy is more than `int8_max_drop` below the fp32 model's (then fp32 only, and
     # the report says why).
     quantize: Quantize = "none"
