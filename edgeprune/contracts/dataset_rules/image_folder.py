@@ -115,7 +115,9 @@ def _samples(listing: FolderListing, folder: Parts, classes: list[str]) -> list[
     index = {name: i for i, name in enumerate(classes)}
     depth = len(folder)
     samples = []
-    for parts in listing.files:
+    # In sorted order, so that both doors name the same file when several are refused (a
+    # zip lists its members in archive order, a folder walk in the file system's order).
+    for parts in sorted(listing.files):
         if len(parts) < depth + 2 or parts[:depth] != folder or parts[depth] not in index:
             continue
         if any(is_hidden(p) for p in parts[depth + 1 :]):
