@@ -113,6 +113,12 @@ class CompressConfig:
     # active ones when it shrinks; "saliency" = its a_l most salient (the paper's wording),
     # which swaps trained channels for untrained ones on noisy scores (docs/algorithm.md).
     selection: ChannelSelection = "stable"
+    # Weight learning also follows the given checkpoint's softened outputs (pruning.
+    # distillation): the share of the loss on the teacher's term (0 = labels only, the
+    # paper's) and the softmax temperature. Only with a checkpoint: a network trained from
+    # scratch has no teacher.
+    distill: float = 0.0
+    distill_temperature: float = 4.0
     # Keep every unit's width a multiple of this (1 = per channel, as in the paper). CPUs and
     # GPUs run convs fastest when channel counts fill their SIMD blocks (8 or 16): see
     # bench/RESULTS.md. With a multiple > 1 the target is met to within one block's cost.
@@ -172,6 +178,12 @@ class CompressConfig:
             raise ValueError("int8_calibration_samples must be in [1, 100000]")
         if self.data_workers is not None and not 0 <= self.data_workers <= 64:
             raise ValueError(f"data_workers must be in 0..64, got {self.data_workers}")
+        if not 0.0 <= self.distill <= 1.0:
+            raise ValueError(f"distill must be in [0, 1], got {self.distill}")
+        if not 0.0 < self.distill_temperature <= 100.0:
+            raise ValueError(
+                f"distill_temperature must be in (0, 100], got {self.distill_temperature}"
+            )
         if not 1 <= self.channel_multiple <= MAX_CHANNEL_MULTIPLE:
             raise ValueError(f"channel_multiple must be in [1, {MAX_CHANNEL_MULTIPLE}]")
         for name in ("lr", "structure_lr"):

@@ -132,6 +132,15 @@ def run_compression(
         archive_limits=request.archive_limits,
     )
     model, spec, head_reinitialised = _baseline_model(request, data, loaded)
+    if request.config.distill > 0 and (loaded is None or head_reinitialised):
+        # The teacher is the checkpoint: without one, or with a head made afresh for this
+        # task's classes, its outputs say nothing about the task.
+        why = (
+            "there is no checkpoint"
+            if loaded is None
+            else "the checkpoint's head was re-initialised for this task's classes"
+        )
+        raise CheckpointError(f"distill needs a checkpoint trained on this task; {why}")
     baseline_state = {k: v.clone() for k, v in model.state_dict().items()}
     load_seconds = time.perf_counter() - started
 

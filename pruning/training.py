@@ -16,6 +16,7 @@ from pruning.cpu_kernels import guard_cpu_kernels
 from pruning.data.batches import iterate_batches
 from pruning.data.samples import Samples
 from pruning.data.types import Inputs
+from pruning.distillation import Distillation
 from pruning.precision import autocast, memory_format, plan, scaler
 
 # Steps between reads of the loss and accuracy on a GPU (each read waits for the device).
@@ -68,9 +69,12 @@ def train_one_epoch(
     precision: Precision = "fp32",
     workers: int = 0,
     augment_fill: Tensor | None = None,
+    distillation: Distillation | None = None,
 ) -> EpochStats:
     """One epoch of SGD. `after_backward` runs between backward and the optimiser step (the
-    structure learner reads the gates' gradients there). Runs under the CPU kernel guard
+    structure learner reads the gates' gradients there). With `distillation` the loss also
+    follows a teacher's softened outputs (`pruning.distillation`); the reported loss is then
+    that combined loss. Runs under the CPU kernel guard
     (`pruning.cpu_kernels`) and in the chosen precision (`pruning.precision`).
 
     Loss and accuracy are summed on the device and read back every `SYNC_EVERY` steps on a
@@ -110,7 +114,12 @@ def train_one_epoch(
             optimizer.zero_grad(set_to_none=True)
             with autocast(chosen, device):
                 logits = model(xb)
-            loss = F.cross_entropy(logits.float(), yb)
+                if distillation is not None:
+                    teacher_logits = distillation.teacher_logits(xb)
+            if distillation is None:
+                loss = F.cross_entropy(logits.float(), yb)
+            else:
+                loss = distillation.loss(logits.float(), teacher_logits, yb)
             if grad_scaler is not None:
                 grad_scaler.scale(loss).backward()
             else:

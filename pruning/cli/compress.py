@@ -134,6 +134,16 @@ def compress(
             "scaler on CUDA that does not, fp32 on the CPU), fp32, bf16 or fp16."
         ),
     ] = "auto",
+    distill: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            metavar="W",
+            help="Weight of distilling --checkpoint in weight learning (0 = labels only; 0.5 "
+            "suits a checkpoint that has finished training, docs/algorithm.md).",
+        ),
+    ] = 0.0,
     quantize: Annotated[
         Literal["none", "int8"],
         typer.Option(
@@ -189,6 +199,8 @@ def compress(
             raise fail(str(exc)) from None
     if checkpoint is not None and not checkpoint.is_file():
         raise fail(f"checkpoint {checkpoint} does not exist")
+    if distill > 0 and checkpoint is None:
+        raise fail("--distill needs --checkpoint: a network trained from scratch has no teacher")
     # From a checkpoint the weights are already good: a modest rate. From scratch, the
     # paper's 0.1 (a pretrained rate leaves a random network far from converged).
     default_lr = 0.01 if checkpoint is not None else FROM_SCRATCH_LR
@@ -211,6 +223,7 @@ def compress(
             precision=precision,
             quantize=quantize,
             int8_max_drop=int8_max_drop,
+            distill=distill,
             residual="coupled" if prune_residual else "inside",
             data_workers=data_workers,
         )

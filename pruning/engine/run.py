@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from pruning.config import CompressConfig, Phase, RunHooks
 from pruning.data.augmentation import resolve_augment
+from pruning.distillation import Distillation
 from pruning.engine.calibration import phase_generator
 from pruning.engine.progress import RunProgress
 from pruning.engine.results import EngineResult, TaskTensors
@@ -66,6 +67,12 @@ class CompressionRun:
         self.device = device = select_device(config.device)
         torch.manual_seed(config.seed)
         self.model = prepare_for(model.to(device), device)
+        # The checkpoint as given, kept for weight learning's teacher before anything trains.
+        self.distillation = (
+            Distillation.frozen_copy(self.model, config.distill, config.distill_temperature)
+            if config.distill > 0
+            else None
+        )
         self.example = data.x_test[:1].to(device)
         self.discovery = select_units(self.model, self.example, config)
         self.units = self.discovery.units
@@ -118,6 +125,7 @@ class CompressionRun:
         *,
         after_backward: Callable[[], None] | None = None,
         scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+        distillation: Distillation | None = None,
     ) -> dict[str, Any]:
         """One training epoch of `phase`, then the test split: the epoch's history record
         (each phase adds its own fields)."""
@@ -138,6 +146,7 @@ class CompressionRun:
             should_cancel=self.cancel,
             precision=self.config.precision,
             workers=self.workers,
+            distillation=distillation,
         )
         test_stats = self.evaluate()
         return {

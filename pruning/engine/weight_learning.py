@@ -65,6 +65,7 @@ def learn_weights(
             optimizer,
             lambda: {"flops": flops},
             scheduler=scheduler,
+            distillation=run.distillation,
         )
         record.update(flops=flops, params=params)
         started = run.end_epoch(

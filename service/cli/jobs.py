@@ -74,6 +74,14 @@ def submit(
         int | None,
         typer.Option(metavar="N", help="Keep widths multiples of this (e.g. 8 for CPUs)."),
     ] = None,
+    distill: Annotated[
+        float | None,
+        typer.Option(
+            metavar="W",
+            help="Weight (0..1) of distilling the checkpoint in weight learning (server: 0; "
+            "0.5 suits a checkpoint that has finished training).",
+        ),
+    ] = None,
     augment: Annotated[
         bool | None,
         typer.Option(
@@ -123,6 +131,7 @@ def submit(
         "lr": lr,
         "seed": seed,
         "channel_multiple": channel_multiple,
+        "distill": distill,
         "augment": augment,
         "quantize": quantize,
         "int8_max_drop": int8_max_drop,

@@ -38,6 +38,7 @@ def test_create_job_queues_it_with_a_first_event_and_location(api: Api) -> None:
         "lr": 0.01,
         "seed": 0,
         "channel_multiple": 1,
+        "distill": 0.0,
         "augment": None,  # by the kind of data
         "quantize": "none",
         "precision": "auto",
@@ -79,6 +80,7 @@ BAD_BODIES: list[tuple[dict[str, Any], list[Any]]] = [
     ({"target": {"metric": "flops"}}, ["body", "target", "reduction"]),
     ({"quantize": "int4"}, ["body", "quantize"]),
     ({"int8_max_drop": 2}, ["body", "int8_max_drop"]),
+    ({"distill": 1.5}, ["body", "distill"]),
     ({"target": "flops=0.5"}, ["body", "target"]),
     ({"finetune_epochs": 0}, ["body", "finetune_epochs"]),
     ({"finetune_epochs": -1}, ["body", "finetune_epochs"]),

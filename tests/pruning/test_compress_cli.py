@@ -120,6 +120,7 @@ def test_pretrain_then_compress_on_digits(tmp_path: Path) -> None:
         (["--arch", "vgg11", "--target", "latency=0.5"], "unknown target metric"),
         (["--arch", "vgg11", "--data", "/nonexistent/data.npz"], "data.npz' does not exist"),
         (["--arch", "vgg11", "--checkpoint", "/nonexistent/ck.pt"], "does not exist"),
+        (["--arch", "vgg11", "--distill", "0.5"], "--distill needs --checkpoint"),
     ],
 )
 def test_bad_arguments_exit_nonzero_with_one_line(

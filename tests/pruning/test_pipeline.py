@@ -51,6 +51,23 @@ def test_transfer_to_a_task_with_other_classes_reinitialises_the_head(tmp_path: 
     )
 
 
+def test_distillation_refuses_a_checkpoint_whose_head_was_made_afresh(tmp_path: Path) -> None:
+    """The teacher is the checkpoint: with a head re-initialised for other classes its
+    outputs say nothing about the task, so the run stops before training."""
+    spec = ModelSpec(arch="vgg11", in_channels=1, num_classes=10, width_mult=0.25)
+    save_checkpoint(tmp_path / "ck.pt", build_model(spec), spec)
+    _three_digit_task(tmp_path / "task.npz")
+    request = CompressRequest(
+        arch="vgg11",
+        data=str(tmp_path / "task.npz"),
+        checkpoint=tmp_path / "ck.pt",
+        config=CompressConfig(target=Target("flops", 0.5), distill=0.5),
+    )
+    with pytest.raises(CheckpointError, match="head was re-initialised"):
+        run_compression(request, tmp_path / "out")
+    assert not (tmp_path / "out" / "report.json").exists()
+
+
 def test_inspect_model_counts_and_refuses(tmp_path: Path) -> None:
     spec = ModelSpec(arch="vgg11", in_channels=3, num_classes=10, width_mult=0.25)
     model = build_model(spec)

@@ -52,6 +52,10 @@ class JobCreate(BaseModel):
     # Keep unit widths multiples of this (1 = the paper's per-channel allocation; 8 or 16
     # fill CPU SIMD blocks and give more real speedup per FLOP removed).
     channel_multiple: Annotated[int, Field(ge=1, le=MAX_CHANNEL_MULTIPLE)] = 1
+    # Weight learning also distils the uploaded checkpoint's softened outputs with this
+    # weight (0 = labels only, the paper's). 0.5 helped checkpoints that had finished
+    # training and hurt undertrained ones (docs/algorithm.md).
+    distill: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.0
     # The paper's shift-and-mirror augmentation. null (the default) = by the kind of data:
     # on for images (image folders, CIFAR, 8-bit .npz), off for float .npz arrays (sensor
     # windows, spectrograms) and builtin:digits, where a mirrored sample is another thing.
