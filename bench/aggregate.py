@@ -11,14 +11,14 @@ from typing import Any
 # Methods in the order tables list them; the pruned ones are those ours is compared with.
 METHOD_ORDER = (
     "ours", "ours_constant", "ours_cost_aware", "ours_greedy", "ours_greedy_cosine",
-    "ours_discovered", "ours_saliency_correction", "ours_saliency_selection", "pfec",
-    "tp_taylor", "scratch", "unpruned",
+    "ours_discovered", "ours_saliency_correction", "ours_saliency_selection", "ours_distill",
+    "pfec", "tp_taylor", "scratch", "unpruned",
 )  # fmt: skip
 # What ours (the default target fit) is compared with: the baselines and the other fits.
 PRUNED_BASELINES = (
     "pfec", "tp_taylor", "scratch", "ours_constant", "ours_cost_aware", "ours_greedy",
     "ours_greedy_cosine", "ours_discovered", "ours_saliency_correction",
-    "ours_saliency_selection",
+    "ours_saliency_selection", "ours_distill",
 )  # fmt: skip
 TIE_POINTS = 0.01  # accuracy gaps below this many points are ties
 METHOD_LABELS = {
@@ -30,6 +30,7 @@ METHOD_LABELS = {
     "ours_discovered": "ours, units discovered from the graph",
     "ours_saliency_correction": "ours, last channels by saliency per cost (former default)",
     "ours_saliency_selection": "ours, a_l most salient channels each epoch (former default)",
+    "ours_distill": "ours, weight learning also distils the checkpoint (w 0.5, T 4)",
     "pfec": "PFEC: uniform L1 + fine-tune",
     "tp_taylor": "torch-pruning Taylor, global + fine-tune",
     "scratch": "ours' structure from scratch",

@@ -51,6 +51,8 @@ FIT_VARIANTS: dict[str, dict[str, Any]] = {
     # The paper's wording: each unit keeps its a_l most salient channels after every
     # redistribution (the default keeps the channels it had, changing only the count).
     "ours_saliency_selection": {"selection": "saliency"},
+    # Weight learning also follows the checkpoint's softened outputs (pruning.distillation).
+    "ours_distill": {"distill": 0.5},
     # Units discovered from the dependency graph instead of the zoo's hand-written lists.
     "ours_discovered": {"unit_source": "discovered"},
 }
