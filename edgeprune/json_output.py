@@ -13,10 +13,11 @@ imports it at start.
 from __future__ import annotations
 
 import json
-import math
 from typing import Annotated, Any
 
 import typer
+
+from edgeprune.contracts.json_values import json_safe
 
 JSON_HELP = "Print JSON instead of lines."
 
@@ -27,17 +28,6 @@ def json_option(help: str = JSON_HELP) -> Any:
 
 
 JsonOutput = Annotated[bool, json_option()]
-
-
-def json_safe(value: Any) -> Any:
-    """NaN and infinities as None (JSON has neither); tuples as lists; keys as strings."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value
 
 
 def dumps(document: Any) -> str:

@@ -19,6 +19,7 @@ import torch
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from edgeprune.contracts.json_values import json_safe
 from infra.storage import ArtifactStore
 from infra.store import job_events, jobs
 from pruning.config import ProgressEvent, RunHooks
@@ -34,17 +35,6 @@ CANCEL_CHECK_INTERVAL_S = 1.0
 
 def checkpoint_key(job_id: str) -> str:
     return f"jobs/{job_id}/checkpoint.pt"
-
-
-def json_safe(value: Any) -> Any:
-    """NaN and infinities are not JSON (PostgreSQL refuses them): store them as null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value
 
 
 class Lease:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import cast
 
+from edgeprune.contracts.json_values import json_safe
 from edgeprune.contracts.report import JobSummary, Report
 from pruning.summary import summarize as headline
-from worker.hooks import json_safe
 
 
 def summarize(report: Report) -> JobSummary:

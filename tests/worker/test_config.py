@@ -6,10 +6,10 @@ import math
 
 import pytest
 
+from edgeprune.contracts.json_values import json_safe
 from infra.store.models import Dataset
 from pruning.config import InvalidTarget
 from worker.failures import one_line
-from worker.hooks import json_safe
 from worker.job_inputs import build_config, dataset_suffix
 from worker.summary import summarize
 
