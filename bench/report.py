@@ -490,8 +490,21 @@ def guard_section(payload: dict[str, Any]) -> list[str]:
     return lines + _table(header, rows)
 
 
-def int8_section(payload: dict[str, Any]) -> list[str]:
+def int8_payloads(results: dict[str, Any]) -> list[str]:
+    """`int8` and its variants (`int8_multiple8`, ...), not the per-layer `int8_layers`."""
+    return sorted(
+        n for n in results if n == "int8" or (n.startswith("int8_") and n != "int8_layers")
+    )
+
+
+def int8_section(payload: dict[str, Any], name: str = "int8") -> list[str]:
     rows = payload["results"]
+    multiples = sorted({r.get("channel_multiple", 1) for r in rows})
+    widths = (
+        f" Pruned widths are multiples of {', '.join(map(str, multiples))} (`--channel-multiple`)."
+        if multiples != [1]
+        else ""
+    )
     quick = (
         " Quick mode: 3 pretraining epochs, 1 + 2 compression epochs."
         if payload.get("quick")
@@ -500,7 +513,8 @@ def int8_section(payload: dict[str, Any]) -> list[str]:
     # Runs before the narrow-layer rule quantized every node and have no all-int8 column.
     compared = all("int8_all_over_fp32_speedup" in r for r in rows)
     lines = [
-        "## INT8 on top of pruning (ONNX Runtime, CPU, 1 thread)",
+        "## INT8 on top of pruning (ONNX Runtime, CPU, 1 thread)"
+        + ("" if name == "int8" else f": `{name}`"),
         "",
         "`python -m bench.int8`: pretrained on builtin:digits, compressed, exported, then "
         "quantized by `pruning.export.quantize` (static QDQ, per-channel weights, 256 calibration "
@@ -514,7 +528,9 @@ def int8_section(payload: dict[str, Any]) -> list[str]:
         )
         + "; accuracy is onnxruntime's on the test split."
         + quick
-        + (f" CPU integer features: {', '.join(payload['isa'])}." if payload.get("isa") else ""),
+        + widths
+        + (f" CPU integer features: {', '.join(payload['isa'])}." if payload.get("isa") else "")
+        + (f" {' '.join(payload['notes'])}" if payload.get("notes") else ""),
         "",
     ]
     header = ["arch", "width", "FLOPs red. %", "batch", "baseline ms", "pruned fp32 ms",
@@ -595,8 +611,8 @@ def render(results_dir: Path, out: Path) -> str:
         rows = results["onnx_speedup"]["results"]
         plot = speedup_vs_flops_ratio(rows, results_dir / "onnx_speedup.png")
         lines += ["", *speedup_section(results["onnx_speedup"], plot, out_dir)]
-    if "int8" in results:
-        lines += ["", *int8_section(results["int8"])]
+    for name in int8_payloads(results):
+        lines += ["", *int8_section(results[name], name)]
     if "int8_layers" in results:
         lines += ["", *int8_layers_section(results["int8_layers"])]
     if "structure_overhead" in results:
