@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from edgeprune.contracts.architectures import NATURAL_INPUT_HW
 from edgeprune.contracts.artifacts import (
     ALWAYS_PUBLISHED,
     BASELINE_ONNX,
@@ -32,7 +33,7 @@ from pruning.checkpoints import (
     CheckpointMismatch,
     infer_spec,
     load_into,
-    load_model,
+    model_from_state,
     read_checkpoint,
     save_checkpoint,
 )
@@ -270,18 +271,90 @@ def _quantize(
     return outcome
 
 
+class MissingModelField(CheckpointError):
+    """The checkpoint does not record what the inspection needs, and it was not given:
+    `field` is "arch" or "input_shape"."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class InputShapeMismatch(CheckpointError):
+    """The model does not run on the input shape it was given (or was assumed to take)."""
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What `inspect_model` found: the counts and the model's arch, classes and input.
+    `shape_source` says where the input's height and width came from: "given",
+    "checkpoint" (the file's structure record) or "usual" (the architecture's natural
+    input, NATURAL_INPUT_HW)."""
+
+    params: int
+    flops: int
+    arch: str
+    num_classes: int
+    input_shape: tuple[int, int, int]
+    shape_source: str
+    spec_in_file: bool
+
+
 def inspect_model(
-    path: Path, *, arch: str, num_classes: int, input_shape: tuple[int, int, int]
-) -> dict[str, int]:
-    """Load a checkpoint into `arch` and count it; CheckpointError when it does not fit."""
-    model, _spec, _report = load_model(
-        path, arch=arch, num_classes=num_classes, in_channels=input_shape[0]
+    path: Path,
+    *,
+    arch: str | None = None,
+    num_classes: int | None = None,
+    input_shape: tuple[int, int, int] | None = None,
+) -> Inspection:
+    """Load a checkpoint and count it; CheckpointError when it does not fit.
+
+    What is not given is read from the checkpoint: its structure record when it has one
+    (arch, classes, input channels, and height and width when recorded), else its weights
+    (classes and input channels of a plain state dict, whose `arch` is then required). The
+    height and width default to the architecture's usual input. `MissingModelField` names
+    what could not be found; `InputShapeMismatch` is a model that does not run on the shape.
+    """
+    state, stored = read_checkpoint(path)
+    if stored is None and arch is None:
+        raise MissingModelField(
+            "arch", f"{path.name} is a plain state dict: it does not record its architecture"
+        )
+    model, spec, _report = model_from_state(
+        state, stored, name=path.name, arch=arch, num_classes=num_classes
     )
+    if input_shape is not None and input_shape[0] != spec.in_channels:
+        raise InputShapeMismatch(
+            f"the checkpoint's {spec.arch} takes {spec.in_channels}-channel inputs, "
+            f"not {input_shape[0]}"
+        )
+    if input_shape is not None:
+        hw, source = (int(input_shape[1]), int(input_shape[2])), "given"
+    elif stored is not None and stored.input_hw is not None:
+        hw, source = stored.input_hw, "checkpoint"
+    elif spec.arch in NATURAL_INPUT_HW:
+        hw, source = NATURAL_INPUT_HW[spec.arch], "usual"
+    else:
+        raise MissingModelField(
+            "input_shape",
+            f"the checkpoint does not record its input size, and {spec.arch} has no usual one",
+        )
+    shape = (spec.in_channels, hw[0], hw[1])
     try:
-        cost = count_model(model, input_shape)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(
-            f"the model does not run on input shape {input_shape}: {first}"
+        cost = count_model(model, shape)
+    except RuntimeError:
+        # Torch's own text ("Calculated output size: (128x0x0)", "mat1 and mat2 shapes
+        # cannot be multiplied") says nothing a user can act on.
+        raise InputShapeMismatch(
+            f"{spec.arch} does not run on {'x'.join(map(str, shape))} inputs (C,H,W): too "
+            "small for its downsampling, or not the size its classifier was built for"
         ) from None
-    return {"params": int(cost.params), "flops": int(cost.flops)}
+    return Inspection(
+        params=int(cost.params),
+        flops=int(cost.flops),
+        arch=spec.arch,
+        num_classes=spec.num_classes,
+        input_shape=shape,
+        shape_source=source,
+        spec_in_file=stored is not None,
+    )

@@ -51,6 +51,8 @@ def compress_request(
     model_suffix = Path(model.filename).suffix or f".{model.format}"
     checkpoint = storage.get_to_path(model.sha256, tmp / f"model{model_suffix}")
     data = storage.get_to_path(dataset.sha256, tmp / f"dataset{dataset_suffix(dataset)}")
+    if model.arch is None or model.input_shape is None:  # only ready models reach a job
+        raise ValueError(f"model {model.id} has not been inspected (no arch or input shape)")
     shape = [int(v) for v in model.input_shape]
     return CompressRequest(
         arch=model.arch,

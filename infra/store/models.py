@@ -54,9 +54,11 @@ class Model(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("mdl"))
     name: Mapped[str] = mapped_column(String(200))
-    arch: Mapped[str] = mapped_column(String(64))
-    num_classes: Mapped[int] = mapped_column(Integer)
-    input_shape: Mapped[list[Any]] = mapped_column(JSON)  # [C, H, W]
+    # Left out at upload, these are filled by the inspection from the checkpoint's own
+    # record (NULL while pending, and on an invalid model that did not record them).
+    arch: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    num_classes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    input_shape: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)  # [C, H, W]
     filename: Mapped[str] = mapped_column(String(255))
     format: Mapped[str] = mapped_column(String(16))  # "pt" | "safetensors"
     sha256: Mapped[str] = mapped_column(String(64), index=True)

@@ -29,9 +29,9 @@ def add_model(
     session: Session,
     *,
     name: str,
-    arch: str,
-    num_classes: int,
-    input_shape: Sequence[int],
+    arch: str | None,
+    num_classes: int | None,
+    input_shape: Sequence[int] | None,
     filename: str,
     format: str,
     sha256: str,
@@ -39,12 +39,14 @@ def add_model(
     created_at: datetime | None = None,
 ) -> Model:
     """A stored checkpoint (`format` "pt" or "safetensors"), `pending` inspection. Queue the
-    inspection (`JobQueue.enqueue_inspect`) after the commit. `created_at` defaults to now."""
+    inspection (`JobQueue.enqueue_inspect`) after the commit. `created_at` defaults to now.
+    `arch`, `num_classes` and `input_shape` may be None: the inspection fills them from the
+    checkpoint (`mark_model_ready`)."""
     model = Model(
         name=name,
         arch=arch,
         num_classes=num_classes,
-        input_shape=list(input_shape),
+        input_shape=list(input_shape) if input_shape is not None else None,
         filename=filename,
         format=format,
         sha256=sha256,
@@ -57,9 +59,26 @@ def add_model(
     return model
 
 
-def mark_model_ready(session: Session, model_id: str, *, params: int, flops: int) -> bool:
-    """The checkpoint loads into its architecture; False when it was no longer pending."""
-    return _set_status(session, model_id, status=READY, params=params, flops=flops, error=None)
+def mark_model_ready(
+    session: Session,
+    model_id: str,
+    *,
+    params: int,
+    flops: int,
+    arch: str | None = None,
+    num_classes: int | None = None,
+    input_shape: Sequence[int] | None = None,
+) -> bool:
+    """The checkpoint loads into its architecture; False when it was no longer pending.
+    `arch`, `num_classes` and `input_shape`, when given, are what the inspection found (the
+    upload may have left them out); a ready model always has all three."""
+    found: dict[str, Any] = {"arch": arch, "num_classes": num_classes}
+    if input_shape is not None:
+        found["input_shape"] = [int(v) for v in input_shape]
+    values = {k: v for k, v in found.items() if v is not None}
+    return _set_status(
+        session, model_id, status=READY, params=params, flops=flops, error=None, **values
+    )
 
 
 def mark_model_invalid(session: Session, model_id: str, error: str) -> bool:

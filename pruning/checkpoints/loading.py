@@ -32,6 +32,28 @@ def load_model(
     input channels, class count, width multiplier and unit widths are read from the weights.
     """
     state, stored = read_checkpoint(path)
+    return model_from_state(
+        state,
+        stored,
+        name=Path(path).name,
+        arch=arch,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        width_mult=width_mult,
+    )
+
+
+def model_from_state(
+    state: dict[str, torch.Tensor],
+    stored: ModelSpec | None,
+    *,
+    name: str,
+    arch: str | None = None,
+    num_classes: int | None = None,
+    in_channels: int | None = None,
+    width_mult: float | None = None,
+) -> tuple[nn.Module, ModelSpec, LoadReport]:
+    """`load_model` for what `read_checkpoint` returned (`name`: the file's, for messages)."""
     if stored is not None:
         if arch is not None and arch != stored.arch:
             raise CheckpointMismatch(f"the checkpoint holds a {stored.arch}, not a {arch}")
@@ -42,9 +64,7 @@ def load_model(
             width_mult=width_mult if width_mult is not None else stored.width_mult,
         )
     elif arch is None:
-        raise CheckpointError(
-            f"{Path(path).name} is a plain state dict: the architecture (arch) is required"
-        )
+        raise CheckpointError(f"{name} is a plain state dict: the architecture (arch) is required")
     else:
         spec = infer_spec(
             state, arch, num_classes=num_classes, in_channels=in_channels, width_mult=width_mult

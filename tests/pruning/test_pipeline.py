@@ -75,8 +75,8 @@ def test_inspect_model_counts_and_refuses(tmp_path: Path) -> None:
     counted = inspect_model(
         tmp_path / "ck.safetensors", arch="vgg11", num_classes=10, input_shape=(3, 32, 32)
     )
-    assert counted["params"] == sum(p.numel() for p in model.parameters())
-    assert counted["flops"] > 0
+    assert counted.params == sum(p.numel() for p in model.parameters())
+    assert counted.flops > 0
     with pytest.raises(CheckpointError):
         inspect_model(
             tmp_path / "ck.safetensors", arch="resnet20", num_classes=10, input_shape=(3, 32, 32)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from infra.store.db import make_engine
 from infra.store.migrate import upgrade_database
@@ -92,4 +94,32 @@ def test_0003_keeps_one_live_device_per_name(tmp_path: Path) -> None:
         engine.dispose()
     assert devices["dev_new"] is None and devices["dev_old"] is not None
     assert tokens["dev_new"] is None and tokens["dev_old"] is not None
+    _check_schema(url)
+
+
+def test_0005_keeps_models_and_lets_an_upload_leave_its_fields_to_the_inspection(
+    tmp_path: Path,
+) -> None:
+    """SQLite cannot alter a column's nullability: the batch copy must keep every row."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade_database(url, "0004")
+    insert = text(
+        "INSERT INTO models (id, name, arch, num_classes, input_shape, filename, format, sha256, "
+        "size, status, created_at) VALUES (:id, 'm', :arch, :classes, :shape, 'm.pt', 'pt', "
+        "'ab', 1, 'pending', '2026-01-01')"
+    )
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert, {"id": "mdl_old", "arch": "vgg11", "classes": 10,
+                                  "shape": "[1, 32, 32]"})  # fmt: skip
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(insert, {"id": "mdl_new", "arch": None, "classes": None, "shape": None})
+        upgrade_database(url)
+        with engine.begin() as conn:
+            conn.execute(insert, {"id": "mdl_new", "arch": None, "classes": None, "shape": None})
+            rows = dict(conn.execute(text("SELECT id, arch FROM models")).all())
+    finally:
+        engine.dispose()
+    assert rows == {"mdl_old": "vgg11", "mdl_new": None}
     _check_schema(url)

@@ -78,7 +78,7 @@ def add_tiny_job(
             session, name="tiny", arch=arch, num_classes=10, input_shape=[1, 32, 32],
             filename=checkpoint.name, format="pt", sha256=model_sha, size=model_size,
         )  # fmt: skip
-        uploads.mark_model_ready(session, model.id, params=counts["params"], flops=counts["flops"])
+        uploads.mark_model_ready(session, model.id, params=counts.params, flops=counts.flops)
         dataset = uploads.add_dataset(
             session, name="digits", filename="digits.npz", format="npz", sha256=data_sha,
             size=data_size, samples=600, classes=[str(i) for i in range(10)], input_shape=[1, 8, 8],
