@@ -10,7 +10,14 @@ from __future__ import annotations
 from typing import Annotated, Any, TypeVar
 
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 
 def _parse_shape(value: Any) -> Any:
@@ -32,11 +39,21 @@ InputShape = Annotated[
 class ModelUploadFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # Names of the pruning engine's model zoo; the worker decides whether it exists.
-    arch: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
-    num_classes: Annotated[int, Field(ge=2, le=100_000)]
-    input_shape: InputShape
+    # Names of the pruning engine's model zoo; the worker decides whether it exists. All
+    # three may be left out: the inspection reads them from the checkpoint's own record
+    # (EdgePrune checkpoints carry one), the input's H,W defaulting to the arch's usual one.
+    arch: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
+    num_classes: Annotated[int, Field(ge=2, le=100_000)] | None = None
+    input_shape: InputShape | None = None
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_left_out(cls, data: Any) -> Any:
+        # A form's empty input ("arch=") means the same as no field at all.
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
+        return data
 
 
 class DatasetUploadFields(BaseModel):

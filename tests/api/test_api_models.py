@@ -113,7 +113,7 @@ def test_checkpoints_that_can_never_load_are_422(
 @pytest.mark.parametrize(
     ("fields", "loc"),
     [
-        ({"arch": ""}, ["body", "arch"]),
+        ({"arch": "a b"}, ["body", "arch"]),
         ({"arch": "../etc"}, ["body", "arch"]),
         ({"num_classes": "ten"}, ["body", "num_classes"]),
         ({"num_classes": "1"}, ["body", "num_classes"]),
@@ -128,13 +128,27 @@ def test_bad_fields_are_422_naming_them(api: Api, fields: dict[str, str], loc: l
     assert loc in [e["loc"] for e in response.json()["errors"]]
 
 
-def test_missing_fields_are_422(api: Api) -> None:
-    response = api.client.post(
+def test_arch_classes_and_shape_may_be_left_to_the_inspection(api: Api) -> None:
+    """Left out (or sent blank, as a form's empty input): pending with nulls, for the worker
+    to fill from the checkpoint."""
+    left_out = api.client.post(
         "/v1/models", files={"file": ("m.pt", torch_like_zip())}, headers=api.admin
     )
-    assert response.status_code == 422
-    locs = [e["loc"] for e in response.json()["errors"]]
-    assert ["body", "arch"] in locs and ["body", "num_classes"] in locs
+    blank = upload(api, "m.pt", torch_like_zip(), arch="", num_classes=" ", input_shape="")
+    for response in (left_out, blank):
+        assert response.status_code == 202, response.text
+        body = response.json()
+        assert body["status"] == "pending"
+        assert (body["arch"], body["num_classes"], body["input_shape"]) == (None, None, None)
+    listing = api.client.get("/v1/models", headers=api.admin).json()
+    assert listing["count"] == 2 and listing["data"][0]["arch"] is None
+
+
+def test_an_unknown_arch_is_still_refused_before_storing(api: Api) -> None:
+    response = upload(api, "m.pt", torch_like_zip(), arch="vgg12")
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["loc"] == ["body", "arch"]
+    assert api.client.get("/v1/models", headers=api.admin).json()["count"] == 0
 
 
 def test_input_shape_spellings(api: Api) -> None:

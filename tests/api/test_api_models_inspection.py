@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from infra.store.models import Model
-from tests.api.api_helpers import Api
+from tests.api.api_helpers import Api, running_api
 
 pytestmark = pytest.mark.slow
 
@@ -53,15 +55,23 @@ class InspectWorker(threading.Thread):
                 inspect_uploaded_model(self.ctx, model_id)
 
 
-@pytest.fixture
-def inspect_worker(api: Api) -> Any:
+@contextmanager
+def inspecting(api: Api) -> Iterator[InspectWorker]:
     api.settings.inspect_wait_s = 60.0
     worker = InspectWorker(api)
     worker.start()
-    yield worker
-    worker.stop.set()
-    worker.join(timeout=10)
-    worker.ctx.engine.dispose()
+    try:
+        yield worker
+    finally:
+        worker.stop.set()
+        worker.join(timeout=10)
+        worker.ctx.engine.dispose()
+
+
+@pytest.fixture
+def inspect_worker(api: Api) -> Iterator[InspectWorker]:
+    with inspecting(api) as worker:
+        yield worker
 
 
 @pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
@@ -100,3 +110,55 @@ def test_checkpoint_of_another_arch_is_422_with_the_workers_reason(
     # The row stays, marked invalid, so a job naming it is refused with the same reason.
     listing = api.client.get("/v1/models", headers=api.admin).json()
     assert listing["data"][0]["status"] == "invalid"
+
+
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
+)
+def test_an_upload_without_fields_answers_what_the_checkpoint_records(
+    tmp_path: Path, database: str
+) -> None:
+    import torch
+
+    from pruning.models.registry import ModelSpec, build_model
+
+    plain = tmp_path / "plain.pt"
+    torch.save(build_model(ModelSpec("resnet20", in_channels=1, num_classes=5)).state_dict(), plain)
+    with running_api(tmp_path, database, "edgeprune_api_inspect") as api, inspecting(api):
+        recorded = api.client.post(
+            "/v1/models",
+            files={"file": ("tiny.pt", tiny_checkpoint(tmp_path, ".pt"))},
+            headers=api.admin,
+        )
+        assert recorded.status_code == 201, recorded.text
+        body = recorded.json()
+        assert (body["arch"], body["num_classes"], body["input_shape"]) == ("vgg11", 4, [1, 32, 32])
+        assert body["status"] == "ready" and body["params"] > 0
+
+        unnamed = api.client.post(
+            "/v1/models", files={"file": ("plain.pt", plain.read_bytes())}, headers=api.admin
+        )
+        assert unnamed.status_code == 422, unnamed.text
+        assert unnamed.json()["detail"] == (
+            "checkpoint cannot be used: this checkpoint does not record its architecture: "
+            "upload it again with --arch"
+        )
+        named = api.client.post(
+            "/v1/models",
+            files={"file": ("plain.pt", plain.read_bytes())},
+            data={"arch": "resnet20"},
+            headers=api.admin,
+        )
+        assert named.status_code == 201, named.text
+        assert (named.json()["num_classes"], named.json()["input_shape"]) == (5, [1, 32, 32])
+
+        too_small = api.client.post(
+            "/v1/models",
+            files={"file": ("tiny.pt", tiny_checkpoint(tmp_path, ".pt"))},
+            data={"input_shape": "1,8,8"},
+            headers=api.admin,
+        )
+        assert too_small.status_code == 422, too_small.text
+        detail = too_small.json()["detail"]
+        assert "does not run on 1x8x8 inputs" in detail and "--input-shape" in detail
+        assert "Calculated" not in detail and "\n" not in detail

@@ -2,8 +2,10 @@
 
 The API cannot load a checkpoint (it never imports torch), so an upload is checked cheaply
 (suffix, magic bytes, header), stored content-addressed, recorded as `pending`, and an
-inspection task is queued by name. The request then waits up to `inspect_wait_s` for a
-worker to load the weights into `arch`:
+inspection task is queued by name. `arch`, `num_classes` and `input_shape` may be left out:
+the worker then reads them from the checkpoint (its structure record, else its weights) and
+takes the architecture's usual input size, and the answer shows what it found. The request
+waits up to `inspect_wait_s` for a worker to load the weights:
 
 - 201 with params and FLOPs when the worker found it `ready`;
 - 422 problem with the worker's one-line reason when it is `invalid`;
@@ -49,9 +51,11 @@ router = APIRouter(prefix="/v1/models", tags=["models"], route_class=SessionRele
 POLL_INTERVAL_S = 0.2
 
 
-def _check_architecture(factory: sessionmaker[Session], arch: str) -> None:
+def _check_architecture(factory: sessionmaker[Session], arch: str | None) -> None:
     """Only names some worker can build (GET /v1/architectures): refused before any upload
-    is stored or inspected."""
+    is stored or inspected. None: the checkpoint's record names it (the worker checks)."""
+    if arch is None:
+        return
     with factory() as session:
         known = architectures.known_names(session)
     if arch not in known:
@@ -131,7 +135,7 @@ async def _wait_for_inspection(
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
-                        "required": ["file", "arch", "num_classes", "input_shape"],
+                        "required": ["file"],
                         "properties": {
                             "file": {"type": "string", "format": "binary"},
                             "arch": {"type": "string", "example": "vgg11"},
@@ -154,7 +158,8 @@ async def upload_model(
     queue: QueueDep,
     factory: SessionFactoryDep,
 ) -> Model:
-    """Upload a checkpoint (`.pt`/`.pth` zip state dict or `.safetensors`) for `arch`."""
+    """Upload a checkpoint (`.pt`/`.pth` zip state dict or `.safetensors`); `arch`,
+    `num_classes` and `input_shape` are needed only where the checkpoint does not record them."""
     async with receive_multipart(
         request,
         file_field="file",
@@ -171,8 +176,11 @@ async def upload_model(
     model = await _wait_for_inspection(factory, model_id, settings.inspect_wait_s)
     response.headers["Location"] = f"/v1/models/{model.id}"
     if model.status == uploads.INVALID:
+        reason = model.error or "unknown reason"
         raise InvalidUpload(
-            f"checkpoint does not load into {model.arch}: {model.error or 'unknown reason'}",
+            f"checkpoint does not load into {model.arch}: {reason}"
+            if model.arch
+            else f"checkpoint cannot be used: {reason}",
             loc=["body", "file"],
         )
     if model.status == uploads.PENDING:

@@ -16,9 +16,11 @@ class ModelPublic(BaseModel):
 
     id: str
     name: str
-    arch: str
-    num_classes: int
-    input_shape: list[int]
+    # null while pending (and on an invalid model) when the upload left them to the
+    # inspection, which reads them from the checkpoint; a ready model has all three.
+    arch: str | None
+    num_classes: int | None
+    input_shape: list[int] | None
     filename: str
     format: str
     sha256: str
