@@ -491,9 +491,12 @@ def guard_section(payload: dict[str, Any]) -> list[str]:
 
 
 def int8_payloads(results: dict[str, Any]) -> list[str]:
-    """`int8` and its variants (`int8_multiple8`, ...), not the per-layer `int8_layers`."""
+    """`int8` and its variants (`int8_multiple8`, ...): the files of `bench.int8`, which hold
+    latency rows (`int8_layers` and `int8_profile` have sections of their own)."""
     return sorted(
-        n for n in results if n == "int8" or (n.startswith("int8_") and n != "int8_layers")
+        n
+        for n in results
+        if (n == "int8" or n.startswith("int8_multiple")) and "results" in results[n]
     )
 
 
@@ -561,6 +564,43 @@ def int8_section(payload: dict[str, Any], name: str = "int8") -> list[str]:
     return lines + _table(header, body)
 
 
+LAYOUT_OPS = ("ReorderInput", "ReorderOutput", "Transpose", "QuantizeLinear", "DequantizeLinear")
+
+
+def int8_profile_section(payload: dict[str, Any]) -> list[str]:
+    """`bench.int8_profile`: where the time goes, fp32 against int8, by kind of node."""
+    s = payload["settings"]
+    lines = [
+        "## Where INT8's time goes (onnxruntime profiler, CPU, 1 thread)",
+        "",
+        f"`python -m bench.int8_profile`: {s['arch']} ×{s['width']:g} pruned by "
+        f"{100 * s['reduction']:.0f}% FLOPs to widths that are multiples of "
+        f"{s['channel_multiple']} ({', '.join(map(str, payload['widths']))}), each model's "
+        "run and nodes timed by onnxruntime's own profiler (mean µs per run). 'int8 ops' are "
+        "the QLinear*/QGemm nodes; 'fp32 convs' the Conv nodes still fp32 after onnxruntime's "
+        "fusions (the quantizer kept "
+        f"{', '.join(n for n in payload['fp32_nodes'] if n.endswith('Conv'))} in fp32; one "
+        "between int8 layers is fused back into int8); 'layout' the reorders, transposes and "
+        "(de)quantizations between them. At batch 1 the profiler's own cost per node weighs "
+        "on both models; `int8_multiple8` has the plain latencies.",
+        "",
+        "| model | batch | run µs | int8 ops µs | fp32 convs µs | layout µs | other µs |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key, row in payload["profiles"].items():
+        model, batch = key.split("_batch")
+        ops = row["by_op_us"]
+        int8 = sum(v for k, v in ops.items() if k.startswith(("QLinear", "QGemm")))
+        fp32 = ops.get("Conv", 0.0)
+        layout = sum(ops.get(k, 0.0) for k in LAYOUT_OPS)
+        other = sum(ops.values()) - int8 - fp32 - layout
+        lines.append(
+            f"| {model} | {batch} | {row['run_us']:.0f} | {int8:.0f} | {fp32:.0f} | "
+            f"{layout:.0f} | {other:.0f} |"
+        )
+    return lines
+
+
 def int8_layers_section(payload: dict[str, Any]) -> list[str]:
     lines = [
         "## Where INT8 pays off: one conv kind at a time (ONNX Runtime, CPU, 1 thread)",
@@ -615,6 +655,8 @@ def render(results_dir: Path, out: Path) -> str:
         lines += ["", *int8_section(results[name], name)]
     if "int8_layers" in results:
         lines += ["", *int8_layers_section(results["int8_layers"])]
+    if "int8_profile" in results:
+        lines += ["", *int8_profile_section(results["int8_profile"])]
     if "structure_overhead" in results:
         lines += ["", *overhead_section(results["structure_overhead"])]
     if "epoch_overhead" in results:
