@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from edgeprune.cli import app
 from infra.store import jobs as job_store
+from infra.store.models import Model
 from tests.api.api_helpers import finish_job, seed_dataset, seed_model
 from tests.support.live_server import LiveServer
 
@@ -55,6 +56,61 @@ def test_models_upload_prints_the_id(live_server: LiveServer, tmp_path: Path) ->
     assert "uploading net.pt" in result.stderr and "loads into vgg11" in result.stderr
     listing = cli(live_server, "models", "list")
     assert result.stdout.split()[0] in listing.stdout
+
+
+def test_models_upload_needs_no_fields_and_says_what_it_is_waiting_for(
+    live_server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.cli import uploads as upload_cli
+
+    monkeypatch.setattr(upload_cli, "PROGRESS_EVERY_S", 0.05)
+    live_server.settings.inspect_wait_s = 1.0  # no worker here: the answer is pending
+    path = tmp_path / "net.pt"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("net/data.pkl", b"\x80\x02}q\x00.")
+    result = cli(live_server, "models", "upload", str(path))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("mdl_") and "pending" in result.stdout
+    assert "reading its arch, classes and input" in result.stderr
+    assert "uploaded; a worker is checking it (" in result.stderr
+
+
+def test_models_upload_prints_what_the_inspection_detected(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    from tests.api.test_api_models_inspection import tiny_checkpoint
+    from worker.context import build_context
+    from worker.inspect_model import inspect_uploaded_model
+
+    live_server.settings.inspect_wait_s = 60.0
+    ctx = build_context(live_server.settings)
+    stop = threading.Event()
+
+    def inspect_pending() -> None:  # what an inspect worker does on taking the message
+        while not stop.wait(0.05):
+            with ctx.sessions() as session:
+                pending = session.query(Model.id).filter(Model.status == "pending").all()
+            for (model_id,) in pending:
+                inspect_uploaded_model(ctx, model_id)
+
+    worker = threading.Thread(target=inspect_pending, daemon=True)
+    worker.start()
+    try:
+        path = tmp_path / "tiny.safetensors"
+        path.write_bytes(tiny_checkpoint(tmp_path, ".safetensors"))
+        result = cli(live_server, "models", "upload", str(path), "--num-classes", "4")
+        wrong = cli(live_server, "models", "upload", str(path), "--input-shape", "1,4,4")
+    finally:
+        stop.set()
+        worker.join(timeout=10)
+        ctx.engine.dispose()
+    assert result.exit_code == 0, result.output
+    assert result.stdout.split()[1:6] == ["vgg11", "4", "classes", "input", "1x32x32"]
+    assert "detected from the checkpoint: arch vgg11, input 1x32x32 (its height" in result.stderr
+    assert wrong.exit_code == 6
+    assert "does not run on 1x4x4 inputs" in wrong.stderr and "--input-shape" in wrong.stderr
+    last = wrong.stderr.splitlines()[-1]
+    assert last.startswith("error: 422 ") and "cannot be used: vgg11 does not run on" in last
 
 
 def test_datasets_upload_and_list(live_server: LiveServer, tmp_path: Path) -> None:
