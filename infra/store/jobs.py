@@ -16,6 +16,7 @@ event (`infra.store.job_events`) land together. The reconciler's own compare-and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -54,9 +55,13 @@ def create_job(
     config: dict[str, Any],
     deployment: str | None = None,
     created_at: datetime | None = None,
+    notes: Sequence[str] = (),
 ) -> Job:
     """A new `queued` job with its first `state` event. Send it (`JobQueue.enqueue_job`) only
     after the commit, then `mark_enqueued`; a job whose send failed is sent by the reconciler.
+
+    Each of `notes` (what the submitter should know, such as a resize of the dataset's
+    images) follows as a `log` event {message}.
 
     `config` is the request as accepted (target, epochs, batch_size, lr, seed, ...).
     `created_at` (default: now) lets seeders write a history; the arrival order is by it.
@@ -73,6 +78,8 @@ def create_job(
     session.add(job)
     session.flush()
     append_event(session, job.id, "state", {"state": QUEUED})
+    for note in notes:
+        append_event(session, job.id, "log", {"message": note})
     return job
 
 

@@ -118,7 +118,8 @@ def submit(
     token: Token = None,
     as_json: JsonOutput = False,
 ) -> None:
-    """Queue a compression job and print its id."""
+    """Queue a compression job and print its id (and, on stderr, any note from the server,
+    such as the dataset's images being resized to the model's input)."""
     body: dict[str, Any] = {
         "model_id": model,
         "dataset_id": dataset,
@@ -140,6 +141,10 @@ def submit(
     }
     body.update({k: v for k, v in optional.items() if v is not None})
     job = _request(server, token, "POST", "/v1/jobs", json=body)
+    if not as_json:
+        # What the server wants the submitter to know, e.g. that the images will be resized.
+        for note in job.get("notes") or []:
+            typer.echo(f"note: {note}", err=True)
     typer.echo(json.dumps(job, indent=2) if as_json else job["id"])
 
 

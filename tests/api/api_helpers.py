@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,13 +99,19 @@ def running_api(
 # --- rows a worker would have written ----------------------------------------------------
 
 
-def seed_model(api: Backend, *, status: str = "ready", error: str | None = None) -> str:
+def seed_model(
+    api: Backend,
+    *,
+    status: str = "ready",
+    error: str | None = None,
+    input_shape: Sequence[int] = (1, 8, 8),
+) -> str:
     """A model upload, left `pending` or answered `ready`/`invalid` as the inspect worker
     would answer it."""
     sha, size = api.storage.put_bytes(b"PK\x03\x04 not really a checkpoint")
     with api.sessions.begin() as session:
         model = uploads.add_model(
-            session, name="m", arch="vgg11", num_classes=10, input_shape=[1, 8, 8],
+            session, name="m", arch="vgg11", num_classes=10, input_shape=input_shape,
             filename="m.pt", format="pt", sha256=sha, size=size,
         )  # fmt: skip
         if status == uploads.READY:
@@ -115,11 +121,11 @@ def seed_model(api: Backend, *, status: str = "ready", error: str | None = None)
         return model.id
 
 
-def seed_dataset(api: Backend) -> str:
+def seed_dataset(api: Backend, *, input_shape: Sequence[int] = (1, 8, 8)) -> str:
     with api.sessions.begin() as session:
         return uploads.add_dataset(
             session, name="d", filename="d.npz", format="npz", sha256="0" * 64, size=10,
-            samples=20, classes=["0", "1"], input_shape=[1, 8, 8],
+            samples=20, classes=["0", "1"], input_shape=input_shape,
         ).id  # fmt: skip
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from tests.api.api_helpers import (
     job_body,
     job_state,
     read_sse,
+    running_api,
     seed_dataset,
     seed_model,
     submit_job,
@@ -50,6 +52,7 @@ def test_create_job_queues_it_with_a_first_event_and_location(api: Api) -> None:
 
         events = events_after(session, job["id"])
     assert [(e.seq, e.kind, e.data) for e in events] == [(1, "state", {"state": "queued"})]
+    assert job["notes"] == []
 
 
 def test_create_job_sends_the_task_to_the_broker(api: Api) -> None:
@@ -318,3 +321,42 @@ def test_all_jobs_feed_notifies_of_every_job_and_resumes(api: Api) -> None:
     assert [e["data"]["job_id"] for e in later] == [second["id"]]
     # Without a cursor the feed starts at the newest event: nothing to replay.
     assert read_sse(api, "/v1/jobs/events?follow=false") == []
+
+
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
+)
+def test_a_dataset_is_refused_for_its_channels_and_resized_with_a_note(
+    tmp_path: Path, database: str
+) -> None:
+    with running_api(tmp_path, database, "edgeprune_api_jobs_shapes") as api:
+        model = seed_model(api, input_shape=(1, 32, 32))
+        rgb = seed_dataset(api, input_shape=(3, 32, 32))
+        refused = api.client.post("/v1/jobs", json=job_body(model, rgb), headers=api.admin)
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"] == PROBLEM
+        problem = refused.json()
+        assert problem["detail"] == (
+            f"dataset {rgb} has 3-channel inputs but model {model} (vgg11) takes 1-channel "
+            "inputs: use a dataset with 1 channel(s), or a checkpoint built for 3"
+        )
+        assert problem["errors"][0]["loc"] == ["body", "dataset_id"]
+        assert api.client.get("/v1/jobs", headers=api.admin).json()["count"] == 0
+
+        small = seed_dataset(api, input_shape=(1, 8, 8))
+        accepted = api.client.post("/v1/jobs", json=job_body(model, small), headers=api.admin)
+        assert accepted.status_code == 202, accepted.text
+        job = accepted.json()
+        note = (
+            f"the dataset's inputs are 8x8 and model {model} (vgg11) takes 32x32: the worker "
+            "resizes them to 32x32 (bilinear) before training"
+        )
+        assert job["notes"] == [note]
+        # Kept as the job's log event, after its first state event; GET has no notes.
+        from infra.store.job_events import events_after
+
+        with api.sessions() as session:
+            events = [(e.kind, e.data) for e in events_after(session, job["id"])]
+        assert events == [("state", {"state": "queued"}), ("log", {"message": note})]
+        shown = api.client.get(f"/v1/jobs/{job['id']}", headers=api.admin).json()
+        assert "notes" not in shown

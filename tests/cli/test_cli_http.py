@@ -132,6 +132,21 @@ def test_jobs_submit_list_and_show(live_server: LiveServer) -> None:
     assert shown["deployment"] == "cams"
 
 
+def test_jobs_submit_prints_the_servers_notes_and_refusals(live_server: LiveServer) -> None:
+    model = seed_model(live_server, input_shape=(3, 32, 32))
+    args = ["jobs", "submit", "--model", model, "--target", "flops=0.5", "--dataset"]
+    resized = cli(live_server, *args, seed_dataset(live_server, input_shape=(3, 64, 48)))
+    assert resized.exit_code == 0, resized.output
+    assert resized.stdout.strip().startswith("job_")
+    assert resized.stderr == (
+        f"note: the dataset's inputs are 64x48 and model {model} (vgg11) takes 32x32: the "
+        "worker resizes them to 32x32 (bilinear) before training\n"
+    )
+    gray = cli(live_server, *args, seed_dataset(live_server, input_shape=(1, 32, 32)))
+    assert gray.exit_code == 6
+    assert "has 1-channel inputs but model" in gray.stderr
+
+
 def test_bad_target_is_a_one_line_error_with_exit_6(live_server: LiveServer) -> None:
     result = cli(
         live_server, "jobs", "submit", "--model", seed_model(live_server), "--dataset",

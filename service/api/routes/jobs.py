@@ -18,7 +18,7 @@ from sse_starlette import EventSourceResponse
 from edgeprune.contracts.artifacts import REPORT_JSON
 from infra.store import jobs as job_store
 from infra.store import uploads
-from infra.store.models import Job
+from infra.store.models import Dataset, Job, Model
 from service.api import crud
 from service.api.auth_first import AuthFirstRoute
 from service.api.blobs import blob_response
@@ -45,6 +45,7 @@ from service.api.schemas.common import MAX_DB_INT
 from service.api.schemas.jobs import (
     ArtifactPublic,
     JobCreate,
+    JobCreated,
     JobPublic,
     JobsPublic,
     JobState,
@@ -58,7 +59,9 @@ KEEPALIVE_S = 15
 CONTENT_TYPES = {".onnx": "application/octet-stream", ".pt": "application/octet-stream"}
 
 
-def _check_references(session: Session, body: JobCreate) -> None:
+def _check_references(session: Session, body: JobCreate) -> list[str]:
+    """Refuse a model or dataset the job cannot use; return the notes for the submitter (the
+    dataset's images resized to the model's input)."""
     try:
         model = crud.get_model(session, body.model_id)
     except ModelNotFound as exc:
@@ -71,15 +74,37 @@ def _check_references(session: Session, body: JobCreate) -> None:
     if model.status != uploads.READY:
         raise Conflict(f"model {model.id} is still being inspected; retry when it is ready")
     try:
-        crud.get_dataset(session, body.dataset_id)
+        dataset = crud.get_dataset(session, body.dataset_id)
     except DatasetNotFound as exc:
         raise InvalidReference(exc.detail, loc=["body", "dataset_id"]) from None
+    return _input_notes(model, dataset)
+
+
+def _input_notes(model: Model, dataset: Dataset) -> list[str]:
+    """The dataset's inputs against the model's: another channel count is refused (the
+    engine would convert colour silently); another height and width is resized, and said."""
+    if not model.input_shape or len(model.input_shape) != 3 or len(dataset.input_shape) != 3:
+        return []  # rows from before shapes were recorded as C,H,W: the engine decides
+    (m_c, m_h, m_w), (d_c, d_h, d_w) = model.input_shape, dataset.input_shape
+    if m_c != d_c:
+        raise InvalidReference(
+            f"dataset {dataset.id} has {d_c}-channel inputs but model {model.id} "
+            f"({model.arch}) takes {m_c}-channel inputs: use a dataset with {m_c} channel(s), "
+            f"or a checkpoint built for {d_c}",
+            loc=["body", "dataset_id"],
+        )
+    if (m_h, m_w) != (d_h, d_w):
+        return [
+            f"the dataset's inputs are {d_h}x{d_w} and model {model.id} ({model.arch}) takes "
+            f"{m_h}x{m_w}: the worker resizes them to {m_h}x{m_w} (bilinear) before training"
+        ]
+    return []
 
 
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
-    response_model=JobPublic,
+    response_model=JobCreated,
     # Auth first, then the media type: a client without a token learns nothing else.
     dependencies=[Depends(admin_token), Depends(require_json)],
     responses={422: {"description": "Bad target or bounds, unknown or invalid model/dataset."}},
@@ -90,9 +115,11 @@ def create_job(
     session: SessionDep,
     queue: QueueDep,
     _token: AdminToken,
-) -> Job:
-    """Queue a compression job; follow it at `Location` or its `/events` stream."""
-    _check_references(session, body)
+) -> JobCreated:
+    """Queue a compression job; follow it at `Location` or its `/events` stream. `notes` say
+    what the submitter should know (the dataset's images resized to the model's input);
+    each is also the job's `log` event."""
+    notes = _check_references(session, body)
     config: dict[str, Any] = body.model_dump(
         mode="json", exclude={"model_id", "dataset_id", "deployment"}
     )
@@ -102,6 +129,7 @@ def create_job(
         dataset_id=body.dataset_id,
         config=config,
         deployment=body.deployment,
+        notes=notes,
     )
     session.commit()
     try:
@@ -114,7 +142,7 @@ def create_job(
         session.commit()
     session.refresh(job)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
-    return job
+    return JobCreated.model_validate(job).model_copy(update={"notes": notes})
 
 
 @router.get("", response_model=JobsPublic)

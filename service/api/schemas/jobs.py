@@ -104,6 +104,14 @@ class JobPublic(BaseModel):
     finished_at: UtcDatetime | None
 
 
+class JobCreated(JobPublic):
+    """The answer to POST /v1/jobs: the job, and what the submitter should know about it
+    (e.g. that the dataset's images will be resized to the model's input). Each note is
+    also the job's `log` event, so it stays in `GET /v1/jobs/{id}/events`."""
+
+    notes: list[str] = []
+
+
 class JobsPublic(BaseModel):
     data: list[JobPublic]
     count: int
