@@ -133,6 +133,15 @@ def test_job_page_refuses_odd_ids(dash: Dashboard) -> None:
     assert response.headers["content-type"] == "application/problem+json"  # never HTML
 
 
+def test_the_upload_leaves_arch_classes_and_shape_to_the_checkpoint(dash: Dashboard) -> None:
+    page = get_page(dash, "/jobs/new")
+    for name in ("model-arch", "model-num-classes", "model-input-shape"):
+        control = page.by_id(name)
+        # No preset a newcomer would send unread, and nothing makes the browser insist.
+        assert "value" not in control.attrs and "required" not in control.attrs, name
+        assert control.attrs["placeholder"] == "from the checkpoint"
+
+
 def test_submit_form_has_a_field_and_an_error_slot_for_every_input(dash: Dashboard) -> None:
     page = get_page(dash, "/jobs/new")
     fields = [

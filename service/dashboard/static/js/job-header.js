@@ -22,7 +22,7 @@ export function renderHeader() {
   badge.dataset.state = job.state;
   root.dataset.state = job.state;
   const model = state.model;
-  const parts = [model ? `${model.arch} · ${model.name}` : job.model_id, targetText(job.config.target)];
+  const parts = [model ? `${model.arch ?? "?"} · ${model.name}` : job.model_id, targetText(job.config.target)];
   if (state.dataset) parts.push(`data: ${state.dataset.name} (${state.dataset.samples} samples)`);
   $("job-subtitle").textContent = parts.join(" — ");
 

@@ -72,7 +72,7 @@ function epochLine(job) {
 
 function modelLabel(job) {
   const model = models.get(job.model_id);
-  return model ? `${model.arch} · ${model.name}` : job.model_id;
+  return model ? `${model.arch ?? "?"} · ${model.name}` : job.model_id;
 }
 
 // What the job compressed, on what data, for which fleet: "vgg11 · cam-net on pets → cams".

@@ -94,9 +94,11 @@ async function uploadModel() {
   }
   const data = new FormData();
   data.append("file", file);
-  data.append("arch", $("model-arch").value.trim());
-  data.append("num_classes", $("model-num-classes").value.trim());
-  data.append("input_shape", $("model-input-shape").value.trim());
+  // Each may be left empty: the worker then reads it from the checkpoint.
+  for (const [key, id] of [["arch", "model-arch"], ["num_classes", "model-num-classes"], ["input_shape", "model-input-shape"]]) {
+    const value = $(id).value.trim();
+    if (value) data.append(key, value);
+  }
   if ($("model-name").value.trim()) data.append("name", $("model-name").value.trim());
   statusLine.textContent = "Uploading the checkpoint and checking that it loads…";
   let model;
@@ -113,7 +115,7 @@ async function uploadModel() {
     model = await getJson(`/v1/models/${encodeURIComponent(model.id)}`);
   }
   if (model.status === "invalid") {
-    fieldError("model-file", model.error || "The checkpoint does not load into this architecture.");
+    fieldError("model-file", model.error || "The checkpoint cannot be used.");
     throw new Handled();
   }
   if (model.status !== "ready") {
@@ -221,7 +223,7 @@ async function fillArchitectures() {
 async function refreshChoices() {
   await Promise.all([
     fillArchitectures(),
-    fillSelect($("model-id"), "/v1/models?limit=200", (m) => `${m.arch} · ${m.name} · ${m.num_classes} classes · ${m.input_shape.join("×")}${m.status === "ready" ? "" : ` (${m.status})`} · ${m.id}`, true),
+    fillSelect($("model-id"), "/v1/models?limit=200", (m) => `${m.arch ?? "?"} · ${m.name} · ${m.num_classes ?? "?"} classes · ${m.input_shape ? m.input_shape.join("×") : "?"}${m.status === "ready" ? "" : ` (${m.status})`} · ${m.id}`, true),
     fillSelect($("dataset-id"), "/v1/datasets?limit=200", (d) => `${d.name} · ${d.samples} samples · ${d.classes.length} classes · ${d.input_shape.join("×")} · ${d.id}`, true),
   ]);
 }
