@@ -7,7 +7,8 @@ in order, so a client resuming from `Last-Event-ID` never skips one. Kinds and t
   `error_type` and `error_message` on failure, `reason` and `attempt` on a requeue;
 - `progress` and `epoch` (an epoch's end): `ProgressEvent.to_json()` (phase, progress,
   epoch, epochs, step, steps, metrics, channels, message);
-- `log`: {message} plus `checkpoint` or `resumed` ({phase, epoch}).
+- `log`: {message} plus `checkpoint` or `resumed` ({phase, epoch}); at creation, a note
+  for the submitter (e.g. the dataset's images resized to the model's input), {message} only.
 
 The job transitions in `infra.store.jobs` append their `state` events here in the same
 transaction; the worker appends progress and logs. Functions flush; the caller commits.
