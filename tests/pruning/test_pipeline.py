@@ -10,9 +10,11 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
+from edgeprune.contracts.architectures import NATURAL_INPUT_HW, ZOO
 from pruning.checkpoints import CheckpointError, save_checkpoint
 from pruning.config import CompressConfig, Target
 from pruning.models.registry import ModelSpec, build_model
+from pruning.network.metrics import count_model
 from pruning.pipeline import CompressRequest, inspect_model, run_compression
 
 
@@ -81,3 +83,13 @@ def test_inspect_model_counts_and_refuses(tmp_path: Path) -> None:
         inspect_model(
             tmp_path / "ck.safetensors", arch="resnet20", num_classes=10, input_shape=(3, 32, 32)
         )
+
+
+@pytest.mark.parametrize("arch", ZOO)
+def test_every_zoo_net_runs_on_its_usual_input(arch: str) -> None:
+    """NATURAL_INPUT_HW is what an upload without --input-shape is inspected at."""
+    hw = NATURAL_INPUT_HW[arch]
+    model = build_model(ModelSpec(arch, in_channels=3, num_classes=10, width_mult=0.25))
+    assert count_model(model, (3, *hw)).flops > 0
+    imagenet_style = ("resnet18", "resnet34", "resnet50", "mobilenet_v2_imagenet")
+    assert hw == ((224, 224) if arch in imagenet_style else (32, 32))

@@ -129,3 +129,22 @@ def test_a_shape_the_model_cannot_run_on_is_one_clear_line(
         "the checkpoint's vgg11 takes 1-channel inputs, not 3; upload it again with "
         "--input-shape C,H,W of your data"
     )
+
+
+def test_an_installed_arch_has_no_usual_input_size_to_fall_back_on(
+    ctx: WorkerContext, tmp_path: Path
+) -> None:
+    from pruning.models.registry import ModelSpec, build_model
+
+    path = tmp_path / "se.pt"
+    torch.save(
+        build_model(ModelSpec("se_resnet", in_channels=1, num_classes=10)).state_dict(), path
+    )
+    unsized = _add_model(ctx, path.read_bytes(), arch="se_resnet", shape=None)
+    sized = _add_model(ctx, path.read_bytes(), arch="se_resnet", shape=[1, 32, 32])
+    assert inspect_uploaded_model(ctx, unsized) == "invalid"
+    assert _model(ctx, unsized).error == (
+        "this checkpoint does not record its input size and se_resnet has no usual one: "
+        "upload it again with --input-shape C,H,W of your data"
+    )
+    assert inspect_uploaded_model(ctx, sized) == "ready"
