@@ -27,7 +27,7 @@ from pruning.config import InvalidTarget, Target
 from pruning.data import DataError, load_task_data
 from pruning.data.archives import ArchiveLimits
 from pruning.models.registry import ModelSpec, build_model
-from pruning.pipeline import inspect_model
+from pruning.pipeline import InputShapeMismatch, inspect_model
 from service.api.main import create_app
 from tests.api.api_helpers import Api, job_body, make_settings, seed_dataset, seed_model
 from tests.security.conftest import PROBLEM_JSON
@@ -190,9 +190,9 @@ def test_wrong_shapes_are_named_by_the_engine(tmp_path: Path) -> None:
     ):
         inspect_model(_save(tmp_path, state), arch="vgg11", num_classes=10, input_shape=(1, 32, 32))
     good = _save(tmp_path, build_model(ModelSpec("vgg11", in_channels=1)).state_dict(), "ok.pt")
-    with pytest.raises(CheckpointMismatch, match="mis-shaped"):  # 3 channels claimed, 1 stored
+    with pytest.raises(InputShapeMismatch, match="takes 1-channel inputs, not 3"):  # 3 claimed
         inspect_model(good, arch="vgg11", num_classes=10, input_shape=(3, 32, 32))
-    with pytest.raises(CheckpointError, match="does not run on input shape"):
+    with pytest.raises(InputShapeMismatch, match=r"does not run on 1x2x2 inputs \(C,H,W\): too"):
         inspect_model(good, arch="vgg11", num_classes=10, input_shape=(1, 2, 2))
 
 
