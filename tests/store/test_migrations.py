@@ -123,3 +123,47 @@ def test_0005_keeps_models_and_lets_an_upload_leave_its_fields_to_the_inspection
         engine.dispose()
     assert rows == {"mdl_old": "vgg11", "mdl_new": None}
     _check_schema(url)
+
+
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
+)
+def test_0005_up_and_down_on_sqlite_and_postgres(tmp_path: Path, database: str) -> None:
+    """Down again, uploads that never got their fields are dropped (they cannot be NOT NULL)
+    and the others kept; up again, the schema is the models' once more."""
+    from alembic import command
+
+    from infra.store.migrate import alembic_config
+
+    url = (
+        create_pg_database("edgeprune_migrate_0005")
+        if database == "postgresql"
+        else f"sqlite:///{tmp_path / 'm.db'}"
+    )
+    insert = text(
+        "INSERT INTO models (id, name, arch, num_classes, input_shape, filename, format, sha256, "
+        "size, status, created_at) VALUES (:id, 'm', :arch, :classes, :shape, 'm.pt', 'pt', "
+        "'ab', 1, 'pending', '2026-01-01')"
+    )
+    engine = make_engine(url)
+    try:
+        upgrade_database(url)
+        with engine.begin() as conn:
+            conn.execute(insert, {"id": "mdl_full", "arch": "vgg11", "classes": 10,
+                                  "shape": "[1, 32, 32]"})  # fmt: skip
+            conn.execute(insert, {"id": "mdl_left", "arch": None, "classes": None, "shape": None})
+        with engine.connect() as conn:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0004")
+            conn.commit()
+        with engine.connect() as conn:
+            assert [r[0] for r in conn.execute(text("SELECT id FROM models"))] == ["mdl_full"]
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(insert, {"id": "mdl_left", "arch": None, "classes": None, "shape": None})
+        upgrade_database(url)
+        _check_schema(url)
+    finally:
+        engine.dispose()
+        if database == "postgresql":
+            drop_pg_database(url)
