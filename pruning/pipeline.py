@@ -124,6 +124,10 @@ def run_compression(
     hooks = hooks or RunHooks()
     started = time.perf_counter()
     loaded = _read_checkpoint(request)
+    # The teacher is the checkpoint: without one, or (below) with a head made afresh for this
+    # task's classes, its outputs say nothing about the task. Checked before reading the data.
+    if request.config.distill > 0 and loaded is None:
+        raise CheckpointError("distill needs a checkpoint trained on this task; there is none")
     # The model's input channels decide how images are read; a mismatch is an error.
     data = load_task_data(
         request.data,
@@ -133,15 +137,11 @@ def run_compression(
         archive_limits=request.archive_limits,
     )
     model, spec, head_reinitialised = _baseline_model(request, data, loaded)
-    if request.config.distill > 0 and (loaded is None or head_reinitialised):
-        # The teacher is the checkpoint: without one, or with a head made afresh for this
-        # task's classes, its outputs say nothing about the task.
-        why = (
-            "there is no checkpoint"
-            if loaded is None
-            else "the checkpoint's head was re-initialised for this task's classes"
+    if request.config.distill > 0 and head_reinitialised:
+        raise CheckpointError(
+            "distill needs a checkpoint trained on this task; the checkpoint's head was "
+            "re-initialised for this task's classes"
         )
-        raise CheckpointError(f"distill needs a checkpoint trained on this task; {why}")
     baseline_state = {k: v.clone() for k, v in model.state_dict().items()}
     load_seconds = time.perf_counter() - started
 

@@ -70,6 +70,18 @@ def test_distillation_refuses_a_checkpoint_whose_head_was_made_afresh(tmp_path: 
     assert not (tmp_path / "out" / "report.json").exists()
 
 
+def test_distillation_without_a_checkpoint_is_refused_before_the_data_is_read(
+    tmp_path: Path,
+) -> None:
+    request = CompressRequest(
+        arch="vgg11",
+        data=str(tmp_path / "not-read.npz"),  # absent: reading it would be a DataError
+        config=CompressConfig(target=Target("flops", 0.5), distill=0.5),
+    )
+    with pytest.raises(CheckpointError, match="distill needs a checkpoint"):
+        run_compression(request, tmp_path / "out")
+
+
 def test_inspect_model_counts_and_refuses(tmp_path: Path) -> None:
     spec = ModelSpec(arch="vgg11", in_channels=3, num_classes=10, width_mult=0.25)
     model = build_model(spec)
