@@ -67,10 +67,11 @@ class CompressionRun:
         self.device = device = select_device(config.device)
         torch.manual_seed(config.seed)
         self.model = prepare_for(model.to(device), device)
-        # The checkpoint as given, kept for weight learning's teacher before anything trains.
+        # The checkpoint as given, kept for weight learning's teacher before anything trains
+        # (not at all when there is no weight learning to teach: the copy is a whole network).
         self.distillation = (
             Distillation.frozen_copy(self.model, config.distill, config.distill_temperature)
-            if config.distill > 0
+            if config.distill > 0 and config.finetune_epochs > 0
             else None
         )
         self.example = data.x_test[:1].to(device)

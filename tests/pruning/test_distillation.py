@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -160,3 +161,24 @@ def test_a_resumed_distilling_run_equals_an_unbroken_one() -> None:
     assert resumed.pruned["accuracy"] == unbroken.pruned["accuracy"]
     for key, value in unbroken.model.state_dict().items():
         torch.testing.assert_close(resumed.model.state_dict()[key], value)
+
+
+def test_no_teacher_is_copied_when_there_is_no_weight_learning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The teacher is a whole copy of the network: a run without weight learning has nothing
+    for it to teach and must not hold one."""
+    copies: list[nn.Module] = []
+    real_copy = Distillation.frozen_copy.__func__  # type: ignore[attr-defined]
+
+    def counting_copy(cls: type[Distillation], model: nn.Module, *args: float) -> Distillation:
+        copies.append(model)
+        return real_copy(cls, model, *args)
+
+    monkeypatch.setattr(Distillation, "frozen_copy", classmethod(counting_copy))
+    config = _distill_config(0.5)
+    compress_model(tiny_model("vgg11"), tiny_spec("vgg11"), random_task(), config)
+    assert len(copies) == 1
+    no_weight_learning = dataclasses.replace(config, finetune_epochs=0)
+    compress_model(tiny_model("vgg11"), tiny_spec("vgg11"), random_task(), no_weight_learning)
+    assert len(copies) == 1
