@@ -10,11 +10,20 @@ its first-stage blocks, MobileNet starts with a 1-channel stem and 16-channel de
 1×1 convs at full resolution. On the pruned networks of bench/int8.py the line at 512 did at
 least as well as 1024 and as a rule on channel counts (every map of ≤ 16 channels fp32), which
 also kept the first stage of a ×1.0 ResNet-56 fp32, where int8 wins.
+
+The convs that do go int8 are zero-padded to widths that onnxruntime's direct int8 kernels take
+(`widen_for_int8`): otherwise an 8-channel conv inside a pruned ResNet-56 block, or a 40- or
+136-channel depthwise conv of a pruned MobileNet, runs on a slower generic path, and the
+int8 time stops falling with the FLOPs (docs/edge-client.md).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
+import numpy as np
 import onnx
+from onnx import numpy_helper
 
 # Convs below this many multiply-accumulates per output position stay fp32.
 MIN_INT8_MACS = 512
@@ -68,3 +77,124 @@ def narrow_nodes(model: onnx.ModelProto, min_macs: int = MIN_INT8_MACS) -> list[
             kept.add(node.name)
             fp32.append(node.name)
     return fp32
+
+
+# What MLAS's direct ("symmetric") int8 conv kernels take on x86: a conv with ≥ 16 output
+# channels whose input and output channel counts are multiples of 4 (AVX-512) or 8 (AVX2),
+# and a depthwise conv whose channel count is a multiple of 16. Any other conv falls back to
+# im2col + a GEMM whose packed blocks are 16 output channels wide, and a depthwise conv to a
+# generic loop.
+MIN_INT8_CONV_CHANNELS = 16
+INT8_CHANNEL_ALIGNMENT = 8
+INT8_DEPTHWISE_ALIGNMENT = 16
+
+# Elementwise ops that may sit between a padded conv and its consumers: whatever they make of
+# a padded channel, the consumer's zero weights for it cancel it.
+_ELEMENTWISE = {"Relu", "Clip", "LeakyRelu", "HardSwish", "HardSigmoid", "Sigmoid"}
+
+
+def _attribute(node: onnx.NodeProto, name: str, default: int) -> int:
+    for attribute in node.attribute:
+        if attribute.name == name:
+            return int(onnx.helper.get_attribute_value(attribute))
+    return default
+
+
+def widen_for_int8(
+    model: onnx.ModelProto, skip: Collection[str] = ()
+) -> list[tuple[str, int, int]]:
+    """Zero-pad the output channels of the convs whose width keeps them off the direct int8
+    kernels, in place; return (conv name, channels, padded channels) for each one padded.
+
+    Pruned networks are full of such widths (8 channels inside a ResNet-56 ×1 block, 40 or
+    136 channels through a MobileNet depthwise conv). A padded channel has zero weights and
+    bias; the depthwise convs it passes through get zero filters for it and the convs it
+    reaches zero weights for it, so the network computes exactly what it did. Only a conv
+    whose output reaches nothing but convs (through elementwise ops and depthwise convs) is
+    padded: an add, a pool or the graph's output would see the extra channels. Convs in
+    `skip` (those kept fp32) and what they feed are left alone.
+    """
+    graph = model.graph
+    weights = {tensor.name: tensor for tensor in graph.initializer}
+    uses: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            uses.setdefault(name, []).append(node)
+    graph_outputs = {info.name for info in graph.output}
+
+    def own(node: onnx.NodeProto, index: int) -> np.ndarray | None:
+        """The node's constant input `index`, unless absent or shared with another node."""
+        if len(node.input) <= index or node.input[index] not in weights:
+            return None
+        return (
+            None
+            if len(uses[node.input[index]]) > 1
+            else numpy_helper.to_array(weights[node.input[index]])
+        )
+
+    def pad(node: onnx.NodeProto, index: int, axis: int, extra: int) -> None:
+        array = own(node, index)
+        if array is not None:
+            widths = [(0, 0)] * array.ndim
+            widths[axis] = (0, extra)
+            padded = numpy_helper.from_array(np.pad(array, widths), node.input[index])
+            weights[node.input[index]].CopyFrom(padded)
+
+    def reach(
+        conv: onnx.NodeProto, channels: int
+    ) -> tuple[list[onnx.NodeProto], list[onnx.NodeProto]] | None:
+        """The depthwise convs and the plain convs that `conv`'s output reaches, or None when
+        it reaches anything else."""
+        depthwise: list[onnx.NodeProto] = []
+        ends: list[onnx.NodeProto] = []
+        frontier = [conv.output[0]]
+        while frontier:
+            tensor = frontier.pop()
+            if tensor in graph_outputs:
+                return None
+            for user in uses.get(tensor, []):
+                filters = own(user, 1) if user.op_type == "Conv" else None
+                if user.name in skip or user.input[0] != tensor:
+                    return None
+                if user.op_type in _ELEMENTWISE:
+                    frontier.append(user.output[0])
+                elif filters is not None and _attribute(user, "group", 1) == 1:
+                    ends.append(user)
+                elif (
+                    filters is not None
+                    and _attribute(user, "group", 1) == channels
+                    and (filters.shape[:2] == (channels, 1))
+                ):
+                    depthwise.append(user)
+                    frontier.append(user.output[0])
+                else:
+                    return None
+        return (depthwise, ends) if ends else None
+
+    widened = []
+    for conv in graph.node:
+        weight = own(conv, 1) if conv.op_type == "Conv" else None
+        if weight is None or _attribute(conv, "group", 1) != 1 or conv.name in skip:
+            continue
+        channels = weight.shape[0]
+        reached = reach(conv, channels)
+        if reached is None:
+            continue
+        depthwise, ends = reached
+        alignment = INT8_DEPTHWISE_ALIGNMENT if depthwise else INT8_CHANNEL_ALIGNMENT
+        target = -(-max(channels, MIN_INT8_CONV_CHANNELS) // alignment) * alignment
+        if target == channels:
+            continue
+        for node in [conv, *depthwise]:
+            pad(node, 1, 0, target - channels)
+            pad(node, 2, 0, target - channels)  # the bias, if any
+        for node in depthwise:
+            for attribute in node.attribute:
+                if attribute.name == "group":
+                    attribute.i = target
+        for node in ends:
+            pad(node, 1, 1, target - channels)
+        widened.append((conv.name, channels, target))
+    if widened:
+        del graph.value_info[:]  # the shapes inferred before no longer hold
+    return widened

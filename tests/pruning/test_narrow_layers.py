@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import torch
 from torch import nn
 
-from pruning.export.narrow_layers import name_nodes, narrow_nodes
+from pruning.export.narrow_layers import name_nodes, narrow_nodes, widen_for_int8
 from pruning.export.onnx import export_onnx
 from pruning.export.quantize import quantize_int8
 
@@ -66,3 +67,86 @@ def test_narrow_nodes_follows_the_small_convs_only_as_far_as_they_feed(tmp_path:
     assert [ops[name] for name in narrow_nodes(model, 2000)] == ["Conv", "Relu"] * 3
     # Every conv small: the pool, flatten and classifier they feed stay fp32 too.
     assert len(narrow_nodes(model, 10**6)) == len(model.graph.node)
+
+
+def _run(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    (logits,) = session.run(["logits"], {"input": x})
+    return np.asarray(logits)
+
+
+def _weight_shapes(model: onnx.ModelProto) -> list[tuple[int, ...]]:
+    weights = {tensor.name: tuple(tensor.dims) for tensor in model.graph.initializer}
+    return [weights[node.input[1]] for node in model.graph.node if node.op_type == "Conv"]
+
+
+class _Residual(nn.Module):
+    """An 8-channel inner conv between two convs, then a block whose output meets an add."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU())
+        self.inner = nn.Sequential(
+            nn.Conv2d(16, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1)
+        )
+        self.depthwise = nn.Sequential(
+            nn.Conv2d(16, 40, 1), nn.ReLU6(), nn.Conv2d(40, 40, 3, padding=1, groups=40),
+            nn.ReLU6(), nn.Conv2d(40, 24, 1), nn.ReLU(),
+        )  # fmt: skip
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(24, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        x = torch.relu(self.inner(x) + x)
+        return self.head(self.depthwise(x))
+
+
+def test_widening_pads_narrow_convs_with_zero_channels_and_changes_no_output(
+    tmp_path: Path,
+) -> None:
+    torch.manual_seed(0)
+    path = tmp_path / "model.onnx"
+    export_onnx(_Residual(), (1, 8, 8), path)
+    model = onnx.load(str(path))
+    name_nodes(model)
+    before = _weight_shapes(model)
+    x = np.random.default_rng(0).standard_normal((4, 1, 8, 8)).astype(np.float32)
+    expected = _run(model, x)
+
+    widened = widen_for_int8(model)
+    # The 8-channel inner conv to 16 (its consumer takes 16 inputs); the 40-channel map
+    # through the depthwise conv to 48; the convs that feed an add or a pool stay as they are.
+    assert [(channels, target) for _, channels, target in widened] == [(8, 16), (40, 48)]
+    assert _weight_shapes(model) == [
+        before[0], (16, 16, 3, 3), (16, 16, 3, 3), (48, 16, 1, 1), (48, 1, 3, 3),
+        (24, 48, 1, 1),
+    ]  # fmt: skip
+    onnx.checker.check_model(model, full_check=True)
+    np.testing.assert_allclose(_run(model, x), expected, rtol=1e-5, atol=1e-5)
+
+    # A conv kept fp32 is neither padded nor padded into.
+    model = onnx.load(str(path))
+    name_nodes(model)
+    inner = [node.name for node in model.graph.node if node.op_type == "Conv"][1]
+    assert [channels for _, channels, _ in widen_for_int8(model, skip=[inner])] == [40]
+
+
+def test_quantize_int8_widens_only_when_asked(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    fp32 = tmp_path / "model.onnx"
+    export_onnx(_Residual(), (1, 8, 8), fp32)
+    calibration = np.random.default_rng(0).standard_normal((64, 1, 8, 8)).astype(np.float32)
+    quantize_int8(fp32, tmp_path / "wide.onnx", calibration, min_macs=0)
+    quantize_int8(fp32, tmp_path / "plain.onnx", calibration, min_macs=0, widen=False)
+    wide, plain = onnx.load(str(tmp_path / "wide.onnx")), onnx.load(str(tmp_path / "plain.onnx"))
+    int8_weights = {  # the quantized conv weights' output channels, in graph order
+        name: [t.dims[0] for t in m.graph.initializer if t.data_type == onnx.TensorProto.INT8]
+        for name, m in (("wide", wide), ("plain", plain))
+    }
+    assert 16 in int8_weights["wide"] and 48 in int8_weights["wide"]
+    assert 48 not in int8_weights["plain"]
+    x = calibration[:8]
+    # The padded channels are exact zeros: the two int8 models agree to quantization noise.
+    np.testing.assert_allclose(
+        _run(wide, x), _run(plain, x), atol=0.05 * np.abs(_run(plain, x)).max()
+    )
