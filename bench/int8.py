@@ -11,6 +11,9 @@ measure each one's test accuracy with onnxruntime.
     python -m bench.int8 [--quick] [--archs vgg16:0.5,resnet56:0.5,mobilenet:0.5]
                          [--channel-multiple 8] [--name int8_multiple8]
 
+An arch may name its own pretraining epochs, `resnet56:1:15`: three epochs (`--quick`) leave
+ResNet-56 at 27-47% on digits, too far from trained for its accuracy columns to mean much.
+
 `--channel-multiple` keeps every pruned width a multiple of N (`CompressConfig.channel_multiple`):
 int8 kernels fill their SIMD blocks only with such widths (bench/int8_layers.py).
 """
@@ -41,12 +44,18 @@ MODELS = ("baseline", "pruned_fp32", "pruned_int8", "pruned_int8_all")
 
 
 def _measure(
-    arch: str, width: float, task: TaskTensors, shape: tuple[int, int, int], tmp: Path, args: Any
+    arch: str,
+    width: float,
+    pretrain_epochs: int,
+    task: TaskTensors,
+    shape: tuple[int, int, int],
+    tmp: Path,
+    args: Any,
 ) -> list[dict[str, Any]]:
     spec = ModelSpec(arch=arch, in_channels=shape[0], num_classes=10, width_mult=width)
     torch.manual_seed(0)
     model = build_model(spec)
-    train(model, task, args.pretrain_epochs, Recipe(lr=0.1, augment=False, schedule="onecycle"), 0)
+    train(model, task, pretrain_epochs, Recipe(lr=0.1, augment=False, schedule="onecycle"), 0)
     paths = {"baseline": tmp / f"{arch}_baseline.onnx"}
     export_onnx(model, shape, paths["baseline"])
     base_cost = count_model(model, shape)
@@ -80,6 +89,7 @@ def _measure(
                 "arch": arch,
                 "width_mult": width,
                 "channel_multiple": args.channel_multiple,
+                "pretrain_epochs": pretrain_epochs,
                 "target_flops_reduction": reduction,
                 "achieved_flops_reduction": 1 - cost.flops / base_cost.flops,
                 "batch": batch,
@@ -102,7 +112,11 @@ def _measure(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer epochs and timed runs")
-    parser.add_argument("--archs", default="vgg16:0.5,resnet56:0.5,mobilenet:0.5")
+    parser.add_argument(
+        "--archs",
+        default="vgg16:0.5,resnet56:0.5,mobilenet:0.5",
+        help="arch:width[:pretrain epochs], comma-separated",
+    )
     parser.add_argument(
         "--channel-multiple", type=int, default=1, help="pruned widths a multiple of N"
     )
@@ -120,9 +134,20 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for item in args.archs.split(","):
-            arch, width = item.split(":")
-            rows += _measure(arch, float(width), task, data.input_shape, Path(tmp), args)
-    payload = {"environment": env, "isa": int8_isa(), "quick": args.quick, "results": rows}
+            arch, width, *epochs = item.split(":")
+            pretrain = int(epochs[0]) if epochs else args.pretrain_epochs
+            rows += _measure(arch, float(width), pretrain, task, data.input_shape, Path(tmp), args)
+    payload = {
+        "environment": env,
+        "isa": int8_isa(),
+        "quick": args.quick,
+        "notes": [
+            "The int8 convs are zero-padded to widths onnxruntime's direct int8 kernels take "
+            "(`narrow_layers.widen_for_int8`: at least 16 output channels, multiples of 8, "
+            "multiples of 16 through a depthwise conv)."
+        ],
+        "results": rows,
+    }
     # The CPU is shared: the load at the end says whether it changed during the run.
     payload["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
     save(args.name, payload)

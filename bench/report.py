@@ -508,8 +508,11 @@ def int8_section(payload: dict[str, Any], name: str = "int8") -> list[str]:
         if multiples != [1]
         else ""
     )
+    pretrain = sorted({(str(r["arch"]), r.get("pretrain_epochs", 3)) for r in rows})
     quick = (
-        " Quick mode: 3 pretraining epochs, 1 + 2 compression epochs."
+        " Quick mode: "
+        + ", ".join(f"{epochs} pretraining epochs for {arch}" for arch, epochs in pretrain)
+        + "; 1 + 2 compression epochs."
         if payload.get("quick")
         else ""
     )
