@@ -491,12 +491,14 @@ def guard_section(payload: dict[str, Any]) -> list[str]:
 
 
 def int8_payloads(results: dict[str, Any]) -> list[str]:
-    """`int8` and its variants (`int8_multiple8`, ...): the files of `bench.int8`, which hold
-    latency rows (`int8_layers` and `int8_profile` have sections of their own)."""
+    """The files of `bench.int8`, whatever they are named (`--name`): their rows time the
+    pruned int8 model (`int8_layers` and `int8_profile` have sections of their own)."""
     return sorted(
-        n
-        for n in results
-        if (n == "int8" or n.startswith("int8_multiple")) and "results" in results[n]
+        name
+        for name, payload in results.items()
+        if isinstance(payload.get("results"), list)
+        and payload["results"]
+        and all(isinstance(r, dict) and "pruned_int8_p50_ms" in r for r in payload["results"])
     )
 
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench.report import render
+from bench.report import int8_payloads, load_results, render
 
 
 def _run(method: str, target: float | None, seed: int, acc: float, flops: float) -> dict[str, Any]:
@@ -119,3 +119,16 @@ def test_results_md_holds_the_json_numbers(tmp_path: Path) -> None:
 def test_missing_results_render_an_empty_report(tmp_path: Path) -> None:
     text = render(tmp_path, tmp_path / "RESULTS.md")
     assert "No results yet." in text
+
+
+def test_int8_results_are_found_by_their_rows_not_their_name(tmp_path: Path) -> None:
+    """`bench.int8 --name anything` is rendered; a file of other rows named int8_* is not."""
+    results = tmp_path / "results"
+    results.mkdir()
+    _write(results)
+    (results / "int8.json").rename(results / "arm_board_run.json")
+    other = {"environment": ENV, "results": [{"arch": "vgg16", "layers": 6}]}
+    (results / "int8_multiple_other.json").write_text(json.dumps(other))
+    assert int8_payloads(load_results(results)) == ["arm_board_run"]
+    text = render(results, tmp_path / "RESULTS.md")
+    assert "| vgg16 | 0.5 | 50.1 | 1 | 1.43 | 1.12 | 0.38 | 2.95 | 98.00 | 99.00 | 98.50 |" in text
