@@ -2,11 +2,12 @@
 
 Each case is six identical conv + BN + ReLU layers on a 16×16 map (a 3×3 conv, a 1×1 conv or a
 3×3 depthwise conv, `width` channels in and out), exported with `pruning.export.onnx` and quantized
-by `pruning.export.quantize` with every node int8 (`min_macs=0`). Six layers rather than one so
-that the model's input quantize and output dequantize do not dominate. The stem case is one
-3×3 conv from 1 channel to `width` at 32×32, as the first layer of every digits network. The
-fp32 and int8 models take turns run by run, one thread, batch 1 and 32. The results set
-`pruning.export.narrow_layers.MIN_INT8_MACS`.
+by `pruning.export.quantize` with every node int8 (`min_macs=0`) and no widening (`widen=False`:
+each width is timed as it is, not padded onto the kernels that want wider maps). Six layers
+rather than one so that the model's input quantize and output dequantize do not dominate. The
+stem case is one 3×3 conv from 1 channel to `width` at 32×32, as the first layer of every
+digits network. The fp32 and int8 models take turns run by run, one thread, batch 1 and 32.
+The results set `pruning.export.narrow_layers.MIN_INT8_MACS`.
 
     python -m bench.int8_layers [--quick]
 """
@@ -55,7 +56,7 @@ def _case(kind: str, width: int, tmp: Path, runs: int) -> list[dict[str, Any]]:
     paths = {"fp32": tmp / f"{kind}_{width}.onnx", "int8": tmp / f"{kind}_{width}.int8.onnx"}
     export_onnx(model.eval(), shape, paths["fp32"])
     calibration = np.random.default_rng(0).standard_normal((128, *shape)).astype(np.float32)
-    quantize_int8(paths["fp32"], paths["int8"], calibration, min_macs=0)
+    quantize_int8(paths["fp32"], paths["int8"], calibration, min_macs=0, widen=False)
     rows = []
     for batch in (1, 32):
         n = runs if batch == 1 else max(10, runs // 8)
