@@ -14,12 +14,14 @@ also kept the first stage of a ×1.0 ResNet-56 fp32, where int8 wins.
 The convs that do go int8 are zero-padded to widths that onnxruntime's direct int8 kernels take
 (`widen_for_int8`): otherwise an 8-channel conv inside a pruned ResNet-56 block, or a 40- or
 136-channel depthwise conv of a pruned MobileNet, runs on a slower generic path, and the
-int8 time stops falling with the FLOPs (docs/edge-client.md).
+int8 time stops falling with the FLOPs (docs/edge-client.md). The fp32 model gets the same
+treatment where its depthwise convs need it (`widen_for_fp32`, applied on every export).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 
 import numpy as np
 import onnx
@@ -79,14 +81,32 @@ def narrow_nodes(model: onnx.ModelProto, min_macs: int = MIN_INT8_MACS) -> list[
     return fp32
 
 
+@dataclass(frozen=True)
+class Widths:
+    """The channel counts a conv is zero-padded to: at least `minimum`, a multiple of `plain`
+    when its output reaches only plain convs, of `depthwise` when it passes a depthwise conv."""
+
+    minimum: int
+    plain: int
+    depthwise: int
+
+    def target(self, channels: int, through_depthwise: bool) -> int:
+        multiple = self.depthwise if through_depthwise else self.plain
+        return -(-max(channels, self.minimum) // multiple) * multiple
+
+
 # What MLAS's direct ("symmetric") int8 conv kernels take on x86: a conv with ≥ 16 output
 # channels whose input and output channel counts are multiples of 4 (AVX-512) or 8 (AVX2),
 # and a depthwise conv whose channel count is a multiple of 16. Any other conv falls back to
 # im2col + a GEMM whose packed blocks are 16 output channels wide, and a depthwise conv to a
 # generic loop.
-MIN_INT8_CONV_CHANNELS = 16
-INT8_CHANNEL_ALIGNMENT = 8
-INT8_DEPTHWISE_ALIGNMENT = 16
+INT8_WIDTHS = Widths(minimum=16, plain=8, depthwise=16)
+# fp32: onnxruntime's depthwise convs at pruned widths (22, 43, 86, 173 channels in a pruned
+# MobileNet ×0.5) run on a path several times slower than at multiples of 8, enough to make
+# the pruned network slower than the unpruned one; multiples of 8 and of 16 measured the
+# same on AVX-512 (docs/edge-client.md). Plain convs gain nothing from padding in fp32
+# (ResNet-56 lost 8-26%, VGG-16 within ±10%), so only depthwise paths are padded.
+FP32_WIDTHS = Widths(minimum=1, plain=1, depthwise=8)
 
 # Elementwise ops that may sit between a padded conv and its consumers: whatever they make of
 # a padded channel, the consumer's zero weights for it cancel it.
@@ -104,7 +124,22 @@ def widen_for_int8(
     model: onnx.ModelProto, skip: Collection[str] = ()
 ) -> list[tuple[str, int, int]]:
     """Zero-pad the output channels of the convs whose width keeps them off the direct int8
-    kernels, in place; return (conv name, channels, padded channels) for each one padded.
+    kernels, in place (`widen`, `INT8_WIDTHS`); convs in `skip` (kept fp32) and what they
+    feed are left alone."""
+    return widen(model, INT8_WIDTHS, skip)
+
+
+def widen_for_fp32(model: onnx.ModelProto) -> list[tuple[str, int, int]]:
+    """Zero-pad the convs that feed a depthwise conv to widths onnxruntime's fp32 depthwise
+    kernels run fast at, in place (`widen`, `FP32_WIDTHS`)."""
+    return widen(model, FP32_WIDTHS)
+
+
+def widen(
+    model: onnx.ModelProto, widths: Widths, skip: Collection[str] = ()
+) -> list[tuple[str, int, int]]:
+    """Zero-pad the output channels of the convs whose width is off `widths`, in place;
+    return (conv name, channels, padded channels) for each one padded.
 
     Pruned networks are full of such widths (8 channels inside a ResNet-56 ×1 block, 40 or
     136 channels through a MobileNet depthwise conv). A padded channel has zero weights and
@@ -181,8 +216,7 @@ def widen_for_int8(
         if reached is None:
             continue
         depthwise, ends = reached
-        alignment = INT8_DEPTHWISE_ALIGNMENT if depthwise else INT8_CHANNEL_ALIGNMENT
-        target = -(-max(channels, MIN_INT8_CONV_CHANNELS) // alignment) * alignment
+        target = widths.target(channels, through_depthwise=bool(depthwise))
         if target == channels:
             continue
         for node in [conv, *depthwise]:

@@ -10,7 +10,12 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from pruning.export.narrow_layers import name_nodes, narrow_nodes, widen_for_int8
+from pruning.export.narrow_layers import (
+    name_nodes,
+    narrow_nodes,
+    widen_for_fp32,
+    widen_for_int8,
+)
 from pruning.export.onnx import export_onnx
 from pruning.export.quantize import quantize_int8
 
@@ -83,15 +88,16 @@ def _weight_shapes(model: onnx.ModelProto) -> list[tuple[int, ...]]:
 class _Residual(nn.Module):
     """An 8-channel inner conv between two convs, then a block whose output meets an add."""
 
-    def __init__(self) -> None:
+    def __init__(self, depthwise: int = 40) -> None:
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU())
         self.inner = nn.Sequential(
             nn.Conv2d(16, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1)
         )
+        d = depthwise
         self.depthwise = nn.Sequential(
-            nn.Conv2d(16, 40, 1), nn.ReLU6(), nn.Conv2d(40, 40, 3, padding=1, groups=40),
-            nn.ReLU6(), nn.Conv2d(40, 24, 1), nn.ReLU(),
+            nn.Conv2d(16, d, 1), nn.ReLU6(), nn.Conv2d(d, d, 3, padding=1, groups=d),
+            nn.ReLU6(), nn.Conv2d(d, 24, 1), nn.ReLU(),
         )  # fmt: skip
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(24, 10))
 
@@ -129,6 +135,26 @@ def test_widening_pads_narrow_convs_with_zero_channels_and_changes_no_output(
     name_nodes(model)
     inner = [node.name for node in model.graph.node if node.op_type == "Conv"][1]
     assert [channels for _, channels, _ in widen_for_int8(model, skip=[inner])] == [40]
+
+
+def test_fp32_export_pads_only_the_convs_feeding_a_depthwise_conv(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    network = _Residual(depthwise=43)
+    narrow, wide = tmp_path / "narrow.onnx", tmp_path / "wide.onnx"
+    export_onnx(network, (1, 8, 8), narrow, widen=False)
+    # The parity check inside the export compares the padded graph with torch.
+    assert export_onnx(network, (1, 8, 8), wide) <= 1e-4
+    before, after = _weight_shapes(onnx.load(str(narrow))), _weight_shapes(onnx.load(str(wide)))
+    # The 43-channel map through the depthwise conv to 48; the 8-channel inner conv, which
+    # int8 would pad, stays: fp32 plain convs gain nothing from padding.
+    assert before[3:] == [(43, 16, 1, 1), (43, 1, 3, 3), (24, 43, 1, 1)]
+    assert after == [*before[:3], (48, 16, 1, 1), (48, 1, 3, 3), (24, 48, 1, 1)]
+    x = np.random.default_rng(1).standard_normal((4, 1, 8, 8)).astype(np.float32)
+    np.testing.assert_allclose(
+        _run(onnx.load(str(wide)), x), _run(onnx.load(str(narrow)), x), rtol=1e-5, atol=1e-5
+    )
+    # Already at a multiple of 8: nothing to pad.
+    assert widen_for_fp32(onnx.load(str(tmp_path / "wide.onnx"))) == []
 
 
 def test_quantize_int8_widens_only_when_asked(tmp_path: Path) -> None:
