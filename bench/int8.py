@@ -30,11 +30,11 @@ import torch
 
 from bench.common import environment, save
 from bench.int8_isa import int8_isa
-from bench.onnx_speedup import alternating_p50_ms
 from bench.train import Recipe, train
 from pruning.config import CompressConfig, Target
 from pruning.data import load_task_data
 from pruning.engine import TaskTensors, compress_model
+from pruning.export.latency import alternating_p50_ms
 from pruning.export.onnx import export_onnx
 from pruning.export.quantize import calibration_sample, onnx_accuracy, quantize_int8
 from pruning.models.registry import ModelSpec, build_model

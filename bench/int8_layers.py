@@ -25,7 +25,7 @@ from torch import nn
 
 from bench.common import environment, save
 from bench.int8_isa import int8_isa
-from bench.onnx_speedup import alternating_p50_ms
+from pruning.export.latency import alternating_p50_ms
 from pruning.export.onnx import export_onnx
 from pruning.export.quantize import quantize_int8
 

@@ -14,48 +14,19 @@ multiples of 8 (`channel_multiple`), which fill the CPU's SIMD blocks.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
-import onnxruntime as ort
 import torch
 
 from bench.common import environment, save
 from pruning.config import CompressConfig, Target
 from pruning.data import load_task_data
 from pruning.engine import TaskTensors, compress_model
+from pruning.export.latency import alternating_p50_ms
 from pruning.export.onnx import export_onnx
 from pruning.models.registry import ModelSpec, build_model
 from pruning.network.metrics import count_model
-
-
-def _session(path: Path, threads: int) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-def alternating_p50_ms(
-    paths: dict[str, Path], shape: tuple[int, ...], threads: int, runs: int, warmup: int
-) -> dict[str, float]:
-    """Median latency (ms) of each model, the models taking turns run by run so that drift
-    on a shared machine hits all of them alike."""
-    sessions = {name: _session(path, threads) for name, path in paths.items()}
-    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    times: dict[str, list[float]] = {name: [] for name in sessions}
-    for _ in range(warmup):
-        for session in sessions.values():
-            session.run(None, {"input": x})
-    for _ in range(runs):
-        for name, session in sessions.items():
-            started = time.perf_counter()
-            session.run(None, {"input": x})
-            times[name].append(time.perf_counter() - started)
-    return {name: statistics.median(t) * 1e3 for name, t in times.items()}
 
 
 def alternating_latency(

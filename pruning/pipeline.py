@@ -42,6 +42,7 @@ from pruning.data import TaskData, load_task_data
 from pruning.data.archives import DEFAULT_LIMITS, ArchiveLimits
 from pruning.data.augmentation import background_fill
 from pruning.engine import TaskTensors, compress_model
+from pruning.export.latency import alternating_p50_ms
 from pruning.export.metadata import model_metadata, write_metadata
 from pruning.export.onnx import export_onnx
 from pruning.export.quantize import calibration_sample, onnx_accuracy, quantize_int8
@@ -259,6 +260,7 @@ def _quantize(
         "calibration_samples": len(sample),
         "fp32_nodes": len(kept_fp32),  # on feature maps too narrow for int8 to pay off
         "published": fp32 - quantized <= config.int8_max_drop,
+        "speed": _int8_speed(artifacts[MODEL_ONNX], path, data.input_shape),
     }
     if outcome["published"]:
         artifacts[INT8_ONNX] = path
@@ -269,6 +271,28 @@ def _quantize(
             f"(more than the allowed {config.int8_max_drop:.4f}): published fp32 only"
         )
     return outcome
+
+
+# Timed runs of each model on the worker for the report's INT8 speed ratio: a tenth of a
+# second to a few seconds for the networks this service prunes.
+INT8_SPEED_RUNS = 30
+
+
+def _int8_speed(fp32: Path, int8: Path, input_shape: tuple[int, int, int]) -> dict[str, Any]:
+    """What INT8 bought on this worker's CPU (batch 1, one thread, alternating runs). Not a
+    gate: a device's CPU may differ (its `edge-client bench --also-fp32` measures there),
+    but a ratio under 1 here says int8 may not pay on CPUs like this one."""
+    p50 = alternating_p50_ms(
+        {"fp32": fp32, "int8": int8}, (1, *input_shape), threads=1, runs=INT8_SPEED_RUNS,
+        warmup=3,
+    )  # fmt: skip
+    return {
+        "batch": 1,
+        "threads": 1,
+        "fp32_p50_ms": p50["fp32"],
+        "int8_p50_ms": p50["int8"],
+        "int8_over_fp32": p50["fp32"] / p50["int8"],
+    }
 
 
 class MissingModelField(CheckpointError):

@@ -38,7 +38,8 @@ def show_result(result: CompressResult, out: Path, *, as_json: bool) -> None:
     int8 = report.get("int8")
     if int8 is not None:
         typer.echo(
-            f"INT8 accuracy {int8['accuracy']:.4f} (fp32 {int8['fp32_accuracy']:.4f})"
+            f"INT8 accuracy {int8['accuracy']:.4f} (fp32 {int8['fp32_accuracy']:.4f}), "
+            f"{int8['speed']['int8_over_fp32']:.2f}x fp32's speed on this CPU"
             if int8["published"]
             else f"INT8 not written: {int8['reason']}"
         )

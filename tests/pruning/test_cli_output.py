@@ -79,6 +79,16 @@ def test_lines_for_a_person(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     ]
 
 
+def test_lines_for_a_person_say_what_int8_scored_and_bought(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    speed = {"fp32_p50_ms": 0.5, "int8_p50_ms": 0.2, "int8_over_fp32": 2.5}
+    int8 = {"published": True, "accuracy": 0.895, "fp32_accuracy": 0.9, "speed": speed}
+    show_result(_result(tmp_path, int8), tmp_path, as_json=False)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == "INT8 accuracy 0.8950 (fp32 0.9000), 2.50x fp32's speed on this CPU"
+
+
 def test_progress_bars_go_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:
     with RichProgress() as display:
         for step in (1, 2):

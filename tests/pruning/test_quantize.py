@@ -40,6 +40,9 @@ def test_int8_is_published_with_its_accuracy_and_every_model_describes_itself(
     assert int8["drop"] <= 0.05 and int8["fp32_accuracy"] > 0.5  # a trained, useful model
     assert int8["calibration_samples"] == 256
     assert int8["fp32_nodes"] >= 1  # the 1-channel stem stays fp32
+    speed = int8["speed"]  # timed on this CPU, batch 1, one thread: a ratio, not a gate
+    assert speed["fp32_p50_ms"] > 0 and speed["int8_p50_ms"] > 0
+    assert speed["int8_over_fp32"] == pytest.approx(speed["fp32_p50_ms"] / speed["int8_p50_ms"])
     path = result.artifacts[INT8_ONNX]
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     ops = {node.op_type for node in onnx.load(str(path)).graph.node}
