@@ -51,4 +51,5 @@ def _int8_headline(int8: Any) -> Int8Headline | None:
         "fp32_accuracy": int8.get("fp32_accuracy"),
         "drop": int8.get("drop"),
         "reason": int8.get("reason"),
+        "speed_over_fp32": (int8.get("speed") or {}).get("int8_over_fp32"),
     }

@@ -51,6 +51,9 @@ class Int8Headline(TypedDict):
     fp32_accuracy: float | None
     drop: float | None
     reason: str | None  # why it was not published
+    # int8 latency over fp32's on the worker's CPU (batch 1, one thread): a hint, since a
+    # device's CPU may differ; devices report their own (fleet view).
+    speed_over_fp32: NotRequired[float | None]
 
 
 class JobSummary(TypedDict, total=False):

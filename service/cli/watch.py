@@ -109,7 +109,9 @@ def summary_line(job: dict[str, Any]) -> str:
     int8 = summary.get("int8")
     accuracy = int8.get("accuracy") if int8 else None
     if int8 and int8.get("published") and isinstance(accuracy, int | float):
-        parts.append(f"INT8 {100 * accuracy:.1f}%")
+        speed = int8.get("speed_over_fp32")
+        on_worker = f", {speed:.2f}x fp32's speed" if isinstance(speed, int | float) else ""
+        parts.append(f"INT8 {100 * accuracy:.1f}%{on_worker}")
     elif int8:
         parts.append(f"INT8 not published (see {REPORT_JSON})")
     return "  ".join(parts)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from edgeprune.cli import app
 from infra.store import jobs as job_store
-from service.cli.watch import parse_sse
+from service.cli.watch import parse_sse, summary_line
 from tests.api.api_helpers import finish_job, seed_dataset, seed_model
 from tests.support.live_server import LiveServer
 
@@ -96,3 +96,21 @@ def test_watch_json_of_a_failed_job_ends_with_it_and_exits_1(live_server: LiveSe
     assert code == 1
     assert lines[-1]["event"] == "job" and lines[-1]["data"]["state"] == "failed"
     assert lines[-1]["data"]["error_message"] == "bad weights"
+
+
+def test_the_summary_line_gives_reductions_accuracy_and_what_int8_bought() -> None:
+    summary: dict[str, Any] = {
+        "achieved": {"flops": 0.7, "params": 0.61},
+        "accuracy_before": 0.9,
+        "accuracy_after": 0.885,
+        "int8": {"published": True, "accuracy": 0.88, "speed_over_fp32": 1.84},
+    }
+    line = summary_line({"summary": summary})
+    assert line == (
+        "FLOPs (MACs) −70.0%  params −61.0%  accuracy 90.0% → 88.5%  INT8 88.0%, 1.84x fp32's speed"
+    )
+    # Rows written before the speed was measured, and an int8 model that was refused.
+    summary["int8"] = {"published": True, "accuracy": 0.88}
+    assert summary_line({"summary": summary}).endswith("INT8 88.0%")
+    summary["int8"] = {"published": False, "accuracy": 0.5, "speed_over_fp32": 2.0}
+    assert summary_line({"summary": summary}).endswith("INT8 not published (see report.json)")

@@ -33,7 +33,8 @@ def _report() -> Report:
     )
     report["data"] = {"mean": [0.5], "std": [0.25], "value_scale": 1 / 16, "classes": ["0", "1"]}
     report["int8"] = {"published": False, "accuracy": 0.7, "fp32_accuracy": 0.88, "drop": 0.18,
-                      "max_drop": 0.01, "reason": "too inaccurate"}  # fmt: skip
+                      "max_drop": 0.01, "reason": "too inaccurate",
+                      "speed": {"int8_over_fp32": 1.8}}  # fmt: skip
     return report
 
 
@@ -48,6 +49,7 @@ def test_the_summary_has_every_key_of_the_contract() -> None:
     assert summary["preprocessing"] is not None and summary["int8"] is not None
     assert set(summary["preprocessing"]) == _keys(Preprocessing)
     assert set(summary["int8"]) == _keys(Int8Headline)
+    assert summary["int8"].get("speed_over_fp32") == 1.8
     assert (summary.get("flops_after"), summary.get("accuracy_before")) == (480, 0.9)
 
 

@@ -41,6 +41,16 @@ function reportTable(report) {
   );
 }
 
+// What the job's int8 variant came to: published with its accuracy (and what it bought on
+// the worker's CPU), or why it was held back.
+function int8Text(int8) {
+  if (!int8.published) return `not published: ${int8.reason || "see report.json"}`;
+  const speed = int8.speed && int8.speed.int8_over_fp32;
+  const parts = [`published, accuracy ${percent(int8.accuracy, 2)} (fp32 ${percent(int8.fp32_accuracy, 2)})`];
+  if (isNumber(speed)) parts.push(`${speed.toFixed(2)}× fp32's speed on the worker's CPU`);
+  return parts.join(", ");
+}
+
 export function renderReport() {
   const report = state.report;
   if (!report) return;
@@ -65,6 +75,7 @@ export function renderReport() {
     fact("Head re-initialised", config.head_reinitialised ? "yes" : "no"),
     fact("Masked vs pruned (max |Δ|)", maxDiff(checks.masked_vs_pruned_max_abs_diff)),
     fact("ONNX vs PyTorch (max |Δ|)", maxDiff(checks.onnx_vs_torch_max_abs_diff)),
+    ...(report.int8 ? fact("INT8", int8Text(report.int8)) : []),
     fact("Time", Object.entries(timings).map(([phase, s]) => `${PHASE_LABELS[phase] || phase} ${duration(s)}`).join(" · ") || "–"),
   );
   const hyper = el(
