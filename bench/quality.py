@@ -53,6 +53,8 @@ FIT_VARIANTS: dict[str, dict[str, Any]] = {
     "ours_saliency_selection": {"selection": "saliency"},
     # Weight learning also follows the checkpoint's softened outputs (pruning.distillation).
     "ours_distill": {"distill": 0.5},
+    # ... and structure learning too (its saliencies come from the distilled loss).
+    "ours_distill_both": {"distill": 0.5, "distill_phases": "both"},
     # Units discovered from the dependency graph instead of the zoo's hand-written lists.
     "ours_discovered": {"unit_source": "discovered"},
 }

@@ -71,7 +71,7 @@ class CompressionRun:
         # (not at all when there is no weight learning to teach: the copy is a whole network).
         self.distillation = (
             Distillation.frozen_copy(self.model, config.distill, config.distill_temperature)
-            if config.distill > 0 and config.finetune_epochs > 0
+            if config.distill > 0 and taught_epochs(config) > 0
             else None
         )
         self.example = data.x_test[:1].to(device)
@@ -254,3 +254,10 @@ def _device_name(device: torch.device) -> str:
             parts.append(f"visible {visible}")
         return f"cuda:{index} ({', '.join(parts)})"
     return device.type
+
+
+def taught_epochs(config: CompressConfig) -> int:
+    """How many epochs train against the teacher when distilling: weight learning's, plus
+    structure learning's when `distill_phases` is "both"."""
+    structure = config.structure_epochs if config.distill_phases == "both" else 0
+    return config.finetune_epochs + structure

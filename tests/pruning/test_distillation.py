@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pruning.config import CompressConfig, RunHooks, Target
+from pruning.config import CompressConfig, DistillPhases, RunHooks, Target
 from pruning.distillation import Distillation
 from pruning.engine import compress_model
 from pruning.training import train_one_epoch
@@ -98,7 +98,7 @@ def test_config_refuses_out_of_range_values(field: str, value: float) -> None:
         CompressConfig(target=Target("flops", 0.5), **{field: value})
 
 
-def _distill_config(distill: float) -> CompressConfig:
+def _distill_config(distill: float, phases: DistillPhases = "weights") -> CompressConfig:
     return CompressConfig(
         target=Target("flops", 0.5),
         structure_epochs=1,
@@ -106,6 +106,7 @@ def _distill_config(distill: float) -> CompressConfig:
         batch_size=16,
         calibration_batches=2,
         distill=distill,
+        distill_phases=phases,
         seed=0,
         device="cpu",
     )
@@ -137,6 +138,35 @@ def test_the_engine_distils_from_the_checkpoint_in_weight_learning_only(
     assert result.spec == plain.spec  # the structure is learned the same way
     trained = [h["train_loss"] for h in result.history if h["phase"] == "weight_learning"]
     assert trained != [h["train_loss"] for h in plain.history if h["phase"] == "weight_learning"]
+
+
+def test_with_phases_both_structure_learning_follows_the_teacher_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every training step of both phases takes the teacher's term, so the saliencies that
+    drive redistribution come from the distilled loss and the structure can differ."""
+    calls: list[int] = []
+    real_loss = Distillation.loss
+
+    def counting_loss(self: Distillation, *args: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        return real_loss(self, *args)
+
+    monkeypatch.setattr(Distillation, "loss", counting_loss)
+    task = random_task()
+    result = compress_model(
+        tiny_model("vgg11"), tiny_spec("vgg11"), task, _distill_config(0.5, "both")
+    )
+    steps = -(-task.x_train.shape[0] // 16)
+    assert len(calls) == 3 * steps  # one structure epoch and two weight-learning epochs
+    weights_only = compress_model(
+        tiny_model("vgg11"), tiny_spec("vgg11"), task, _distill_config(0.5, "weights")
+    )
+    structure_losses = [
+        [h["train_loss"] for h in r.history if h["phase"] == "structure_learning"]
+        for r in (result, weights_only)
+    ]
+    assert structure_losses[0] != structure_losses[1]
 
 
 def test_a_resumed_distilling_run_equals_an_unbroken_one() -> None:
@@ -182,3 +212,7 @@ def test_no_teacher_is_copied_when_there_is_no_weight_learning(
     no_weight_learning = dataclasses.replace(config, finetune_epochs=0)
     compress_model(tiny_model("vgg11"), tiny_spec("vgg11"), random_task(), no_weight_learning)
     assert len(copies) == 1
+    # ...but when structure learning distils too, it has epochs to teach.
+    structure_only = dataclasses.replace(no_weight_learning, distill_phases="both")
+    compress_model(tiny_model("vgg11"), tiny_spec("vgg11"), random_task(), structure_only)
+    assert len(copies) == 2
