@@ -31,6 +31,7 @@ ChannelSelection = Literal["saliency", "stable"]
 # Which training phases follow the teacher when distilling: weight learning only, or
 # structure learning too (its Taylor saliencies then come from the distilled loss).
 DistillPhases = Literal["weights", "both"]
+DEFAULT_DISTILL_PHASES: DistillPhases = "weights"
 Quantize = Literal["none", "int8"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 ResidualPolicy = Literal["inside", "coupled"]
@@ -122,7 +123,7 @@ class CompressConfig:
     # scratch has no teacher.
     distill: float = 0.0
     distill_temperature: float = 4.0
-    distill_phases: DistillPhases = "weights"
+    distill_phases: DistillPhases = DEFAULT_DISTILL_PHASES
     # Keep every unit's width a multiple of this (1 = per channel, as in the paper). CPUs and
     # GPUs run convs fastest when channel counts fill their SIMD blocks (8 or 16): see
     # bench/RESULTS.md. With a multiple > 1 the target is met to within one block's cost.

@@ -23,6 +23,7 @@ from pruning.cli.options import (
     parse_size,
 )
 from pruning.cli.output import show_result
+from pruning.config import DEFAULT_DISTILL_PHASES, DistillPhases
 
 FROM_SCRATCH_LR = 0.1
 
@@ -144,6 +145,14 @@ def compress(
             "suits a checkpoint that has finished training, docs/algorithm.md).",
         ),
     ] = 0.0,
+    distill_phases: Annotated[
+        DistillPhases,
+        typer.Option(
+            help="Which phases follow the teacher with --distill: weights (weight learning "
+            "only) or both (structure learning too, so its saliencies come from the "
+            "distilled loss).",
+        ),
+    ] = DEFAULT_DISTILL_PHASES,
     quantize: Annotated[
         Literal["none", "int8"],
         typer.Option(
@@ -224,6 +233,7 @@ def compress(
             quantize=quantize,
             int8_max_drop=int8_max_drop,
             distill=distill,
+            distill_phases=distill_phases,
             residual="coupled" if prune_residual else "inside",
             data_workers=data_workers,
         )

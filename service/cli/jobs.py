@@ -82,6 +82,12 @@ def submit(
             "0.5 suits a checkpoint that has finished training).",
         ),
     ] = None,
+    distill_phases: Annotated[
+        Literal["weights", "both"] | None,
+        typer.Option(
+            help="With --distill: weights (weight learning only) or both (structure learning too).",
+        ),
+    ] = None,
     augment: Annotated[
         bool | None,
         typer.Option(
@@ -133,6 +139,7 @@ def submit(
         "seed": seed,
         "channel_multiple": channel_multiple,
         "distill": distill,
+        "distill_phases": distill_phases,
         "augment": augment,
         "quantize": quantize,
         "int8_max_drop": int8_max_drop,

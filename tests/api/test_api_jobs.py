@@ -41,6 +41,7 @@ def test_create_job_queues_it_with_a_first_event_and_location(api: Api) -> None:
         "seed": 0,
         "channel_multiple": 1,
         "distill": 0.0,
+        "distill_phases": "weights",
         "augment": None,  # by the kind of data
         "quantize": "none",
         "precision": "auto",
@@ -84,6 +85,7 @@ BAD_BODIES: list[tuple[dict[str, Any], list[Any]]] = [
     ({"quantize": "int4"}, ["body", "quantize"]),
     ({"int8_max_drop": 2}, ["body", "int8_max_drop"]),
     ({"distill": 1.5}, ["body", "distill"]),
+    ({"distill_phases": "structure"}, ["body", "distill_phases"]),
     ({"target": "flops=0.5"}, ["body", "target"]),
     ({"finetune_epochs": 0}, ["body", "finetune_epochs"]),
     ({"finetune_epochs": -1}, ["body", "finetune_epochs"]),

@@ -124,12 +124,15 @@ def test_datasets_upload_and_list(live_server: LiveServer, tmp_path: Path) -> No
 
 
 def test_jobs_submit_list_and_show(live_server: LiveServer) -> None:
-    job_id = submit(live_server, "--deployment", "cams")
+    job_id = submit(
+        live_server, "--deployment", "cams", "--distill", "0.5", "--distill-phases", "both"
+    )
     listing = cli(live_server, "jobs", "list")
     assert listing.exit_code == 0
     assert job_id in listing.stdout and "queued" in listing.stdout and "flops=0.5" in listing.stdout
     shown = json.loads(cli(live_server, "jobs", "show", job_id, "--json").stdout)
     assert shown["deployment"] == "cams"
+    assert (shown["config"]["distill"], shown["config"]["distill_phases"]) == (0.5, "both")
 
 
 def test_jobs_submit_prints_the_servers_notes_and_refusals(live_server: LiveServer) -> None:

@@ -47,6 +47,8 @@ EDGES = [
     *[{"channel_multiple": n} for n in (0, 1, MAX_CHANNEL_MULTIPLE, MAX_CHANNEL_MULTIPLE + 1)],
     *[{"reduction": r} for r in (0.0, 1e-6, 0.999999, 1.0)],
     *[{"metric": m} for m in (*METRICS, "latency")],
+    *[{"distill_phases": p} for p in ("weights", "both", "structure")],
+    *[{"quantize": q} for q in ("none", "int8", "int4")],
 ]
 
 

@@ -62,6 +62,10 @@ def test_pretrain_then_compress_on_digits(tmp_path: Path) -> None:
         "1",
         "--finetune-epochs",
         "1",
+        "--distill",
+        "0.5",
+        "--distill-phases",
+        "both",
         "--out",
         str(out),
         "--json",
@@ -94,6 +98,7 @@ def test_pretrain_then_compress_on_digits(tmp_path: Path) -> None:
     assert abs(report["achieved"]["flops"] - 0.5) <= 0.01
     assert report["target"] == {"metric": "flops", "reduction": 0.5}
     assert report["config"]["head_reinitialised"] is False
+    assert (report["config"]["distill"], report["config"]["distill_phases"]) == (0.5, "both")
     # The checkpoint was trained: the baseline is far above chance (10 classes).
     assert report["baseline"]["accuracy"] > 0.3
     assert [h["phase"] for h in report["history"]] == ["structure_learning", "weight_learning"]

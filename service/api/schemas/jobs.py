@@ -56,6 +56,9 @@ class JobCreate(BaseModel):
     # weight (0 = labels only, the paper's). 0.5 helped checkpoints that had finished
     # training and hurt undertrained ones (docs/algorithm.md).
     distill: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.0
+    # Which phases follow the teacher when distilling: "weights" (weight learning only) or
+    # "both" (structure learning too: its saliencies come from the distilled loss).
+    distill_phases: Literal["weights", "both"] = "weights"
     # The paper's shift-and-mirror augmentation. null (the default) = by the kind of data:
     # on for images (image folders, CIFAR, 8-bit .npz), off for float .npz arrays (sensor
     # windows, spectrograms) and builtin:digits, where a mirrored sample is another thing.
