@@ -148,6 +148,7 @@ def test_submit_form_has_a_field_and_an_error_slot_for_every_input(dash: Dashboa
         "model-file", "model-arch", "model-num-classes", "model-input-shape", "model-name",
         "model-id", "data-file", "data-name", "dataset-id", "target-metric", "target-reduction",
         "structure-epochs", "finetune-epochs", "batch-size", "lr", "seed", "auto-deployment",
+        "quantize", "channel-multiple", "distill", "distill-phases",
     ]  # fmt: skip
     for name in fields:
         control = page.by_id(name)
@@ -160,7 +161,7 @@ def test_submit_form_has_a_field_and_an_error_slot_for_every_input(dash: Dashboa
     assert page.by_id("model-file").attrs["type"] == "file"
     assert page.by_id("submit-form").attrs.get("novalidate") == ""  # the API validates
     assert [legend.text.strip() for legend in page.all("legend")] == [
-        "Model", "Edge data", "Target and training",
+        "Model", "Edge data", "Target and training", "Edge model",
     ]  # fmt: skip
 
 

@@ -248,6 +248,7 @@ def submit_job(page: Page, service: Service) -> str:
     page.locator("#model-id").select_option(index=1)
     page.locator("#dataset-id").select_option(index=1)
     page.get_by_label("Reduction", exact=True).fill("0.5")
+    page.get_by_label("Quantize", exact=True).select_option("int8")
     page.get_by_role("button", name="Submit job").click()
     page.wait_for_url(re.compile(r"/jobs/job_[0-9a-f]+$"), timeout=60_000)
     return page.url.rsplit("/", 1)[1]
@@ -312,6 +313,9 @@ def test_operator_submits_watches_and_promotes_a_job(
     expect(report).to_contain_text("FLOPs (MACs)")
     expect(tab.locator(".kpi-value").first).to_have_text(re.compile(r"^−\d+\.\d %$"))
     expect(tab.locator("[data-artifact='model.onnx']")).to_be_visible()
+    # The form asked for INT8: the report says what became of it, whichever way it went.
+    int8 = tab.locator("#report-body dt:text-is('INT8') + dd")
+    expect(int8).to_have_text(re.compile(r"^(published, accuracy \d|not published: )"))
     with tab.expect_download() as download:
         tab.locator("[data-artifact='report.json']").click()
     assert download.value.suggested_filename == "report.json"

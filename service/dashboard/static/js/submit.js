@@ -24,6 +24,10 @@ const JOB_FIELDS = {
   lr: "lr",
   seed: "seed",
   deployment: "auto-deployment",
+  quantize: "quantize",
+  channel_multiple: "channel-multiple",
+  distill: "distill",
+  distill_phases: "distill-phases",
 };
 
 function source(name) {
@@ -154,6 +158,10 @@ function jobBody(modelId, datasetId) {
     lr: intOrText($("lr").value),
     seed: intOrText($("seed").value),
     deployment: $("auto-deployment").value.trim() || undefined,
+    quantize: $("quantize").value,
+    channel_multiple: intOrText($("channel-multiple").value),
+    distill: intOrText($("distill").value),
+    distill_phases: $("distill-phases").value,
   };
   // Leave out empty optional fields: the API's defaults apply.
   for (const key of Object.keys(body)) if (body[key] === undefined) delete body[key];
