@@ -34,6 +34,7 @@ from bench.train import Recipe, accuracy, train
 from pruning.checkpoints import load_into, read_checkpoint, save_checkpoint
 from pruning.config import CompressConfig, Target
 from pruning.data import load_task_data
+from pruning.distillation import Distillation
 from pruning.engine import TaskTensors, compress_model
 from pruning.models.registry import ModelSpec, build_model
 from pruning.network.metrics import count_model
@@ -58,7 +59,10 @@ FIT_VARIANTS: dict[str, dict[str, Any]] = {
     # Units discovered from the dependency graph instead of the zoo's hand-written lists.
     "ours_discovered": {"unit_source": "discovered"},
 }
-ALL_METHODS = (*METHODS, *FIT_VARIANTS)
+# The baselines fine-tuned against the checkpoint as ours_distill is (same weight and
+# temperature): whether distillation, not the allocation, is what puts ours ahead.
+DISTILLED_BASELINES = ("pfec_distill", "tp_taylor_distill")
+ALL_METHODS = (*METHODS, *FIT_VARIANTS, *DISTILLED_BASELINES)
 
 
 @dataclass(frozen=True)
@@ -275,15 +279,27 @@ def run_ours(trial: Trial, target: float, method: str = "ours") -> tuple[dict[st
     return row, result.spec
 
 
-def run_pfec(trial: Trial, target: float) -> dict[str, Any]:
+def _teacher(trial: Trial, distill: bool) -> Distillation | None:
+    """The checkpoint as the teacher, with ours_distill's weight and temperature."""
+    if not distill:
+        return None
+    variant = FIT_VARIANTS["ours_distill"]
+    return Distillation.frozen_copy(
+        trial.checkpoint.load(), variant["distill"], CompressConfig.distill_temperature
+    )
+
+
+def run_pfec(trial: Trial, target: float, distill: bool = False) -> dict[str, Any]:
     started = time.perf_counter()
     model = trial.checkpoint.load()
     pfec_prune(model, trial.example, target)
-    train(model, trial.task.tensors, trial.settings.budget, trial.finetune, trial.seed)
-    return trial.row("pfec", model, time.perf_counter() - started, target)
+    teacher = _teacher(trial, distill)
+    train(model, trial.task.tensors, trial.settings.budget, trial.finetune, trial.seed, teacher)
+    method = "pfec_distill" if distill else "pfec"
+    return trial.row(method, model, time.perf_counter() - started, target)
 
 
-def run_taylor(trial: Trial, target: float) -> dict[str, Any]:
+def run_taylor(trial: Trial, target: float, distill: bool = False) -> dict[str, Any]:
     started = time.perf_counter()
     device = trial.checkpoint.device
     tensors = trial.task.tensors
@@ -295,11 +311,11 @@ def run_taylor(trial: Trial, target: float) -> dict[str, Any]:
         trial.seed,
     )
     outcome = taylor_prune(trial.checkpoint.load(), trial.example, batches, target)
-    train(outcome.model, tensors, trial.settings.budget, trial.finetune, trial.seed)
+    teacher = _teacher(trial, distill)
+    train(outcome.model, tensors, trial.settings.budget, trial.finetune, trial.seed, teacher)
     seconds = time.perf_counter() - started
-    return trial.row(
-        "tp_taylor", outcome.model, seconds, target, tp_pruning_ratio=outcome.pruning_ratio
-    )
+    method = "tp_taylor_distill" if distill else "tp_taylor"
+    return trial.row(method, outcome.model, seconds, target, tp_pruning_ratio=outcome.pruning_ratio)
 
 
 def run_scratch(trial: Trial, target: float, structure: ModelSpec) -> dict[str, Any]:
@@ -349,6 +365,10 @@ def run_seed(
             done(run_pfec(trial, target))
         if "tp_taylor" in methods:
             done(run_taylor(trial, target))
+        if "pfec_distill" in methods:
+            done(run_pfec(trial, target, distill=True))
+        if "tp_taylor_distill" in methods:
+            done(run_taylor(trial, target, distill=True))
         if "scratch" in methods:
             done(run_scratch(trial, target, structure))
     common = {"dataset": dataset, "arch": arch, "width_mult": width, "seed": seed}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from pruning.distillation import Distillation
 from pruning.engine import TaskTensors
 from pruning.engine.schedules import finetune_scheduler
 from pruning.training import evaluate, steps_per_epoch, train_one_epoch
@@ -30,8 +31,16 @@ class Recipe:
     schedule: str = "step"
 
 
-def train(model: nn.Module, task: TaskTensors, epochs: int, recipe: Recipe, seed: int) -> float:
-    """Train in place for `epochs`; returns the wall time in seconds."""
+def train(
+    model: nn.Module,
+    task: TaskTensors,
+    epochs: int,
+    recipe: Recipe,
+    seed: int,
+    teacher: Distillation | None = None,
+) -> float:
+    """Train in place for `epochs`, following `teacher`'s softened outputs too when given;
+    returns the wall time in seconds."""
     started = time.perf_counter()
     if epochs < 1:
         return 0.0
@@ -62,6 +71,7 @@ def train(model: nn.Module, task: TaskTensors, epochs: int, recipe: Recipe, seed
             augment=recipe.augment,
             device=device,
             scheduler=scheduler,
+            distillation=teacher,
         )
     return time.perf_counter() - started
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -72,3 +73,34 @@ def test_cli_runs_every_method_on_a_cifar_folder(
     ours = next(r for r in runs if r["method"] == "ours")
     scratch = next(r for r in runs if r["method"] == "scratch")
     assert (ours["flops"], ours["params"]) == (scratch["flops"], scratch["params"])
+
+
+def test_distilled_baselines_prune_alike_and_fine_tune_against_the_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pfec_distill and tp_taylor_distill cut the same channels as pfec and tp_taylor; only
+    their fine-tuning also follows the checkpoint, on every step."""
+    write_cifar(tmp_path / "cifar-10-batches-py")
+    monkeypatch.setattr(quality, "QUICK", TINY)
+    monkeypatch.setattr(common, "RESULTS", tmp_path / "results")
+    teachers: list[object] = []
+    real_loss = quality.Distillation.loss
+
+    def counting_loss(self: quality.Distillation, *args: Any) -> Any:
+        teachers.append(self.teacher)
+        return real_loss(self, *args)
+
+    monkeypatch.setattr(quality.Distillation, "loss", counting_loss)
+    methods = ["pfec", "pfec_distill", "tp_taylor", "tp_taylor_distill"]
+    quality.main(
+        ["--quick", "--no-digits", "--cifar", str(tmp_path), "--name", "q", "--methods", *methods]
+    )
+    runs = {
+        r["method"]: r for r in json.loads((tmp_path / "results" / "q.json").read_text())["runs"]
+    }
+    assert set(runs) == {"ours", *methods}
+    for plain in ("pfec", "tp_taylor"):
+        twin = runs[f"{plain}_distill"]
+        assert (twin["flops"], twin["params"]) == (runs[plain]["flops"], runs[plain]["params"])
+    # Two epochs of 16 samples in batches of 16, for each distilled baseline; ours is plain.
+    assert len(teachers) == 2 * 2
