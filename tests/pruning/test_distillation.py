@@ -169,24 +169,32 @@ def test_with_phases_both_structure_learning_follows_the_teacher_too(
     assert structure_losses[0] != structure_losses[1]
 
 
-def test_a_resumed_distilling_run_equals_an_unbroken_one() -> None:
+@pytest.mark.parametrize(
+    ("phases", "resume_in"), [("weights", "weight_learning"), ("both", "structure_learning")]
+)
+def test_a_resumed_distilling_run_equals_an_unbroken_one(
+    phases: DistillPhases, resume_in: str
+) -> None:
+    """Resumed mid-phase, the teacher is still the checkpoint as given, not the network the
+    saved state holds."""
     spec = tiny_spec("resnet20")
-    unbroken = compress_model(tiny_model("resnet20"), spec, random_task(), _distill_config(0.5))
+    config = dataclasses.replace(_distill_config(0.5, phases), structure_epochs=2)
+    unbroken = compress_model(tiny_model("resnet20"), spec, random_task(), config)
     states: list[dict[str, Any]] = []
     compress_model(
         tiny_model("resnet20"),
         spec,
         random_task(),
-        _distill_config(0.5),
+        config,
         RunHooks(save_checkpoint=states.append),
     )
-    mid_weight_learning = next(s for s in states if s["phase"] == "weight_learning")
+    saved = next(s for s in states if s["phase"] == resume_in)
     resumed = compress_model(
         tiny_model("resnet20"),
         spec,
         random_task(),
-        _distill_config(0.5),
-        RunHooks(load_checkpoint=lambda: mid_weight_learning),
+        config,
+        RunHooks(load_checkpoint=lambda: saved),
     )
     assert resumed.pruned["accuracy"] == unbroken.pruned["accuracy"]
     for key, value in unbroken.model.state_dict().items():
