@@ -12,13 +12,15 @@ from typing import Any
 METHOD_ORDER = (
     "ours", "ours_constant", "ours_cost_aware", "ours_greedy", "ours_greedy_cosine",
     "ours_discovered", "ours_saliency_correction", "ours_saliency_selection", "ours_distill",
-    "pfec", "tp_taylor", "scratch", "unpruned",
+    "ours_distill_both", "pfec", "tp_taylor", "pfec_distill", "tp_taylor_distill", "scratch",
+    "unpruned",
 )  # fmt: skip
 # What ours (the default target fit) is compared with: the baselines and the other fits.
 PRUNED_BASELINES = (
     "pfec", "tp_taylor", "scratch", "ours_constant", "ours_cost_aware", "ours_greedy",
     "ours_greedy_cosine", "ours_discovered", "ours_saliency_correction",
-    "ours_saliency_selection", "ours_distill",
+    "ours_saliency_selection", "ours_distill", "ours_distill_both", "pfec_distill",
+    "tp_taylor_distill",
 )  # fmt: skip
 TIE_POINTS = 0.01  # accuracy gaps below this many points are ties
 METHOD_LABELS = {
@@ -31,8 +33,11 @@ METHOD_LABELS = {
     "ours_saliency_correction": "ours, last channels by saliency per cost (former default)",
     "ours_saliency_selection": "ours, a_l most salient channels each epoch (former default)",
     "ours_distill": "ours, weight learning also distils the checkpoint (w 0.5, T 4)",
+    "ours_distill_both": "ours, both phases distil the checkpoint (w 0.5, T 4)",
     "pfec": "PFEC: uniform L1 + fine-tune",
     "tp_taylor": "torch-pruning Taylor, global + fine-tune",
+    "pfec_distill": "PFEC, fine-tune distils the checkpoint (w 0.5, T 4)",
+    "tp_taylor_distill": "torch-pruning Taylor, fine-tune distils the checkpoint (w 0.5, T 4)",
     "scratch": "ours' structure from scratch",
     "unpruned": "unpruned, fine-tuned",
 }

@@ -53,7 +53,7 @@ FIT_VARIANTS: dict[str, dict[str, Any]] = {
     # redistribution (the default keeps the channels it had, changing only the count).
     "ours_saliency_selection": {"selection": "saliency"},
     # Weight learning also follows the checkpoint's softened outputs (pruning.distillation).
-    "ours_distill": {"distill": 0.5},
+    "ours_distill": {"distill": 0.5, "distill_phases": "weights"},
     # ... and structure learning too (its saliencies come from the distilled loss).
     "ours_distill_both": {"distill": 0.5, "distill_phases": "both"},
     # Units discovered from the dependency graph instead of the zoo's hand-written lists.

@@ -141,7 +141,7 @@ def compress(
             min=0.0,
             max=1.0,
             metavar="W",
-            help="Weight of distilling --checkpoint in weight learning (0 = labels only; 0.5 "
+            help="Weight of distilling --checkpoint in training (0 = labels only; 0.5 "
             "suits a checkpoint that has finished training, docs/algorithm.md).",
         ),
     ] = 0.0,

@@ -78,14 +78,15 @@ def submit(
         float | None,
         typer.Option(
             metavar="W",
-            help="Weight (0..1) of distilling the checkpoint in weight learning (server: 0; "
+            help="Weight (0..1) of distilling the checkpoint in training (server: 0; "
             "0.5 suits a checkpoint that has finished training).",
         ),
     ] = None,
     distill_phases: Annotated[
         Literal["weights", "both"] | None,
         typer.Option(
-            help="With --distill: weights (weight learning only) or both (structure learning too).",
+            help="With --distill: weights (weight learning only) or both (structure learning "
+            "too; the server's default).",
         ),
     ] = None,
     augment: Annotated[

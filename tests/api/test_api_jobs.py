@@ -41,7 +41,7 @@ def test_create_job_queues_it_with_a_first_event_and_location(api: Api) -> None:
         "seed": 0,
         "channel_multiple": 1,
         "distill": 0.0,
-        "distill_phases": "weights",
+        "distill_phases": "both",
         "augment": None,  # by the kind of data
         "quantize": "none",
         "precision": "auto",

@@ -52,13 +52,14 @@ class JobCreate(BaseModel):
     # Keep unit widths multiples of this (1 = the paper's per-channel allocation; 8 or 16
     # fill CPU SIMD blocks and give more real speedup per FLOP removed).
     channel_multiple: Annotated[int, Field(ge=1, le=MAX_CHANNEL_MULTIPLE)] = 1
-    # Weight learning also distils the uploaded checkpoint's softened outputs with this
+    # Training also distils the uploaded checkpoint's softened outputs with this
     # weight (0 = labels only, the paper's). 0.5 helped checkpoints that had finished
     # training and hurt undertrained ones (docs/algorithm.md).
     distill: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.0
     # Which phases follow the teacher when distilling: "weights" (weight learning only) or
-    # "both" (structure learning too: its saliencies come from the distilled loss).
-    distill_phases: Literal["weights", "both"] = "weights"
+    # "both" (structure learning too: its saliencies come from the distilled loss; measured
+    # the better of the two, docs/algorithm.md).
+    distill_phases: Literal["weights", "both"] = "both"
     # The paper's shift-and-mirror augmentation. null (the default) = by the kind of data:
     # on for images (image folders, CIFAR, 8-bit .npz), off for float .npz arrays (sensor
     # windows, spectrograms) and builtin:digits, where a mirrored sample is another thing.
