@@ -32,6 +32,9 @@ class ManifestVariant(TypedDict):
     size: int
     url: str
     accuracy: float | None  # on the task's test split, measured with onnxruntime
+    # int8 only: its speed over fp32's on the worker's CPU (batch 1, one thread), a hint;
+    # the device measures its own. None for fp32 and for jobs that predate the measurement.
+    speed_over_fp32: float | None
 
 
 class Manifest(TypedDict):

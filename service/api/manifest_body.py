@@ -84,6 +84,7 @@ def _variants(row: crud.ManifestRow, summary: JobSummary, base: str) -> list[Man
                 size=row.int8_size,
                 url=f"{base}/v1/artifacts/{row.int8_sha256}",
                 accuracy=_number(int8.get("accuracy") if int8 else None),
+                speed_over_fp32=_number(int8.get("speed_over_fp32") if int8 else None),
             )
         )
     return variants

@@ -112,6 +112,7 @@ def test_manifest_describes_the_current_model(api: Api) -> None:
                 "size": len(b"model-bytes" * 10),
                 "url": f"http://testserver/v1/artifacts/{sha}",
                 "accuracy": None,
+                "speed_over_fp32": None,
             }
         ],
         "preprocessing": None,
@@ -132,7 +133,7 @@ def test_manifest_offers_the_int8_model_and_the_preprocessing(api: Api) -> None:
         int8=b"int8" * 20,
         summary={
             "accuracy_after": 0.91,
-            "int8": {"published": True, "accuracy": 0.9},
+            "int8": {"published": True, "accuracy": 0.9, "speed_over_fp32": 2.5},
             "preprocessing": preprocessing,
         },
     )
@@ -143,6 +144,7 @@ def test_manifest_offers_the_int8_model_and_the_preprocessing(api: Api) -> None:
         ("fp32", digests["model.onnx"], 200, 0.91),
         ("int8", digests["model.int8.onnx"], 80, 0.9),
     ]
+    assert [v["speed_over_fp32"] for v in manifest["variants"]] == [None, 2.5]
     assert manifest["preprocessing"] == preprocessing
     device = api.client.post(
         "/v1/devices", json={"name": "cam", "deployment": "cams"}, headers=api.admin

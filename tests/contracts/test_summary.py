@@ -64,3 +64,4 @@ def test_the_manifest_takes_its_numbers_from_the_summary() -> None:
     assert (body.flops, body.params) == (480, 60)
     assert body.preprocessing is not None and body.preprocessing.std == [0.25]
     assert [(v.name, v.accuracy) for v in body.variants] == [("fp32", 0.88), ("int8", 0.7)]
+    assert [v.speed_over_fp32 for v in body.variants] == [None, 1.8]

@@ -148,6 +148,7 @@ class EdgeTestServer:
                     "size": claimed,
                     "url": f"/v1/artifacts/{digest}",
                     "accuracy": None,
+                    "speed_over_fp32": None,
                 }
             ],
             "preprocessing": None,

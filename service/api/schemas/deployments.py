@@ -70,6 +70,8 @@ class ManifestVariant(BaseModel):
     size: int
     url: str
     accuracy: float | None  # on the task's test split, measured with onnxruntime
+    # int8 only: its speed over fp32's on the worker's CPU (batch 1, one thread), a hint.
+    speed_over_fp32: float | None = None
 
 
 class Preprocessing(BaseModel):
