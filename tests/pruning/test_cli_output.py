@@ -58,7 +58,10 @@ def test_json_result_carries_the_int8_headline(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     int8 = {"published": False, "accuracy": math.nan, "fp32_accuracy": 0.9, "drop": 0.2}
-    show_result(_result(tmp_path, {**int8, "reason": "lost 20 points"}), tmp_path, as_json=True)
+    speed = {"speed": {"int8_over_fp32": 1.7}}
+    show_result(
+        _result(tmp_path, {**int8, **speed, "reason": "lost 20 points"}), tmp_path, as_json=True
+    )
     headline = json.loads(capsys.readouterr().out)["int8"]
     # NaN is not JSON: it is printed as null.
     assert headline == {
@@ -67,6 +70,7 @@ def test_json_result_carries_the_int8_headline(
         "fp32_accuracy": 0.9,
         "drop": 0.2,
         "reason": "lost 20 points",
+        "speed_over_fp32": 1.7,
     }
 
 
