@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -160,8 +161,17 @@ class JobQueue:
         self.settings = settings
         self.app = app or create_celery_app(settings)
         self.kind = broker_kind(settings.resolved_broker_url())
+        # Request threads send while the reconciler thread lists the queue, and kombu's
+        # connections and channels are not thread-safe (its SQLAlchemy transport also shares
+        # one engine per URL): one broker operation at a time per process, a precaution that
+        # costs little since sends are a few per job, not a hot path.
+        self._lock = threading.Lock()
 
     def _send(self, task: str, entity_id: str, queue: str) -> str:
+        with self._lock:
+            return self._send_unlocked(task, entity_id, queue)
+
+    def _send_unlocked(self, task: str, entity_id: str, queue: str) -> str:
         task_id = _task_id(entity_id)
         try:
             self.app.send_task(
@@ -187,6 +197,10 @@ class JobQueue:
 
     def ping(self) -> None:
         """Raise BrokerUnavailable unless the broker answers (readiness probe)."""
+        with self._lock:
+            self._ping_unlocked()
+
+    def _ping_unlocked(self) -> None:
         try:
             with self.app.connection_for_write() as conn:
                 conn.ensure_connection(max_retries=1, timeout=2)
@@ -197,7 +211,10 @@ class JobQueue:
 
     def snapshot(self, queue: str | None = None) -> BrokerSnapshot:
         """The job ids the broker holds for `queue` (default: the gpu queue)."""
-        queue = queue or self.settings.queue_name
+        with self._lock:
+            return self._snapshot_unlocked(queue or self.settings.queue_name)
+
+    def _snapshot_unlocked(self, queue: str) -> BrokerSnapshot:
         try:
             with self.app.connection_for_read() as conn:
                 conn.ensure_connection(max_retries=1, timeout=2)  # fail fast, retry next pass
