@@ -19,7 +19,8 @@ from .errors import ServerError
 
 log = logging.getLogger("edge_client.manifest")
 
-# What a device may ask for: a published variant, or "auto" (int8 when there is one).
+# What a device may ask for: a published variant, or "auto" (int8 when there is one and the
+# server did not measure it slower than fp32).
 VariantChoice = Literal["auto", contract.Variant]
 VARIANT_CHOICES: tuple[str, ...] = ("auto", *contract.VARIANTS)
 
@@ -63,8 +64,9 @@ class Manifest:
 
     @classmethod
     def from_json(cls, data: Any, etag: str | None = None, variant: str = "fp32") -> Manifest:
-        """`variant`: "fp32", "int8", or "auto" (int8 when the server published one). A
-        variant the server does not offer falls back to fp32."""
+        """`variant`: "fp32", "int8", or "auto" (int8 when the server published one, unless
+        its `speed_over_fp32` says it ran slower than fp32). A variant the server does not
+        offer falls back to fp32."""
         if not isinstance(data, Mapping):
             raise ServerError("malformed manifest: not a JSON object")
         try:
@@ -115,7 +117,7 @@ def _choose_variant(data: _Read, wanted: str) -> _Read:
     offered = {str(v.get("name")): v for v in data.get("variants") or [] if isinstance(v, Mapping)}
     if not offered:  # an older server, or a manifest saved by this client: as it is
         return {**data, "variant": data.get("variant") or "fp32"}
-    name = "int8" if wanted == "auto" and "int8" in offered else wanted
+    name = _auto_variant(offered) if wanted == "auto" else wanted
     if name == "auto" or name not in offered:
         if name == "int8":
             log.info("the server offers no int8 model for this version: using fp32")
@@ -136,6 +138,21 @@ def _choose_variant(data: _Read, wanted: str) -> _Read:
         picked["fp32_sha256"] = fp32["sha256"] if fp32 else data["sha256"]
         picked["fp32_size"] = fp32["size"] if fp32 else data["size"]
     return picked
+
+
+def _auto_variant(offered: Mapping[str, Any]) -> str:
+    """int8 when offered, unless the worker timed it slower than the fp32 pruned model: on
+    small or depthwise layers the int8 kernels can lose (docs/edge-client.md), and a device
+    that asked for "auto" wants the faster model. The worker's CPU is not the device's, so
+    a device that knows better pins `--variant int8`."""
+    int8 = offered.get("int8")
+    if int8 is None:
+        return "fp32"
+    speed = int8.get("speed_over_fp32")
+    if isinstance(speed, int | float) and not isinstance(speed, bool) and speed < 1.0:
+        log.info("int8 ran at %.2fx fp32's speed on the worker's CPU: auto installs fp32", speed)
+        return "fp32"
+    return "int8"
 
 
 def _variant(value: Any) -> contract.Variant:

@@ -112,8 +112,8 @@ def run(
     variant: Annotated[
         VariantChoice,
         typer.Option(
-            help="Which form of the model to run: auto (int8 when the server published one), "
-            "fp32 or int8."
+            help="Which form of the model to run: auto (int8 when the server published one "
+            "and did not time it slower than fp32), fp32 or int8."
         ),
     ] = "auto",
     also_fp32: Annotated[

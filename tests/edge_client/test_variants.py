@@ -33,6 +33,17 @@ def test_auto_takes_int8_when_published_and_fp32_otherwise() -> None:
     assert Manifest.from_json(BODY, None, "fp32").sha256 == FP32
 
 
+def test_auto_keeps_fp32_when_the_worker_timed_int8_slower() -> None:
+    def offering(speed: object) -> dict[str, object]:
+        fp32, int8 = BODY["variants"]  # type: ignore[misc]
+        return {**BODY, "variants": [fp32, {**int8, "speed_over_fp32": speed}]}
+
+    assert Manifest.from_json(offering(0.94), None, "auto").variant == "fp32"
+    assert Manifest.from_json(offering(1.6), None, "auto").variant == "int8"
+    assert Manifest.from_json(offering(None), None, "auto").variant == "int8"  # not measured
+    assert Manifest.from_json(offering(0.94), None, "int8").variant == "int8"  # asked for it
+
+
 def test_an_installed_manifest_keeps_its_variant_and_old_servers_still_work() -> None:
     chosen = Manifest.from_json(BODY, None, "int8")
     saved = Manifest.from_json(chosen.to_json())  # as state.py reads current/manifest.json
