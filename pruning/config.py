@@ -196,6 +196,12 @@ class CompressConfig:
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0")
 
+    @property
+    def distills_structure_learning(self) -> bool:
+        """Whether structure learning trains against the teacher too (weight learning does
+        whenever `distill` > 0): the one place that reads `distill_phases`."""
+        return self.distill > 0 and self.distill_phases == "both"
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -258,6 +258,6 @@ def _device_name(device: torch.device) -> str:
 
 def taught_epochs(config: CompressConfig) -> int:
     """How many epochs train against the teacher when distilling: weight learning's, plus
-    structure learning's when `distill_phases` is "both"."""
-    structure = config.structure_epochs if config.distill_phases == "both" else 0
+    structure learning's when it distils too."""
+    structure = config.structure_epochs if config.distills_structure_learning else 0
     return config.finetune_epochs + structure

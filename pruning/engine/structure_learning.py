@@ -78,7 +78,7 @@ def learn_structure(
             optimizer,
             lambda: {"flops": learner.cost("flops")},
             after_backward=learner.after_backward,
-            distillation=run.distillation if run.config.distill_phases == "both" else None,
+            distillation=run.distillation if run.config.distills_structure_learning else None,
         )
         # The masked network is evaluated (above) with the masks it trained under: after
         # redistribution its BN running statistics would belong to another structure.

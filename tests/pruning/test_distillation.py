@@ -224,3 +224,9 @@ def test_no_teacher_is_copied_when_there_is_no_weight_learning(
     structure_only = dataclasses.replace(no_weight_learning, distill_phases="both")
     compress_model(tiny_model("vgg11"), tiny_spec("vgg11"), random_task(), structure_only)
     assert len(copies) == 2
+
+
+def test_structure_learning_distils_only_with_a_teacher_weight_and_both_phases() -> None:
+    assert _distill_config(0.5, "both").distills_structure_learning
+    assert not _distill_config(0.5, "weights").distills_structure_learning
+    assert not _distill_config(0.0, "both").distills_structure_learning  # no teacher at all
