@@ -2,12 +2,14 @@
 
 1. train a small VGG on scikit-learn's bundled digits (the "cloud" checkpoint);
 2. start `edgeprune serve` (API + workers + SQLite, one data dir);
-3. upload the checkpoint and the edge task's data, submit a job (50% fewer FLOPs) that
-   publishes to the deployment `demo`, and watch it live;
+3. upload the checkpoint and the edge task's data, submit a job (50% fewer FLOPs, and an
+   INT8 form published beside the fp32 model when it keeps the accuracy) that publishes to
+   the deployment `demo`, and watch it live;
 4. show the published manifest;
-5. register an edge device, let `edge-client run --once` pull, verify, swap and benchmark
-   the ONNX model against the baseline on this CPU, and report back; then show the
-   benchmark as a table (`edge-client bench`).
+5. register an edge device, let `edge-client run --once --also-fp32` pull, verify, swap
+   and benchmark the ONNX model (int8 when published and not slower) against the baseline
+   and the fp32 pruned model on this CPU, and report back; then show the benchmark as a
+   table (`edge-client bench --also-fp32`): what pruning and quantization each bought.
 
 The job keeps widths multiples of 8 (`--channel-multiple 8`): on a model this small, widths
 that do not fill the CPU's SIMD blocks make the pruned model no faster than the original.
@@ -177,7 +179,7 @@ def run_demo(
             [*edgeprune, "jobs", "submit", "--model", model["id"], "--dataset", data["id"],
              "--target", "flops=0.5", "--structure-epochs", str(structure_epochs),
              "--finetune-epochs", str(finetune_epochs), "--channel-multiple", "8",
-             "--deployment", DEPLOYMENT],
+             "--quantize", "int8", "--deployment", DEPLOYMENT],
             env,
             capture=True,
         ).strip()  # fmt: skip
@@ -194,10 +196,11 @@ def run_demo(
         register = [*edge_client, "register", "--server", url, "--deployment", DEPLOYMENT,
                     "--name", "demo-device", "--force", *state]  # fmt: skip
         device = say.run_json(register, env) if as_json else say.run(register, env)
-        pull = [*edge_client, "run", "--once", "--runs", "100", *state]
+        # --also-fp32: with an int8 model installed, time the fp32 pruned one beside it.
+        pull = [*edge_client, "run", "--once", "--runs", "100", "--also-fp32", *state]
         install = say.run_json(pull, env) if as_json else say.run(pull, env)
         # The same benchmark as a table: the installed model against the baseline.
-        bench = [*edge_client, "bench", "--runs", "300", "--warmup", "30", *state]
+        bench = [*edge_client, "bench", "--runs", "300", "--warmup", "30", "--also-fp32", *state]
         benchmark = say.run_json(bench, env) if as_json else say.run(bench, env)
         if as_json:
             echo_json(

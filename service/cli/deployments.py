@@ -113,6 +113,21 @@ def show(
     if manifest:
         typer.echo(f"  model    {manifest['url']}  ({manifest['size']} bytes)")
         typer.echo(f"  sha256   {manifest['sha256']}")
+        for variant in manifest.get("variants") or []:
+            if variant.get("name") != "fp32":  # the fp32 model is the one printed above
+                typer.echo(f"  {variant['name']:<8} {_variant_line(variant)}")
+
+
+def _variant_line(variant: dict[str, Any]) -> str:
+    """Another published form of the model: where it is, its test accuracy and what it
+    bought over fp32 on the worker's CPU."""
+    facts = [f"{variant['url']}  ({variant['size']} bytes)"]
+    accuracy, speed = variant.get("accuracy"), variant.get("speed_over_fp32")
+    if isinstance(accuracy, int | float):
+        facts.append(f"accuracy {100 * accuracy:.1f}%")
+    if isinstance(speed, int | float):
+        facts.append(f"{speed:.2f}x fp32's speed on the worker")
+    return "  ".join(facts)
 
 
 @app.command("list")

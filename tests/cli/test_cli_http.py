@@ -251,6 +251,18 @@ def test_deployments_promote_show_rollback(live_server: LiveServer) -> None:
     assert rolled.exit_code == 0 and f"job {first}" in rolled.stdout
     text = cli(live_server, "deployments", "show", "cams").stdout
     assert digests["model.onnx"] in text
+    assert "int8" not in text  # the first job published fp32 only
+
+
+def test_deployments_show_lists_the_int8_variant(live_server: LiveServer) -> None:
+    job_id = submit(live_server)
+    summary = {"int8": {"published": True, "accuracy": 0.93, "speed_over_fp32": 2.5}}
+    digests = finish_job(live_server, job_id, int8=b"int8" * 40, summary=summary)
+    assert cli(live_server, "deployments", "promote", "cams", job_id).exit_code == 0
+    text = cli(live_server, "deployments", "show", "cams").stdout
+    (line,) = [row for row in text.splitlines() if row.strip().startswith("int8")]
+    assert digests["model.int8.onnx"] in line and "(160 bytes)" in line, line
+    assert "accuracy 93.0%" in line and "2.50x fp32's speed" in line, line
     assert "cams" in cli(live_server, "deployments", "list").stdout
 
     refused = cli(live_server, "deployments", "promote", "cams", submit(live_server))

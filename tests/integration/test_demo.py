@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,7 +31,11 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         assert f"== {step}" in out
     assert "succeeded job_" in out
     assert "demo  version 1" in out  # the manifest of the deployment
-    assert "installed: current version 1 (fp32); reported" in out
+    # The job asked for INT8: the device installs it when it kept the accuracy (and was not
+    # slower on the worker), fp32 otherwise; either way the watch's summary said which.
+    installed = re.search(r"installed: current version 1 \((fp32|int8)\); reported", out)
+    assert installed, out[-4000:]
+    assert re.search(r"accuracy [0-9.]+% → [0-9.]+%  INT8 ", done.stderr)  # watch's summary
     assert "speedup vs baseline" in out
     # The token to log in with is in the closing lines, not only between start-up logs.
     token = (tmp_path / "demo" / "admin-token").read_text().strip()
@@ -71,6 +76,10 @@ def test_demo_json_prints_one_object_made_of_each_steps_json(tmp_path: Path) -> 
     job = result["job"]
     assert job["state"] == "succeeded" and job["model_id"] == result["model"]["id"]
     assert abs(job["summary"]["achieved"]["flops"] - 0.5) <= 0.01
+    int8 = job["summary"]["int8"]  # quantized: published, or refused with the reason
+    assert int8 is not None and (int8["published"] or int8["reason"])
+    variants = {v["name"] for v in result["deployment"]["manifest"].get("variants") or []}
+    assert ("int8" in variants) == bool(int8["published"])
     assert result["deployment"]["manifest"]["job_id"] == job["id"]
     device = result["device"]
     assert device["registration"]["deployment"] == "demo"
