@@ -25,8 +25,15 @@ from bench.aggregate import (
     quality_cells,
 )
 from bench.common import RESULTS
+from bench.markdown import table
 from bench.plots import accuracy_vs_flops, speedup_vs_flops_ratio
 from bench.report_fleet import fleet_section
+from bench.report_int8 import (
+    int8_layers_section,
+    int8_payloads,
+    int8_profile_section,
+    int8_section,
+)
 
 
 def load_results(directory: Path) -> dict[str, dict[str, Any]]:
@@ -45,12 +52,6 @@ def _date(payload: dict[str, Any]) -> str:
 
 def _pct(stat: Stat) -> str:
     return f"{100 * stat.mean:.2f} ± {100 * stat.std:.2f}"
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines
 
 
 def _dataset_name(source: str) -> str:
@@ -94,7 +95,7 @@ def quality_section(payload: dict[str, Any], plot: Path | None, out_dir: Path) -
                 f"Pretrained checkpoint accuracy: {_pct(Stat.of(pretrained[(dataset, arch)]))} %."
             )
             lines.append("")
-        lines += _table(
+        lines += table(
             [
                 "target FLOPs red.",
                 "method",
@@ -132,7 +133,7 @@ def speedup_section(payload: dict[str, Any], plot: Path | None, out_dir: Path) -
         "every pruned width a multiple of 8.",
         "",
     ]
-    lines += _table(
+    lines += table(
         [
             "arch",
             "widths ×",
@@ -168,7 +169,7 @@ def speedup_section(payload: dict[str, Any], plot: Path | None, out_dir: Path) -
 
 def overhead_section(payload: dict[str, Any]) -> list[str]:
     lines = ["## Structure-learning overhead", "", "Median step time, alternating steps.", ""]
-    lines += _table(
+    lines += table(
         ["arch", "width", "batch", "plain step ms", "structure step ms", "ratio"],
         [
             [
@@ -201,7 +202,7 @@ def environment_section(results: dict[str, dict[str, Any]]) -> list[str]:
     for name, payload in results.items():
         env = payload.get("environment", {})
         rows.append([name, str(payload.get("quick", "?"))] + [str(env.get(k, "?")) for k in keys])
-    return ["## Environment of each run", "", *_table(["results", "quick", *keys], rows)]
+    return ["## Environment of each run", "", *table(["results", "quick", *keys], rows)]
 
 
 def _speedup_headline(payload: dict[str, Any]) -> list[str]:
@@ -378,7 +379,7 @@ def service_section(payload: dict[str, Any]) -> list[str]:
                     str(ours["errors"]),
                 ]
             )
-    lines += _table(
+    lines += table(
         [
             "database",
             "manifest answer",
@@ -402,7 +403,7 @@ def service_section(payload: dict[str, Any]) -> list[str]:
     ]
     if jobs:
         lines += ["", "Job submission latency (`POST /v1/jobs`):", ""]
-        lines += _table(["database", "submissions", "accepted", "p50 ms", "p99 ms"], jobs)
+        lines += table(["database", "submissions", "accepted", "p50 ms", "p99 ms"], jobs)
     return lines
 
 
@@ -419,7 +420,7 @@ def epoch_overhead_section(payload: dict[str, Any]) -> list[str]:
         f"{rows[0]['epochs_timed']} (1 torch thread; load average {load} at start). Goal: ≤ 1.1×.",
         "",
     ]
-    return lines + _table(
+    return lines + table(
         ["arch", "width", "plain epoch s", "weight learning ×", "structure learning ×"],
         [
             [
@@ -447,7 +448,7 @@ def data_memory_section(payload: dict[str, Any]) -> list[str]:
         f"over smallest: **{payload['peak_ratio_largest_over_smallest']:.2f}×** (goal ≤ 1.2×).",
         "",
     ]
-    return lines + _table(
+    return lines + table(
         ["images", "PNG on disk MiB", "as float32 MiB", "peak RSS MiB", "seconds"],
         [
             [
@@ -487,155 +488,7 @@ def guard_section(payload: dict[str, Any]) -> list[str]:
                 ]
             )
     header = ["network", "oneDNN ISA", "strided 1×1 convs", "plain ms", "guarded ×", "oneDNN off ×"]
-    return lines + _table(header, rows)
-
-
-def int8_payloads(results: dict[str, Any]) -> list[str]:
-    """The files of `bench.int8`, whatever they are named (`--name`): their rows time the
-    pruned int8 model (`int8_layers` and `int8_profile` have sections of their own)."""
-    return sorted(
-        name
-        for name, payload in results.items()
-        if isinstance(payload.get("results"), list)
-        and payload["results"]
-        and all(isinstance(r, dict) and "pruned_int8_p50_ms" in r for r in payload["results"])
-    )
-
-
-def int8_section(payload: dict[str, Any], name: str = "int8") -> list[str]:
-    rows = payload["results"]
-    multiples = sorted({r.get("channel_multiple", 1) for r in rows})
-    widths = (
-        f" Pruned widths are multiples of {', '.join(map(str, multiples))} (`--channel-multiple`)."
-        if multiples != [1]
-        else ""
-    )
-    pretrain = sorted({(str(r["arch"]), r.get("pretrain_epochs", 3)) for r in rows})
-    quick = (
-        " Quick mode: "
-        + ", ".join(f"{epochs} pretraining epochs for {arch}" for arch, epochs in pretrain)
-        + "; 1 + 2 compression epochs."
-        if payload.get("quick")
-        else ""
-    )
-    # Runs before the narrow-layer rule quantized every node and have no all-int8 column.
-    compared = all("int8_all_over_fp32_speedup" in r for r in rows)
-    lines = [
-        "## INT8 on top of pruning (ONNX Runtime, CPU, 1 thread)"
-        + ("" if name == "int8" else f": `{name}`"),
-        "",
-        "`python -m bench.int8`: pretrained on builtin:digits, compressed, exported, then "
-        "quantized by `pruning.export.quantize` (static QDQ, per-channel weights, 256 calibration "
-        "samples"
-        + (
-            "; convs below 512 multiply-accumulates per output position, and what only they "
-            "feed, stay fp32: the 'fp32 nodes' column). 'all int8' quantizes every node, as "
-            "`pruning.export.quantize` did before; the four models take turns run by run"
-            if compared
-            else "). The three models take turns run by run"
-        )
-        + "; accuracy is onnxruntime's on the test split."
-        + quick
-        + widths
-        + (f" CPU integer features: {', '.join(payload['isa'])}." if payload.get("isa") else "")
-        + (f" {' '.join(payload['notes'])}" if payload.get("notes") else ""),
-        "",
-    ]
-    header = ["arch", "width", "FLOPs red. %", "batch", "baseline ms", "pruned fp32 ms",
-              "pruned int8 ms", "int8 / fp32 speedup"]  # fmt: skip
-    if compared:
-        header += ["all int8 / fp32", "fp32 nodes"]
-    header += ["baseline acc %", "fp32 acc %", "int8 acc %"] + (
-        ["all int8 acc %"] if compared else []
-    )
-    body = []
-    for r in rows:
-        row = [
-            str(r["arch"]), f"{r['width_mult']:g}",
-            f"{100 * r['achieved_flops_reduction']:.1f}", str(r["batch"]),
-            f"{r['baseline_p50_ms']:.2f}", f"{r['pruned_fp32_p50_ms']:.2f}",
-            f"{r['pruned_int8_p50_ms']:.2f}", f"{r['int8_over_fp32_speedup']:.2f}",
-        ]  # fmt: skip
-        if compared:
-            row += [f"{r['int8_all_over_fp32_speedup']:.2f}", str(r["int8_fp32_nodes"])]
-        row += [
-            f"{100 * r['baseline_accuracy']:.2f}",
-            f"{100 * r['pruned_fp32_accuracy']:.2f}",
-            f"{100 * r['pruned_int8_accuracy']:.2f}",
-        ]
-        if compared:
-            row.append(f"{100 * r['pruned_int8_all_accuracy']:.2f}")
-        body.append(row)
-    return lines + _table(header, body)
-
-
-LAYOUT_OPS = ("ReorderInput", "ReorderOutput", "Transpose", "QuantizeLinear", "DequantizeLinear")
-
-
-def int8_profile_section(payload: dict[str, Any]) -> list[str]:
-    """`bench.int8_profile`: where the time goes, fp32 against int8, by kind of node."""
-    s = payload["settings"]
-    lines = [
-        "## Where INT8's time goes (onnxruntime profiler, CPU, 1 thread)",
-        "",
-        f"`python -m bench.int8_profile`: {s['arch']} ×{s['width']:g} pruned by "
-        f"{100 * s['reduction']:.0f}% FLOPs to widths that are multiples of "
-        f"{s['channel_multiple']} ({', '.join(map(str, payload['widths']))}), each model's "
-        "run and nodes timed by onnxruntime's own profiler (mean µs per run). 'int8 ops' are "
-        "the QLinear*/QGemm nodes; 'fp32 convs' the Conv nodes still fp32 after onnxruntime's "
-        "fusions (the quantizer kept "
-        f"{', '.join(n for n in payload['fp32_nodes'] if n.endswith('Conv'))} in fp32; one "
-        "between int8 layers is fused back into int8); 'layout' the reorders, transposes and "
-        "(de)quantizations between them. At batch 1 the profiler's own cost per node weighs "
-        "on both models; `int8_multiple8` has the plain latencies.",
-        "",
-        "| model | batch | run µs | int8 ops µs | fp32 convs µs | layout µs | other µs |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for key, row in payload["profiles"].items():
-        model, batch = key.split("_batch")
-        ops = row["by_op_us"]
-        int8 = sum(v for k, v in ops.items() if k.startswith(("QLinear", "QGemm")))
-        fp32 = ops.get("Conv", 0.0)
-        layout = sum(ops.get(k, 0.0) for k in LAYOUT_OPS)
-        other = sum(ops.values()) - int8 - fp32 - layout
-        lines.append(
-            f"| {model} | {batch} | {row['run_us']:.0f} | {int8:.0f} | {fp32:.0f} | "
-            f"{layout:.0f} | {other:.0f} |"
-        )
-    return lines
-
-
-def int8_layers_section(payload: dict[str, Any]) -> list[str]:
-    lines = [
-        "## Where INT8 pays off: one conv kind at a time (ONNX Runtime, CPU, 1 thread)",
-        "",
-        "`python -m bench.int8_layers`: six identical conv + BN + ReLU layers on a 16×16 map "
-        "(the stem: one 1-channel → width conv at 32×32), every node int8 against fp32, taking "
-        "turns run by run. Speedup = fp32 p50 / int8 p50; below 1 int8 is slower. This sets "
-        "`pruning.export.narrow_layers.MIN_INT8_MACS`."
-        + (f" CPU integer features: {', '.join(payload['isa'])}." if payload.get("isa") else ""),
-        "",
-    ]
-    rows = payload["results"]
-    widths: dict[str, list[int]] = {}
-    for r in rows:
-        widths.setdefault(r["kind"], [])
-        if r["width"] not in widths[r["kind"]]:
-            widths[r["kind"]].append(r["width"])
-    speedup = {(r["kind"], r["width"], r["batch"]): r["int8_over_fp32_speedup"] for r in rows}
-    body = [
-        [kind, str(width)]
-        + [
-            f"{speedup[(kind, width, b)]:.2f}" if (kind, width, b) in speedup else "?"
-            for b in (1, 32)
-        ]
-        for kind, ws in widths.items()
-        for width in ws
-    ]
-    return lines + _table(
-        ["conv", "channels", "int8 / fp32, batch 1", "int8 / fp32, batch 32"], body
-    )
+    return lines + table(header, rows)
 
 
 def render(results_dir: Path, out: Path) -> str:

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
+
+from bench.markdown import table
 
 
 def _cell(value: Any, digits: int = 0) -> str:
     if value is None:
         return "—"
     return f"{value:,.{digits}f}" if isinstance(value, int | float) else str(value)
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
 def fleet_section(payload: dict[str, Any]) -> list[str]:
@@ -56,7 +52,7 @@ def fleet_section(payload: dict[str, Any]) -> list[str]:
                 f"{_cell(promotion.get('devices_updated'))}/{_cell(promotion.get('devices'))}",
             ]
         )
-    lines += _table(
+    lines += table(
         [
             "database",
             "polls/s",

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench.report import int8_payloads, load_results, render
+from bench.report import load_results, render
+from bench.report_int8 import int8_payloads
 
 
 def _run(method: str, target: float | None, seed: int, acc: float, flops: float) -> dict[str, Any]:
