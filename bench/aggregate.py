@@ -19,9 +19,13 @@ METHOD_ORDER = (
 PRUNED_BASELINES = (
     "pfec", "tp_taylor", "scratch", "ours_constant", "ours_cost_aware", "ours_greedy",
     "ours_greedy_cosine", "ours_discovered", "ours_saliency_correction",
-    "ours_saliency_selection", "ours_distill", "ours_distill_both", "pfec_distill",
-    "tp_taylor_distill",
+    "ours_saliency_selection", "ours_distill", "ours_distill_both",
 )  # fmt: skip
+# Baselines fine-tuned against the checkpoint as teacher: like with like, they are compared
+# with ours distilled the same way, the first of DISTILLED_OURS a cell has (both phases is
+# what `--distill` does by default), never with undistilled ours.
+DISTILLED_BASELINES = ("pfec_distill", "tp_taylor_distill")
+DISTILLED_OURS = ("ours_distill_both", "ours_distill")
 TIE_POINTS = 0.01  # accuracy gaps below this many points are ties
 METHOD_LABELS = {
     "ours": "ours (structure + weight learning)",
@@ -120,10 +124,12 @@ class Comparison:
 
     dataset: str
     arch: str
+    width_mult: float
     target: float
     baseline: str
     gap: float
     noise: float  # the larger of the two seed stds, in points
+    ours: str = "ours"  # which of ours: a distilled one against the distilled baselines
 
     @property
     def outcome(self) -> str:
@@ -134,36 +140,55 @@ class Comparison:
 
 
 def comparisons(cells: Sequence[Cell]) -> list[Comparison]:
-    index = {(c.dataset, c.arch, c.target, c.method): c for c in cells}
+    index = {(c.dataset, c.arch, c.width_mult, c.target, c.method): c for c in cells}
     found = []
     for cell in cells:
-        if cell.method != "ours" or cell.target is None:
+        if cell.target is None:
             continue
-        for baseline in PRUNED_BASELINES:
-            other = index.get((cell.dataset, cell.arch, cell.target, baseline))
+        place = (cell.dataset, cell.arch, cell.width_mult, cell.target)
+        if cell.method == "ours":
+            baselines = PRUNED_BASELINES
+        elif cell.method == distilled_reference(index, place):
+            baselines = DISTILLED_BASELINES
+        else:
+            continue
+        for baseline in baselines:
+            other = index.get((*place, baseline))
             if other is None:
                 continue
             found.append(
                 Comparison(
                     dataset=cell.dataset,
                     arch=cell.arch,
+                    width_mult=cell.width_mult,
                     target=cell.target,
                     baseline=baseline,
                     gap=100 * (cell.accuracy.mean - other.accuracy.mean),
                     noise=100 * max(cell.accuracy.std, other.accuracy.std),
+                    ours=cell.method,
                 )
             )
     return found
 
 
-def drops_from_unpruned(cells: Sequence[Cell]) -> dict[tuple[str, str, float], float]:
-    """Ours' accuracy minus the unpruned model's (same budget), in points."""
-    unpruned = {(c.dataset, c.arch): c for c in cells if c.method == "unpruned"}
+def distilled_reference(
+    index: dict[tuple[Any, ...], Cell], place: tuple[str, str, float, float]
+) -> str | None:
+    """The distilled ours that the distilled baselines at `place` are compared with."""
+    return next((m for m in DISTILLED_OURS if (*place, m) in index), None)
+
+
+def drops_from_unpruned(
+    cells: Sequence[Cell], method: str = "ours"
+) -> dict[tuple[str, str, float, float], float]:
+    """`method`'s accuracy minus the unpruned model's (same network, same budget), in points,
+    by (dataset, arch, width, target)."""
+    unpruned = {(c.dataset, c.arch, c.width_mult): c for c in cells if c.method == "unpruned"}
     drops = {}
     for cell in cells:
-        reference = unpruned.get((cell.dataset, cell.arch))
-        if cell.method == "ours" and cell.target is not None and reference is not None:
-            drops[(cell.dataset, cell.arch, cell.target)] = 100 * (
+        reference = unpruned.get((cell.dataset, cell.arch, cell.width_mult))
+        if cell.method == method and cell.target is not None and reference is not None:
+            drops[(cell.dataset, cell.arch, cell.width_mult, cell.target)] = 100 * (
                 cell.accuracy.mean - reference.accuracy.mean
             )
     return drops

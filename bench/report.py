@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.aggregate import (
+    DISTILLED_OURS,
     METHOD_LABELS,
     Cell,
     Comparison,
@@ -84,16 +85,19 @@ def quality_section(payload: dict[str, Any], plot: Path | None, out_dir: Path) -
         ]
     for note in payload.get("notes", []):
         lines += ["", f"Note: {note}"]
-    pretrained: dict[tuple[str, str], list[float]] = {}
+    # One section per network: an arch at each of its widths (a file may hold two).
+    pretrained: dict[tuple[str, str, float], list[float]] = {}
     for info in payload.get("pretrained", []):
-        pretrained.setdefault((info["dataset"], info["arch"]), []).append(info["accuracy"])
-    for dataset, arch in sorted({(c.dataset, c.arch) for c in cells}):
-        mine = [c for c in cells if (c.dataset, c.arch) == (dataset, arch)]
-        lines += ["", f"### {arch} (×{mine[0].width_mult:g}) on {_dataset_name(dataset)}", ""]
-        if (dataset, arch) in pretrained:
-            lines.append(
-                f"Pretrained checkpoint accuracy: {_pct(Stat.of(pretrained[(dataset, arch)]))} %."
-            )
+        network = (info["dataset"], info["arch"], float(info.get("width_mult", 0.0)))
+        pretrained.setdefault(network, []).append(info["accuracy"])
+    for dataset, arch, width in sorted({(c.dataset, c.arch, c.width_mult) for c in cells}):
+        mine = [c for c in cells if (c.dataset, c.arch, c.width_mult) == (dataset, arch, width)]
+        lines += ["", f"### {arch} (×{width:g}) on {_dataset_name(dataset)}", ""]
+        checkpoints = pretrained.get((dataset, arch, width)) or pretrained.get(
+            (dataset, arch, 0.0)  # files from before the width was recorded
+        )
+        if checkpoints:
+            lines.append(f"Pretrained checkpoint accuracy: {_pct(Stat.of(checkpoints))} %.")
             lines.append("")
         lines += table(
             [
@@ -256,19 +260,26 @@ def _speedup_headline(payload: dict[str, Any]) -> list[str]:
 
 def _quality_tally(found: Sequence[Comparison], *, quick: bool) -> str:
     per_baseline = []
-    for baseline in dict.fromkeys(c.baseline for c in found):
-        mine = [c for c in found if c.baseline == baseline]
+    for ours, baseline in dict.fromkeys((c.ours, c.baseline) for c in found):
+        mine = [c for c in found if (c.ours, c.baseline) == (ours, baseline)]
         counts = {k: sum(c.outcome == k for c in mine) for k in ("win", "tie", "loss")}
         per_baseline.append(
-            f"vs {baseline}: {counts['win']} better, {counts['tie']} tied, {counts['loss']} worse"
+            f"{ours} vs {baseline}: {counts['win']} better, {counts['tie']} tied, "
+            f"{counts['loss']} worse"
         )
     clear = [c for c in found if abs(c.gap) > c.noise]
     return (
-        f"Quality ({'quick mode, ' if quick else ''}mean over seeds, equal epochs), ours "
+        f"Quality ({'quick mode, ' if quick else ''}mean over seeds, equal epochs): "
         + "; ".join(per_baseline)
         + f" (cells of arch × target × dataset); {len(clear)} of the {len(found)} gaps "
         f"exceed the larger seed std of the two methods."
     )
+
+
+def _network_at(place: tuple[str, str, float, float]) -> str:
+    """(dataset, arch, width, target) as "vgg16 ×0.25, 70 %"."""
+    _, arch, width, target = place
+    return f"{arch} ×{width:g}, {100 * target:.0f} %"
 
 
 def quality_payloads(results: dict[str, dict[str, Any]]) -> list[str]:
@@ -292,24 +303,28 @@ def headline(results: dict[str, dict[str, Any]]) -> list[str]:
                 said.append(
                     "Where we lose: "
                     + "; ".join(
-                        f"{c.arch} at {100 * c.target:.0f} % on {_dataset_name(c.dataset)} vs "
-                        f"{c.baseline} by {-c.gap:.2f} points (seed std up to {c.noise:.2f})"
+                        f"{c.arch} ×{c.width_mult:g} at {100 * c.target:.0f} % on "
+                        f"{_dataset_name(c.dataset)}"
+                        + ("" if c.ours == "ours" else f", {c.ours}")
+                        + f" vs {c.baseline} by {-c.gap:.2f} points "
+                        f"(seed std up to {c.noise:.2f})"
                         for c in losses
                     )
                     + "."
                 )
             else:
                 said.append("Ours is not behind any pruned baseline in any cell.")
-        drops = drops_from_unpruned(cells)
-        if drops:
-            worst = min(drops.items(), key=lambda kv: kv[1])
-            best = max(drops.items(), key=lambda kv: kv[1])
-            said.append(
-                f"Against the unpruned network fine-tuned with the same budget, ours changes "
-                f"accuracy by {worst[1]:+.2f} points at worst ({worst[0][1]}, "
-                f"{100 * worst[0][2]:.0f} %) and {best[1]:+.2f} at best ({best[0][1]}, "
-                f"{100 * best[0][2]:.0f} %)."
-            )
+        for method in ("ours", *DISTILLED_OURS):
+            drops = drops_from_unpruned(cells, method)
+            if drops:
+                worst = min(drops.items(), key=lambda kv: kv[1])
+                best = max(drops.items(), key=lambda kv: kv[1])
+                said.append(
+                    f"Against the unpruned network fine-tuned with the same budget, {method} "
+                    f"changes accuracy by {worst[1]:+.2f} points at worst "
+                    f"({_network_at(worst[0])}) and {best[1]:+.2f} at best "
+                    f"({_network_at(best[0])})."
+                )
     if "onnx_speedup" in results:
         said += _speedup_headline(results["onnx_speedup"])
     if "int8" in results and results["int8"]["results"]:

@@ -108,7 +108,7 @@ def test_results_md_holds_the_json_numbers(tmp_path: Path) -> None:
     # The headline admits the loss to PFEC, with its size, and the wins elsewhere.
     assert "vs pfec: 0 better, 0 tied, 1 worse" in text
     assert "vs tp_taylor: 1 better, 0 tied, 0 worse" in text
-    assert "Where we lose: vgg16 at 50 % on builtin:digits vs pfec by 5.00 points" in text
+    assert "Where we lose: vgg16 ×0.25 at 50 % on builtin:digits vs pfec by 5.00 points" in text
     assert "| vgg16 | 1 | 50.0 | 2.00 | 1 | 1 | 4.00 | 2.50 | 1.60 | 0.80 |" in text
     assert "| vgg16 | 0.5 | 50.1 | 1 | 1.43 | 1.12 | 0.38 | 2.95 | 98.00 | 99.00 | 98.50 |" in text
     assert "TestCPU 9000" in text

@@ -1,0 +1,53 @@
+"""The comparisons the RESULTS.md headline is made of: like with like, network by network."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.aggregate import (
+    DISTILLED_BASELINES,
+    comparisons,
+    drops_from_unpruned,
+    quality_cells,
+)
+
+
+def _run(method: str, width: float, accuracy: float, target: float | None = 0.7) -> dict[str, Any]:
+    return {
+        "dataset": "builtin:photos", "arch": "mobilenet", "width_mult": width, "seed": 0,
+        "method": method, "target_flops_reduction": None if method == "unpruned" else target,
+        "accuracy": accuracy, "flops_reduction": 0.7, "params_reduction": 0.6, "seconds": 1.0,
+    }  # fmt: skip
+
+
+def test_two_widths_of_one_arch_are_two_networks() -> None:
+    """×0.25 is compared with ×0.25 only: a file with both widths once paired them across."""
+    runs = [
+        _run("ours", 0.25, 0.50), _run("pfec", 0.25, 0.40), _run("unpruned", 0.25, 0.60),
+        _run("ours", 0.5, 0.80), _run("pfec", 0.5, 0.78), _run("unpruned", 0.5, 0.79),
+    ]  # fmt: skip
+    found = {(c.width_mult, c.baseline): round(c.gap, 6) for c in comparisons(quality_cells(runs))}
+    assert found == {(0.25, "pfec"): 10.0, (0.5, "pfec"): 2.0}
+    drops = drops_from_unpruned(quality_cells(runs))
+    assert {k[2]: round(v, 6) for k, v in drops.items()} == {0.25: -10.0, 0.5: 1.0}
+
+
+def test_distilled_baselines_meet_distilled_ours_and_undistilled_ones_meet_ours() -> None:
+    runs = [
+        _run("ours", 0.5, 0.70), _run("pfec", 0.5, 0.65),
+        _run("ours_distill", 0.5, 0.74), _run("ours_distill_both", 0.5, 0.76),
+        _run("pfec_distill", 0.5, 0.75), _run("tp_taylor_distill", 0.5, 0.77),
+    ]  # fmt: skip
+    found = {(c.ours, c.baseline): round(c.gap, 6) for c in comparisons(quality_cells(runs))}
+    assert found == {
+        ("ours", "pfec"): 5.0,
+        ("ours", "ours_distill"): -4.0,
+        ("ours", "ours_distill_both"): -6.0,
+        ("ours_distill_both", "pfec_distill"): 1.0,  # both phases: the default with --distill
+        ("ours_distill_both", "tp_taylor_distill"): -1.0,
+    }
+    # Without a both-phases run, the weight-learning-only distilled ours stands in.
+    without_both = [r for r in runs if r["method"] != "ours_distill_both"]
+    found = {(c.ours, c.baseline) for c in comparisons(quality_cells(without_both))}
+    assert ("ours_distill", "pfec_distill") in found
+    assert not any(ours == "ours" and base in DISTILLED_BASELINES for ours, base in found)
