@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -22,6 +23,8 @@ from celery import Celery
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from infra.settings import Settings
+
+log = logging.getLogger("edgeprune.queue")
 
 RUN_JOB_TASK = "edgeprune.run_job"
 INSPECT_MODEL_TASK = "edgeprune.inspect_model"
@@ -169,7 +172,22 @@ class JobQueue:
 
     def _send(self, task: str, entity_id: str, queue: str) -> str:
         with self._lock:
-            return self._send_unlocked(task, entity_id, queue)
+            try:
+                return self._send_unlocked(task, entity_id, queue)
+            except BrokerUnavailable:
+                raise  # kombu has already retried a broker that does not answer
+            except Exception as exc:
+                # A pooled producer on a channel its transport already closed or dropped
+                # fails once ("channel disconnected", or AttributeError on the dropped
+                # connection) while the broker is fine: start over from fresh connections.
+                log.warning("send of %s failed on a pooled channel (%r); retrying", task, exc)
+                self.app.close()
+                try:
+                    return self._send_unlocked(task, entity_id, queue)
+                except BrokerUnavailable:
+                    raise
+                except Exception as again:
+                    raise BrokerUnavailable(f"broker unreachable: {again!r}") from again
 
     def _send_unlocked(self, task: str, entity_id: str, queue: str) -> str:
         task_id = _task_id(entity_id)

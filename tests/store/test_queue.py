@@ -67,6 +67,28 @@ def test_sqlite_transport_round_trip(tmp_path: Path) -> None:
         queue.close()
 
 
+@pytest.mark.parametrize("how", ["closed", "dropped"])
+def test_a_send_survives_a_stale_pooled_channel(tmp_path: Path, how: str) -> None:
+    """kombu can hand out a pooled producer whose channel is gone (closed, or dropped by its
+    transport): the send fails with "channel disconnected" (once seen as AttributeError on
+    the dropped connection) although the broker is fine. The queue starts over from fresh
+    connections instead of refusing the upload or the job."""
+    queue = JobQueue(Settings(broker_url=f"sqla+sqlite:///{tmp_path / 'broker.db'}"))
+    try:
+        queue.enqueue_job("job_1")
+        with queue.app.producer_or_acquire() as producer:
+            channel = producer.channel
+            if how == "closed":
+                channel.close()
+            else:
+                channel.connection.close_channel(channel)
+        queue.enqueue_job("job_2")
+        queue.enqueue_inspect("mdl_1")
+        assert queue.snapshot().ready == {"job_1", "job_2"}
+    finally:
+        queue.close()
+
+
 def test_unreachable_broker_fails_fast(tmp_path: Path) -> None:
     queue = JobQueue(Settings(broker_url="redis://127.0.0.1:1/0"))
     started = time.monotonic()
