@@ -8,6 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
 import torch
 from edgeprune_test_models import BUILDERS
@@ -15,6 +17,7 @@ from torch import nn
 
 from pruning.checkpoints import load_model
 from pruning.config import CompressConfig, Target
+from pruning.export.narrow_layers import MIN_INT8_MACS, name_nodes, narrow_nodes, widen_for_int8
 from pruning.export.onnx import export_onnx
 from pruning.export.onnx_cost import onnx_macs
 from pruning.models.registry import (
@@ -162,6 +165,20 @@ def test_every_custom_architecture_compresses_end_to_end(name: str, tmp_path: Pa
     units = [UnitSpec(c, c) for c in structure.unit_convs]
     assert tuple(unit_widths(rebuilt, units)) == structure.widths
     assert rebuilt(torch.randn(2, 3, 16, 16)).shape == (2, 3)
+    # INT8's zero padding changes no output, whatever the graph around the padded convs.
+    published = onnx.load(str(out / "model.onnx"))
+    name_nodes(published)
+    padded = onnx.load(str(out / "model.onnx"))
+    name_nodes(padded)
+    # (Here it pads the grouped CNN's and the SE-ResNet's narrow convs; the others stay.)
+    widen_for_int8(padded, skip=narrow_nodes(padded, MIN_INT8_MACS))
+    x = np.random.default_rng(0).standard_normal((4, 3, 16, 16)).astype(np.float32)
+    np.testing.assert_allclose(_logits(padded, x), _logits(published, x), rtol=1e-4, atol=1e-4)
+
+
+def _logits(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return np.asarray(session.run(None, {"input": x})[0])
 
 
 def test_installed_architectures_come_from_entry_points() -> None:
