@@ -1,6 +1,6 @@
 """The round trip on image files: the engine compresses a task given as a folder of PNG and
-JPEG files, and a device that runs the exported model on those same files (raw 8-bit
-pixels, decoded by `edge-client predict`) gets the engine's labels for them."""
+JPEG files, and a device that runs the exported model, fp32 or INT8, on those same files
+(raw 8-bit pixels, decoded by `edge-client predict`) gets the engine's labels for them."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from edge_client.cli import app
+from edgeprune.contracts.artifacts import INT8_ONNX
 from pruning.config import CompressConfig, Target
 from pruning.data import load_task_data
 from pruning.pipeline import CompressRequest, run_compression
@@ -62,10 +63,14 @@ def test_a_device_predicting_on_image_files_gets_the_engines_labels(tmp_path: Pa
         config=CompressConfig(
             target=Target("flops", 0.5), structure_epochs=1, finetune_epochs=2, batch_size=16,
             calibration_batches=2, augment=False, device="cpu", lr=0.05, structure_lr=0.05,
+            # INT8 calibrated on images read lazily from the tree; published whatever it
+            # loses, so that the device's labels can be checked against it too.
+            quantize="int8", int8_max_drop=1.0,
         ),
     )  # fmt: skip
     result = run_compression(request, tmp_path / "out")
     model = result.artifacts["model.onnx"]
+    assert result.report["int8"]["published"] and INT8_ONNX in result.artifacts
 
     # The engine's evaluation: its own decoded, normalised test split through the model.
     data = load_task_data(str(tree))
@@ -82,3 +87,12 @@ def test_a_device_predicting_on_image_files_gets_the_engines_labels(tmp_path: Pa
     labels = [row["label"] for row in json.loads(got.stdout)]
     assert labels == [CLASSES[i] for i in expected]
     assert "resized" not in got.stderr  # same size: the engine did not resize either
+
+    int8 = result.artifacts[INT8_ONNX]
+    session = ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"])
+    expected = np.asarray(session.run(None, {"input": data.x_test[:].numpy()})[0]).argmax(1)
+    got = CliRunner().invoke(
+        app, ["predict", *map(str, test_files), "--model", str(int8), "--json"]
+    )
+    assert got.exit_code == 0, got.output
+    assert [row["label"] for row in json.loads(got.stdout)] == [CLASSES[i] for i in expected]
