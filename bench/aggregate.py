@@ -130,6 +130,20 @@ class Comparison:
     gap: float
     noise: float  # the larger of the two seed stds, in points
     ours: str = "ours"  # which of ours: a distilled one against the distilled baselines
+    # Ours − baseline seed by seed (both start from that seed's checkpoint), in points: the
+    # paired view, free of the spread between checkpoints that `noise` carries.
+    seed_gaps: tuple[float, ...] = ()
+
+    @property
+    def every_seed(self) -> str | None:
+        """ "ahead" or "behind" when ours is so on every one of two or more seeds."""
+        if len(self.seed_gaps) < 2:
+            return None
+        if all(g >= TIE_POINTS for g in self.seed_gaps):
+            return "ahead"
+        if all(g <= -TIE_POINTS for g in self.seed_gaps):
+            return "behind"
+        return None
 
     @property
     def outcome(self) -> str:
@@ -139,8 +153,18 @@ class Comparison:
         return "win" if self.gap > 0 else "loss"
 
 
-def comparisons(cells: Sequence[Cell]) -> list[Comparison]:
+def comparisons(cells: Sequence[Cell], runs: Iterable[dict[str, Any]] = ()) -> list[Comparison]:
+    """Ours against each baseline in the same place; `runs` (the cells' own) add the gaps
+    seed by seed."""
     index = {(c.dataset, c.arch, c.width_mult, c.target, c.method): c for c in cells}
+    by_seed = {
+        (
+            r["dataset"], r["arch"], float(r["width_mult"]), r.get("target_flops_reduction"),
+            r["method"], r.get("seed"),
+        ): r["accuracy"]
+        for r in runs
+    }  # fmt: skip
+    seeds = sorted({key[-1] for key in by_seed if key[-1] is not None})
     found = []
     for cell in cells:
         if cell.target is None:
@@ -166,6 +190,11 @@ def comparisons(cells: Sequence[Cell]) -> list[Comparison]:
                     gap=100 * (cell.accuracy.mean - other.accuracy.mean),
                     noise=100 * max(cell.accuracy.std, other.accuracy.std),
                     ours=cell.method,
+                    seed_gaps=tuple(
+                        100 * (by_seed[(*place, cell.method, s)] - by_seed[(*place, baseline, s)])
+                        for s in seeds
+                        if (*place, cell.method, s) in by_seed and (*place, baseline, s) in by_seed
+                    ),
                 )
             )
     return found

@@ -259,13 +259,21 @@ def _speedup_headline(payload: dict[str, Any]) -> list[str]:
 
 
 def _quality_tally(found: Sequence[Comparison], *, quick: bool) -> str:
+    paired = any(c.seed_gaps for c in found)
     per_baseline = []
     for ours, baseline in dict.fromkeys((c.ours, c.baseline) for c in found):
         mine = [c for c in found if (c.ours, c.baseline) == (ours, baseline)]
         counts = {k: sum(c.outcome == k for c in mine) for k in ("win", "tie", "loss")}
+        seeds = {k: sum(c.every_seed == k for c in mine) for k in ("ahead", "behind")}
         per_baseline.append(
             f"{ours} vs {baseline}: {counts['win']} better, {counts['tie']} tied, "
             f"{counts['loss']} worse"
+            + (
+                f" (ahead on every seed in {seeds['ahead']}, behind on every seed in "
+                f"{seeds['behind']})"
+                if paired
+                else ""
+            )
         )
     clear = [c for c in found if abs(c.gap) > c.noise]
     return (
@@ -273,6 +281,7 @@ def _quality_tally(found: Sequence[Comparison], *, quick: bool) -> str:
         + "; ".join(per_baseline)
         + f" (cells of arch × target × dataset); {len(clear)} of the {len(found)} gaps "
         f"exceed the larger seed std of the two methods."
+        + (" Seed by seed, each pair of runs starts from the same checkpoint." if paired else "")
     )
 
 
@@ -295,7 +304,7 @@ def headline(results: dict[str, dict[str, Any]]) -> list[str]:
         datasets = ", ".join(_dataset_name(d) for d in payload.get("datasets", []))
         said.append(f"**{name}** ({datasets or '?'}, measured {_date(payload)}):")
         cells = quality_cells(payload["runs"])
-        found = comparisons(cells)
+        found = comparisons(cells, payload["runs"])
         if found:
             said.append(_quality_tally(found, quick=bool(payload.get("quick"))))
             losses = sorted((c for c in found if c.outcome == "loss"), key=lambda c: c.gap)

@@ -51,3 +51,20 @@ def test_distilled_baselines_meet_distilled_ours_and_undistilled_ones_meet_ours(
     found = {(c.ours, c.baseline) for c in comparisons(quality_cells(without_both))}
     assert ("ours_distill", "pfec_distill") in found
     assert not any(ours == "ours" and base in DISTILLED_BASELINES for ours, base in found)
+
+
+def test_gaps_seed_by_seed_say_when_ours_is_ahead_on_every_checkpoint() -> None:
+    """Checkpoints differ more than methods: seed by seed, ours 1 point ahead on each of
+    three checkpoints is a consistent lead although the seed spread (5 points) hides it."""
+    runs = []
+    for seed, base in enumerate([0.70, 0.75, 0.80]):
+        for method, accuracy in (("ours", base + 0.01), ("pfec", base), ("tp_taylor", base)):
+            runs.append({**_run(method, 0.5, accuracy), "seed": seed})
+        runs[-1]["accuracy"] += 0.02 * (seed - 1)  # Taylor: behind, level, then ahead
+    found = {c.baseline: c for c in comparisons(quality_cells(runs), runs)}
+    pfec, taylor = found["pfec"], found["tp_taylor"]
+    assert [round(g, 6) for g in pfec.seed_gaps] == [1.0, 1.0, 1.0]
+    assert pfec.every_seed == "ahead" and abs(pfec.gap) < pfec.noise
+    assert [round(g, 6) for g in taylor.seed_gaps] == [3.0, 1.0, -1.0]
+    assert taylor.every_seed is None
+    assert comparisons(quality_cells(runs))[0].seed_gaps == ()  # without the runs: no pairs
