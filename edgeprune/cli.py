@@ -50,9 +50,11 @@ def demo(
     structure_epochs: Annotated[
         int, typer.Option(min=0, metavar="N", help="Structure-learning epochs of the job.")
     ] = 2,
+    # Six: with two, the demo's VGG-11 ended 3.4 points below its checkpoint on digits
+    # (99.2% -> 95.8%); six bring it to 98.1% for a few more seconds of the job.
     finetune_epochs: Annotated[
         int, typer.Option(min=1, metavar="N", help="Weight-learning epochs of the job.")
-    ] = 2,
+    ] = 6,
     keep_running: Annotated[
         bool,
         typer.Option("--keep-running", help="Leave the service running for the dashboard."),
