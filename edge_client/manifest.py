@@ -118,7 +118,7 @@ def _choose_variant(data: _Read, wanted: str) -> _Read:
     if not offered:  # an older server, or a manifest saved by this client: as it is
         return {**data, "variant": data.get("variant") or "fp32"}
     name = _auto_variant(offered) if wanted == "auto" else wanted
-    if name == "auto" or name not in offered:
+    if name not in offered:
         if name == "int8":
             log.info("the server offers no int8 model for this version: using fp32")
         return {**data, "variant": "fp32"}
