@@ -1,18 +1,22 @@
 """What INT8 adds on top of pruning: latency and accuracy of baseline fp32, pruned fp32 and
 pruned INT8 with onnxruntime on the CPU, in one run.
 
-For each architecture: pretrain on builtin:digits, compress to 50% and 70% FLOPs (structure
-and weight learning), export, quantize with `pruning.export.quantize` (static, QDQ, per-channel,
-256 calibration samples; convs too small for the int8 kernels stay fp32), and, for
-comparison, quantize every node (`min_macs=0`, what `pruning.export.quantize` did before);
-then time the four models alternately, run by run, at batch 1 and 32 with one thread, and
-measure each one's test accuracy with onnxruntime.
+For each architecture: pretrain on the task (`--data`, builtin:digits unless said), compress to
+50% and 70% FLOPs (structure and weight learning), export, quantize with
+`pruning.export.quantize` (static, QDQ, per-channel, 256 calibration samples; convs too small
+for the int8 kernels stay fp32), and, for comparison, quantize every node (`min_macs=0`, what
+`pruning.export.quantize` did before); then time the four models alternately, run by run, at
+batch 1 and 32 with one thread, and measure each one's test accuracy with onnxruntime.
 
     python -m bench.int8 [--quick] [--archs vgg16:0.5,resnet56:0.5,mobilenet:0.5]
-                         [--channel-multiple 8] [--name int8_multiple8]
+                         [--channel-multiple 8] [--data builtin:photos] [--name int8_multiple8]
 
 An arch may name its own pretraining epochs, `resnet56:1:15`: three epochs (`--quick`) leave
 ResNet-56 at 27-47% on digits, too far from trained for its accuracy columns to mean much.
+
+`--data` takes any source the engine reads (`pruning.data.load_task_data`): digits are 1×8×8,
+so every layer is small and fixed per-op costs weigh more than on an edge task's images;
+`builtin:photos` (3×32×32) is nearer what devices see.
 
 `--channel-multiple` keeps every pruned width a multiple of N (`CompressConfig.channel_multiple`):
 int8 kernels fill their SIMD blocks only with such widths (bench/int8_layers.py).
@@ -49,10 +53,11 @@ def _measure(
     pretrain_epochs: int,
     task: TaskTensors,
     shape: tuple[int, int, int],
+    num_classes: int,
     tmp: Path,
     args: Any,
 ) -> list[dict[str, Any]]:
-    spec = ModelSpec(arch=arch, in_channels=shape[0], num_classes=10, width_mult=width)
+    spec = ModelSpec(arch=arch, in_channels=shape[0], num_classes=num_classes, width_mult=width)
     torch.manual_seed(0)
     model = build_model(spec)
     train(model, task, pretrain_epochs, Recipe(lr=0.1, augment=False, schedule="onecycle"), 0)
@@ -120,6 +125,9 @@ def main() -> None:
     parser.add_argument(
         "--channel-multiple", type=int, default=1, help="pruned widths a multiple of N"
     )
+    parser.add_argument(
+        "--data", default="builtin:digits", help="task data source (builtin:photos: 3x32x32)"
+    )
     parser.add_argument("--name", default="int8", help="results file name")
     args = parser.parse_args()
     args.pretrain_epochs, args.structure_epochs, args.finetune_epochs = (
@@ -129,18 +137,23 @@ def main() -> None:
     torch.set_num_threads(1)
     env = environment()
     print(env, flush=True)
-    data = load_task_data("builtin:digits", seed=0)
+    data = load_task_data(args.data, seed=0)
     task = TaskTensors(data.x_train, data.y_train, data.x_test, data.y_test)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for item in args.archs.split(","):
             arch, width, *epochs = item.split(":")
             pretrain = int(epochs[0]) if epochs else args.pretrain_epochs
-            rows += _measure(arch, float(width), pretrain, task, data.input_shape, Path(tmp), args)
+            rows += _measure(
+                arch, float(width), pretrain, task, data.input_shape, len(data.classes), Path(tmp),
+                args,
+            )  # fmt: skip
     payload = {
         "environment": env,
         "isa": int8_isa(),
         "quick": args.quick,
+        "data": args.data,
+        "input_shape": list(data.input_shape),
         "notes": [
             "The int8 convs are zero-padded to widths onnxruntime's direct int8 kernels take "
             "(`narrow_layers.widen_for_int8`: at least 16 output channels, multiples of 8, "
