@@ -43,7 +43,14 @@ def int8_section(payload: dict[str, Any], name: str = "int8") -> list[str]:
         "## INT8 on top of pruning (ONNX Runtime, CPU, 1 thread)"
         + ("" if name == "int8" else f": `{name}`"),
         "",
-        "`python -m bench.int8`: pretrained on builtin:digits, compressed, exported, then "
+        # Files written before `--data` existed were all digits.
+        f"`python -m bench.int8`: pretrained on {payload.get('data', 'builtin:digits')}"
+        + (
+            f" ({'×'.join(map(str, payload['input_shape']))} inputs)"
+            if "input_shape" in payload
+            else ""
+        )
+        + ", compressed, exported, then "
         "quantized by `pruning.export.quantize` (static QDQ, per-channel weights, 256 calibration "
         "samples"
         + (

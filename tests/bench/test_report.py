@@ -111,6 +111,7 @@ def test_results_md_holds_the_json_numbers(tmp_path: Path) -> None:
     assert "Where we lose: vgg16 ×0.25 at 50 % on builtin:digits vs pfec by 5.00 points" in text
     assert "| vgg16 | 1 | 50.0 | 2.00 | 1 | 1 | 4.00 | 2.50 | 1.60 | 0.80 |" in text
     assert "| vgg16 | 0.5 | 50.1 | 1 | 1.43 | 1.12 | 0.38 | 2.95 | 98.00 | 99.00 | 98.50 |" in text
+    assert "pretrained on builtin:digits, compressed" in text  # a file from before `--data`
     assert "TestCPU 9000" in text
     for png in ("quality_accuracy_vs_flops.png", "onnx_speedup.png"):
         assert (results / png).stat().st_size > 1000
@@ -130,6 +131,10 @@ def test_int8_results_are_found_by_their_rows_not_their_name(tmp_path: Path) -> 
     (results / "int8.json").rename(results / "arm_board_run.json")
     other = {"environment": ENV, "results": [{"arch": "vgg16", "layers": 6}]}
     (results / "int8_multiple_other.json").write_text(json.dumps(other))
+    payload = json.loads((results / "arm_board_run.json").read_text())
+    payload |= {"data": "builtin:photos", "input_shape": [3, 32, 32]}
+    (results / "arm_board_run.json").write_text(json.dumps(payload))
     assert int8_payloads(load_results(results)) == ["arm_board_run"]
     text = render(results, tmp_path / "RESULTS.md")
+    assert "pretrained on builtin:photos (3×32×32 inputs), compressed" in text
     assert "| vgg16 | 0.5 | 50.1 | 1 | 1.43 | 1.12 | 0.38 | 2.95 | 98.00 | 99.00 | 98.50 |" in text
