@@ -15,26 +15,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.aggregate import (
-    DISTILLED_OURS,
-    METHOD_LABELS,
-    Cell,
-    Comparison,
-    Stat,
-    comparisons,
-    drops_from_unpruned,
-    quality_cells,
-)
+from bench.aggregate import Cell, quality_cells
 from bench.common import RESULTS
 from bench.markdown import table
 from bench.plots import accuracy_vs_flops, speedup_vs_flops_ratio
 from bench.report_fleet import fleet_section
 from bench.report_int8 import (
+    int8_headline,
     int8_layers_section,
     int8_payloads,
     int8_profile_section,
     int8_section,
 )
+from bench.report_quality import quality_headline, quality_payloads, quality_section
 
 
 def load_results(directory: Path) -> dict[str, dict[str, Any]]:
@@ -45,86 +38,6 @@ def load_results(directory: Path) -> dict[str, dict[str, Any]]:
         if isinstance(payload, dict):
             found[path.stem] = payload
     return found
-
-
-def _date(payload: dict[str, Any]) -> str:
-    return str(payload.get("environment", {}).get("date", "?"))[:10]
-
-
-def _pct(stat: Stat) -> str:
-    return f"{100 * stat.mean:.2f} ± {100 * stat.std:.2f}"
-
-
-def _dataset_name(source: str) -> str:
-    return source if source.startswith("builtin:") else Path(source).name
-
-
-def quality_section(payload: dict[str, Any], plot: Path | None, out_dir: Path) -> list[str]:
-    cells = quality_cells(payload["runs"])
-    settings = payload.get("settings", {})
-    datasets = ", ".join(_dataset_name(d) for d in payload.get("datasets", []))
-    lines = [f"## Compression quality vs baselines: {datasets} (measured {_date(payload)})", ""]
-    lines.append(
-        f"Every method starts from the same pretrained checkpoint per seed and gets "
-        f"{settings.get('structure_epochs', '?')} + {settings.get('finetune_epochs', '?')} = "
-        f"{cells[0].epochs if cells else '?'} epochs after it (ours: structure + weight "
-        f"learning; the others: prune once, then fine-tune; scratch: re-initialised). "
-        f"Accuracy, FLOPs (MACs of conv/linear) and params reductions are mean ± std over "
-        f"seeds {settings.get('seeds', '?')}, counted on the pruned networks. Wall time "
-        f"covers pruning and training (for ours also calibration and the per-epoch test "
-        f"evaluation the engine reports), not pretraining."
-    )
-    if payload.get("quick"):
-        widths = ", ".join(f"{a} ×{w}" for a, w in settings.get("archs", []))
-        lines += [
-            "",
-            f"**Quick mode** (2-CPU smoke run): width multipliers {widths}, "
-            f"{settings.get('pretrain_epochs', '?')} pretraining epochs and "
-            f"{settings.get('structure_epochs', '?')} structure-learning epoch(s): not the "
-            f"paper's settings, so read the gaps as a smoke comparison.",
-        ]
-    for note in payload.get("notes", []):
-        lines += ["", f"Note: {note}"]
-    # One section per network: an arch at each of its widths (a file may hold two).
-    pretrained: dict[tuple[str, str, float], list[float]] = {}
-    for info in payload.get("pretrained", []):
-        network = (info["dataset"], info["arch"], float(info.get("width_mult", 0.0)))
-        pretrained.setdefault(network, []).append(info["accuracy"])
-    for dataset, arch, width in sorted({(c.dataset, c.arch, c.width_mult) for c in cells}):
-        mine = [c for c in cells if (c.dataset, c.arch, c.width_mult) == (dataset, arch, width)]
-        lines += ["", f"### {arch} (×{width:g}) on {_dataset_name(dataset)}", ""]
-        checkpoints = pretrained.get((dataset, arch, width)) or pretrained.get(
-            (dataset, arch, 0.0)  # files from before the width was recorded
-        )
-        if checkpoints:
-            lines.append(f"Pretrained checkpoint accuracy: {_pct(Stat.of(checkpoints))} %.")
-            lines.append("")
-        lines += table(
-            [
-                "target FLOPs red.",
-                "method",
-                "accuracy %",
-                "FLOPs red. %",
-                "params red. %",
-                "wall time s",
-                "seeds",
-            ],
-            [
-                [
-                    "—" if c.target is None else f"{100 * c.target:.0f} %",
-                    METHOD_LABELS.get(c.method, c.method),
-                    _pct(c.accuracy),
-                    _pct(c.flops_reduction),
-                    _pct(c.params_reduction),
-                    f"{c.seconds.mean:.1f} ± {c.seconds.std:.1f}",
-                    str(c.accuracy.n),
-                ]
-                for c in mine
-            ],
-        )
-    if plot is not None:
-        lines += ["", f"![accuracy vs FLOPs reduction]({os.path.relpath(plot, out_dir)})"]
-    return lines
 
 
 def speedup_section(payload: dict[str, Any], plot: Path | None, out_dir: Path) -> list[str]:
@@ -258,94 +171,13 @@ def _speedup_headline(payload: dict[str, Any]) -> list[str]:
     return said
 
 
-def _quality_tally(found: Sequence[Comparison], *, quick: bool) -> str:
-    paired = any(c.seed_gaps for c in found)
-    per_baseline = []
-    for ours, baseline in dict.fromkeys((c.ours, c.baseline) for c in found):
-        mine = [c for c in found if (c.ours, c.baseline) == (ours, baseline)]
-        counts = {k: sum(c.outcome == k for c in mine) for k in ("win", "tie", "loss")}
-        seeds = {k: sum(c.every_seed == k for c in mine) for k in ("ahead", "behind")}
-        per_baseline.append(
-            f"{ours} vs {baseline}: {counts['win']} better, {counts['tie']} tied, "
-            f"{counts['loss']} worse"
-            + (
-                f" (ahead on every seed in {seeds['ahead']}, behind on every seed in "
-                f"{seeds['behind']})"
-                if paired
-                else ""
-            )
-        )
-    clear = [c for c in found if abs(c.gap) > c.noise]
-    return (
-        f"Quality ({'quick mode, ' if quick else ''}mean over seeds, equal epochs): "
-        + "; ".join(per_baseline)
-        + f" (cells of arch × target × dataset); {len(clear)} of the {len(found)} gaps "
-        f"exceed the larger seed std of the two methods."
-        + (" Seed by seed, each pair of runs starts from the same checkpoint." if paired else "")
-    )
-
-
-def _network_at(place: tuple[str, str, float, float]) -> str:
-    """(dataset, arch, width, target) as "vgg16 ×0.25, 70 %"."""
-    _, arch, width, target = place
-    return f"{arch} ×{width:g}, {100 * target:.0f} %"
-
-
-def quality_payloads(results: dict[str, dict[str, Any]]) -> list[str]:
-    """Names of the quality results (`quality`, `quality_photos`, ...), in name order."""
-    return sorted(n for n, p in results.items() if n.startswith("quality") and "runs" in p)
-
-
 def headline(results: dict[str, dict[str, Any]]) -> list[str]:
     """Plain sentences computed from the numbers, losses included."""
     said: list[str] = []
-    for name in quality_payloads(results):
-        payload = results[name]
-        datasets = ", ".join(_dataset_name(d) for d in payload.get("datasets", []))
-        said.append(f"**{name}** ({datasets or '?'}, measured {_date(payload)}):")
-        cells = quality_cells(payload["runs"])
-        found = comparisons(cells, payload["runs"])
-        if found:
-            said.append(_quality_tally(found, quick=bool(payload.get("quick"))))
-            losses = sorted((c for c in found if c.outcome == "loss"), key=lambda c: c.gap)
-            if losses:
-                said.append(
-                    "Where we lose: "
-                    + "; ".join(
-                        f"{c.arch} ×{c.width_mult:g} at {100 * c.target:.0f} % on "
-                        f"{_dataset_name(c.dataset)}"
-                        + ("" if c.ours == "ours" else f", {c.ours}")
-                        + f" vs {c.baseline} by {-c.gap:.2f} points "
-                        f"(seed std up to {c.noise:.2f})"
-                        for c in losses
-                    )
-                    + "."
-                )
-            else:
-                said.append("Ours is not behind any pruned baseline in any cell.")
-        for method in ("ours", *DISTILLED_OURS):
-            drops = drops_from_unpruned(cells, method)
-            if drops:
-                worst = min(drops.items(), key=lambda kv: kv[1])
-                best = max(drops.items(), key=lambda kv: kv[1])
-                said.append(
-                    f"Against the unpruned network fine-tuned with the same budget, {method} "
-                    f"changes accuracy by {worst[1]:+.2f} points at worst "
-                    f"({_network_at(worst[0])}) and {best[1]:+.2f} at best "
-                    f"({_network_at(best[0])})."
-                )
+    said += quality_headline(results)
     if "onnx_speedup" in results:
         said += _speedup_headline(results["onnx_speedup"])
-    if "int8" in results and results["int8"]["results"]:
-        rows = results["int8"]["results"]
-        speedups = [r["int8_over_fp32_speedup"] for r in rows]
-        drops = [100 * r["int8_accuracy_drop"] for r in rows]
-        said.append(
-            f"INT8 over the pruned fp32 model (1 thread): {min(speedups):.2f}–"
-            f"{max(speedups):.2f}× faster across {len({r['arch'] for r in rows})} architectures "
-            f"and batch 1 and 32, for an accuracy change of {-max(drops):+.2f} to "
-            f"{-min(drops):+.2f} points."
-        )
+    said += int8_headline(results)
     if "structure_overhead" in results:
         rows = results["structure_overhead"]["results"]
         if rows:

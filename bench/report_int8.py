@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.markdown import table
+from bench.markdown import measured_date, table
 
 
 def int8_payloads(results: dict[str, Any]) -> list[str]:
@@ -162,3 +162,23 @@ def int8_layers_section(payload: dict[str, Any]) -> list[str]:
     return lines + table(
         ["conv", "channels", "int8 / fp32, batch 1", "int8 / fp32, batch 32"], body
     )
+
+
+def int8_headline(results: dict[str, dict[str, Any]]) -> list[str]:
+    """One sentence per `bench.int8` file: the range of int8's speedup over pruned fp32 and of
+    its accuracy change, on the data it was measured on."""
+    said = []
+    for name in int8_payloads(results):
+        payload = results[name]
+        rows = payload["results"]
+        archs = len({r["arch"] for r in rows})
+        speedups = [r["int8_over_fp32_speedup"] for r in rows]
+        drops = [100 * r["int8_accuracy_drop"] for r in rows]
+        said.append(
+            f"INT8 over the pruned fp32 model (`{name}`, {payload.get('data', 'builtin:digits')}, "
+            f"1 thread, measured {measured_date(payload)}): {min(speedups):.2f}–"
+            f"{max(speedups):.2f}× faster across {archs} architecture{'s' * (archs != 1)} "
+            f"and batch 1 and 32, for an accuracy change of {-max(drops):+.2f} to "
+            f"{-min(drops):+.2f} points."
+        )
+    return said

@@ -137,4 +137,5 @@ def test_int8_results_are_found_by_their_rows_not_their_name(tmp_path: Path) -> 
     assert int8_payloads(load_results(results)) == ["arm_board_run"]
     text = render(results, tmp_path / "RESULTS.md")
     assert "pretrained on builtin:photos (3×32×32 inputs), compressed" in text
+    assert "INT8 over the pruned fp32 model (`arm_board_run`, builtin:photos, 1 thread" in text
     assert "| vgg16 | 0.5 | 50.1 | 1 | 1.43 | 1.12 | 0.38 | 2.95 | 98.00 | 99.00 | 98.50 |" in text
