@@ -42,10 +42,10 @@ from pruning.data import TaskData, load_task_data
 from pruning.data.archives import DEFAULT_LIMITS, ArchiveLimits
 from pruning.data.augmentation import background_fill
 from pruning.engine import TaskTensors, compress_model
-from pruning.export.latency import alternating_p50_ms
 from pruning.export.metadata import model_metadata, write_metadata
 from pruning.export.onnx import export_onnx
-from pruning.export.quantize import calibration_sample, onnx_accuracy, quantize_int8
+from pruning.export.quantize import calibration_sample
+from pruning.int8_step import quantize_for_edge
 from pruning.models.registry import ModelSpec, available_models, build_model
 from pruning.network.metrics import count_model
 from pruning.report import build_report, plot_channels, plot_history, with_roles, write_json
@@ -244,55 +244,19 @@ def run_compression(
 def _quantize(
     request: CompressRequest, data: TaskData, artifacts: dict[str, Path], out_dir: Path
 ) -> dict[str, Any]:
-    """INT8 with onnxruntime, judged on the test split against the fp32 ONNX model: published
-    as model.int8.onnx unless it loses more than `int8_max_drop` (then the report says why)."""
+    """INT8 with onnxruntime, judged on the test split against the fp32 ONNX model and timed
+    on this CPU (`pruning.int8_step`): published as model.int8.onnx unless it loses more than
+    `int8_max_drop` (then the report says why)."""
     config = request.config
     path = out_dir / INT8_ONNX
-    sample = calibration_sample(data.x_train, config.int8_calibration_samples, config.seed)
-    kept_fp32 = quantize_int8(artifacts[MODEL_ONNX], path, sample)
-    fp32 = onnx_accuracy(artifacts[MODEL_ONNX], data.x_test, data.y_test).accuracy
-    quantized = onnx_accuracy(path, data.x_test, data.y_test).accuracy
-    outcome: dict[str, Any] = {
-        "accuracy": quantized,
-        "fp32_accuracy": fp32,
-        "drop": fp32 - quantized,
-        "max_drop": config.int8_max_drop,
-        "calibration_samples": len(sample),
-        "fp32_nodes": len(kept_fp32),  # on feature maps too narrow for int8 to pay off
-        "published": fp32 - quantized <= config.int8_max_drop,
-        "speed": _int8_speed(artifacts[MODEL_ONNX], path, data.input_shape),
-    }
+    outcome = quantize_for_edge(
+        artifacts[MODEL_ONNX], path,
+        calibration_sample(data.x_train, config.int8_calibration_samples, config.seed),
+        data.x_test, data.y_test, max_drop=config.int8_max_drop, input_shape=data.input_shape,
+    )  # fmt: skip
     if outcome["published"]:
         artifacts[INT8_ONNX] = path
-    else:
-        path.unlink(missing_ok=True)
-        outcome["reason"] = (
-            f"INT8 accuracy {quantized:.4f} is {fp32 - quantized:.4f} below fp32's {fp32:.4f} "
-            f"(more than the allowed {config.int8_max_drop:.4f}): published fp32 only"
-        )
     return outcome
-
-
-# Timed runs of each model on the worker for the report's INT8 speed ratio: a tenth of a
-# second to a few seconds for the networks this service prunes.
-INT8_SPEED_RUNS = 30
-
-
-def _int8_speed(fp32: Path, int8: Path, input_shape: tuple[int, int, int]) -> dict[str, Any]:
-    """What INT8 bought on this worker's CPU (batch 1, one thread, alternating runs). Not a
-    gate: a device's CPU may differ (its `edge-client bench --also-fp32` measures there),
-    but a ratio under 1 here says int8 may not pay on CPUs like this one."""
-    p50 = alternating_p50_ms(
-        {"fp32": fp32, "int8": int8}, (1, *input_shape), threads=1, runs=INT8_SPEED_RUNS,
-        warmup=3,
-    )  # fmt: skip
-    return {
-        "batch": 1,
-        "threads": 1,
-        "fp32_p50_ms": p50["fp32"],
-        "int8_p50_ms": p50["int8"],
-        "int8_over_fp32": p50["fp32"] / p50["int8"],
-    }
 
 
 class MissingModelField(CheckpointError):

@@ -10,7 +10,7 @@ import onnxruntime as ort
 import pytest
 
 from edgeprune.contracts.artifacts import INT8_ONNX
-from pruning import pipeline
+from pruning import int8_step
 from pruning.config import CompressConfig, Target
 from pruning.export.metadata import read_metadata
 from pruning.export.quantize import OnnxAccuracy
@@ -39,7 +39,13 @@ def test_int8_is_published_with_its_accuracy_and_every_model_describes_itself(
     assert int8["published"] is True and INT8_ONNX in result.artifacts
     assert int8["drop"] <= 0.05 and int8["fp32_accuracy"] > 0.5  # a trained, useful model
     assert int8["calibration_samples"] == 256
-    assert int8["fp32_nodes"] >= 1  # the 1-channel stem stays fp32
+    # Both plans were made (the 1-channel stem is narrow) and timed; the faster one is kept.
+    plans = {c["plan"]: c for c in int8["candidates"]}
+    assert set(plans) == {"narrow_convs_fp32", "all_int8"}
+    assert plans["narrow_convs_fp32"]["fp32_nodes"] >= 1 and plans["all_int8"]["fp32_nodes"] == 0
+    assert int8["plan"] == min(plans, key=lambda name: plans[name]["p50_ms"])
+    assert int8["fp32_nodes"] == plans[int8["plan"]]["fp32_nodes"]
+    assert not list(tmp_path.glob("*.onnx.*")) and not list(tmp_path.glob("*_int8.onnx"))
     speed = int8["speed"]  # timed on this CPU, batch 1, one thread: a ratio, not a gate
     assert speed["fp32_p50_ms"] > 0 and speed["int8_p50_ms"] > 0
     assert speed["int8_over_fp32"] == pytest.approx(speed["fp32_p50_ms"] / speed["int8_p50_ms"])
@@ -77,15 +83,15 @@ def test_int8_is_published_with_its_accuracy_and_every_model_describes_itself(
 def test_an_int8_model_that_loses_too_much_is_not_published(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = pipeline.onnx_accuracy
+    real = int8_step.onnx_accuracy
 
     def worse_int8(path: Path, x: object, y: object) -> OnnxAccuracy:
         measured = real(path, x, y)  # type: ignore[arg-type]
-        if path.name == INT8_ONNX:  # as if quantization had broken the model
+        if path.name != "model.onnx":  # as if quantization had broken every int8 plan
             return OnnxAccuracy(measured.accuracy - 0.2, measured.samples)
         return measured
 
-    monkeypatch.setattr(pipeline, "onnx_accuracy", worse_int8)
+    monkeypatch.setattr(int8_step, "onnx_accuracy", worse_int8)
     result = run_compression(_request(tmp_path, quantize="int8"), tmp_path)
     int8 = result.report["int8"]
     assert int8["published"] is False and int8["drop"] > 0.15  # 0.2 on top of int8's own
