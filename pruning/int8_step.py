@@ -3,9 +3,9 @@ whose test accuracy stays within the allowed drop, time them against fp32 on thi
 publish the fastest as model.int8.onnx — or publish nothing and say why.
 
 Two plans, because neither wins everywhere (bench/int8.py, one thread, AVX-512 VNNI): keeping
-the convs too small for the int8 kernels in fp32 (`narrow_layers.MIN_INT8_MACS`) is 20-30%
+the convs too small for the int8 kernels in fp32 (`narrow_layers.MIN_INT8_MACS`) is 2-44%
 faster on digits' 1×8×8 inputs (ResNet-56 ×0.5: 1.22× fp32 against 0.96× for all-int8), and
-5-20% slower on 3×32×32 photos, where the fp32 stretches' QuantizeLinear/DequantizeLinear at
+2-21% slower on 3×32×32 photos, where the fp32 stretches' QuantizeLinear/DequantizeLinear at
 full resolution cost more than the small convs save (ResNet-56 ×1: 1.64× against 1.81×).
 Timing both on the worker costs a few hundred runs of a small model.
 """
