@@ -10,6 +10,7 @@ from bench.aggregate import (
     drops_from_unpruned,
     quality_cells,
 )
+from bench.report_quality import quality_headline
 
 
 def _run(method: str, width: float, accuracy: float, target: float | None = 0.7) -> dict[str, Any]:
@@ -68,3 +69,22 @@ def test_gaps_seed_by_seed_say_when_ours_is_ahead_on_every_checkpoint() -> None:
     assert [round(g, 6) for g in taylor.seed_gaps] == [3.0, 1.0, -1.0]
     assert taylor.every_seed is None
     assert comparisons(quality_cells(runs))[0].seed_gaps == ()  # without the runs: no pairs
+
+
+def test_the_headline_tells_losses_to_baselines_from_a_variant_of_ours_doing_better() -> None:
+    runs = [
+        _run("ours", 0.5, 0.70), _run("pfec", 0.5, 0.72), _run("ours_distill_both", 0.5, 0.78),
+        _run("pfec_distill", 0.5, 0.75),
+    ]  # fmt: skip
+    said = quality_headline({"quality_x": {"runs": runs, "datasets": ["builtin:photos"]}})
+    lose = next(line for line in said if line.startswith("Where we lose:"))
+    assert "vs pfec by 2.00 points" in lose and "ours_distill_both" not in lose
+    variant = next(line for line in said if line.startswith("Where a variant of ours"))
+    assert "vs ours_distill_both by 8.00 points" in variant
+
+
+def test_without_a_loss_to_a_baseline_the_headline_says_so() -> None:
+    runs = [_run("ours", 0.5, 0.74), _run("pfec", 0.5, 0.72), _run("ours_greedy", 0.5, 0.78)]
+    said = quality_headline({"quality_x": {"runs": runs, "datasets": ["builtin:photos"]}})
+    assert "Ours is not behind any pruned baseline in any cell." in said
+    assert any(line.startswith("Where a variant of ours does better") for line in said)
