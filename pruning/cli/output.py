@@ -39,8 +39,16 @@ def show_result(result: CompressResult, out: Path, *, as_json: bool) -> None:
     if int8 is not None:
         typer.echo(
             f"INT8 accuracy {int8['accuracy']:.4f} (fp32 {int8['fp32_accuracy']:.4f}), "
-            f"{int8['speed']['int8_over_fp32']:.2f}x fp32's speed on this CPU"
+            f"{int8['speed']['int8_over_fp32']:.2f}x fp32's speed on this CPU" + _plan(int8)
             if int8["published"]
             else f"INT8 not written: {int8['reason']}"
         )
     typer.echo(f"artifacts in {out}: {', '.join(sorted(result.artifacts))}")
+
+
+def _plan(int8: dict[str, Any]) -> str:
+    """Which INT8 plan was published and among how many (reports before plans: nothing)."""
+    plan, made = int8.get("plan"), len(int8.get("candidates") or [])
+    if not plan:
+        return ""
+    return f" (plan {plan}" + (f", the faster of {made})" if made > 1 else ")")

@@ -101,6 +101,8 @@ def report(reduction: float = 0.5, *, roles: bool = True) -> dict[str, Any]:
             "fp32_accuracy": 0.905,
             "drop": 0.005,
             "speed": {"int8_over_fp32": 1.84},
+            "plan": "all_int8",
+            "candidates": [{"plan": "narrow_convs_fp32"}, {"plan": "all_int8"}],
         },
     }
 

@@ -93,6 +93,21 @@ def test_lines_for_a_person_say_what_int8_scored_and_bought(
     assert lines[1] == "INT8 accuracy 0.8950 (fp32 0.9000), 2.50x fp32's speed on this CPU"
 
 
+def test_the_int8_line_names_the_plan_the_worker_picked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    speed = {"int8_over_fp32": 1.5}
+    made = [{"plan": "narrow_convs_fp32"}, {"plan": "all_int8"}]
+    int8 = {"published": True, "accuracy": 0.9, "fp32_accuracy": 0.9, "speed": speed,
+            "plan": "all_int8", "candidates": made}  # fmt: skip
+    show_result(_result(tmp_path, int8), tmp_path, as_json=False)
+    assert (
+        capsys.readouterr()
+        .out.splitlines()[1]
+        .endswith("1.50x fp32's speed on this CPU (plan all_int8, the faster of 2)")
+    )
+
+
 def test_progress_bars_go_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:
     with RichProgress() as display:
         for step in (1, 2):

@@ -48,6 +48,9 @@ function int8Text(int8) {
   const speed = int8.speed && int8.speed.int8_over_fp32;
   const parts = [`published, accuracy ${percent(int8.accuracy, 2)} (fp32 ${percent(int8.fp32_accuracy, 2)})`];
   if (isNumber(speed)) parts.push(`${speed.toFixed(2)}× fp32's speed on the worker's CPU`);
+  // Which quantization plan the worker timed fastest, among those that kept their accuracy.
+  const made = (int8.candidates || []).length;
+  if (int8.plan) parts.push(`plan ${int8.plan}${made > 1 ? ` (the faster of ${made})` : ""}`);
   return parts.join(", ");
 }
 
