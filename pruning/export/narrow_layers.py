@@ -7,9 +7,10 @@ stacks): 3×3 convs at 4–8 channels (144–576) 0.57–0.95×, at 16 (2304) 1.
 8–16 channels (64–256) 0.82–1.0×, at 24 and up (576+) 1.1–4.3×; a 1-channel stem (144–288)
 0.27–0.37×. Pruned networks are full of such convs: ResNet-56 ×0.5 keeps 2–8 channels inside
 its first-stage blocks, MobileNet starts with a 1-channel stem and 16-channel depthwise and
-1×1 convs at full resolution. On the pruned networks of bench/int8.py the line at 512 did at
-least as well as 1024 and as a rule on channel counts (every map of ≤ 16 channels fp32), which
-also kept the first stage of a ×1.0 ResNet-56 fp32, where int8 wins.
+1×1 convs at full resolution. On the pruned networks of bench/int8.py (digits) the line at 512
+did at least as well as 1024 and as a rule on channel counts (every map of ≤ 16 channels fp32),
+which also kept the first stage of a ×1.0 ResNet-56 fp32, where int8 wins. On 3×32×32 inputs
+quantizing every node was faster still, so the pipeline times both (pruning/int8_step.py).
 
 The convs that do go int8 are zero-padded to widths that onnxruntime's direct int8 kernels take
 (`widen_for_int8`): otherwise an 8-channel conv inside a pruned ResNet-56 block, or a 40- or
