@@ -12,14 +12,14 @@ from typing import Any
 METHOD_ORDER = (
     "ours", "ours_constant", "ours_cost_aware", "ours_greedy", "ours_greedy_cosine",
     "ours_discovered", "ours_saliency_correction", "ours_saliency_selection", "ours_distill",
-    "ours_distill_both", "pfec", "tp_taylor", "pfec_distill", "tp_taylor_distill", "scratch",
-    "unpruned",
+    "ours_distill_both", "ours_distill_residual", "pfec", "tp_taylor", "pfec_distill",
+    "tp_taylor_distill", "scratch", "unpruned",
 )  # fmt: skip
 # What ours (the default target fit) is compared with: the baselines and the other fits.
 PRUNED_BASELINES = (
     "pfec", "tp_taylor", "scratch", "ours_constant", "ours_cost_aware", "ours_greedy",
     "ours_greedy_cosine", "ours_discovered", "ours_saliency_correction",
-    "ours_saliency_selection", "ours_distill", "ours_distill_both",
+    "ours_saliency_selection", "ours_distill", "ours_distill_both", "ours_distill_residual",
 )  # fmt: skip
 # Baselines fine-tuned against the checkpoint as teacher: like with like, they are compared
 # with ours distilled the same way, the first of DISTILLED_OURS a cell has (both phases is
@@ -38,6 +38,7 @@ METHOD_LABELS = {
     "ours_saliency_selection": "ours, a_l most salient channels each epoch (former default)",
     "ours_distill": "ours, weight learning also distils the checkpoint (w 0.5, T 4)",
     "ours_distill_both": "ours, both phases distil the checkpoint (w 0.5, T 4)",
+    "ours_distill_residual": "ours, both phases distil, residual channels pruned too",
     "pfec": "PFEC: uniform L1 + fine-tune",
     "tp_taylor": "torch-pruning Taylor, global + fine-tune",
     "pfec_distill": "PFEC, fine-tune distils the checkpoint (w 0.5, T 4)",

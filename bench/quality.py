@@ -58,6 +58,9 @@ FIT_VARIANTS: dict[str, dict[str, Any]] = {
     "ours_distill_both": {"distill": 0.5, "distill_phases": "both"},
     # Units discovered from the dependency graph instead of the zoo's hand-written lists.
     "ours_discovered": {"unit_source": "discovered"},
+    # Distilled in both phases, and the channels tied by residual additions are pruned too,
+    # each tied set one unit (`--prune-residual`): more for the allocation to move on ResNets.
+    "ours_distill_residual": {"distill": 0.5, "distill_phases": "both", "residual": "coupled"},
 }
 # The baselines fine-tuned against the checkpoint as ours_distill is (same weight and
 # temperature): whether distillation, not the allocation, is what puts ours ahead.
