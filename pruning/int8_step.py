@@ -82,10 +82,10 @@ def _choose(
 ) -> tuple[dict[str, Any], Path]:
     candidates: list[_Candidate] = []
     for plan in PLANS:
+        if plan.min_macs == 0 and any(not c.fp32_nodes for c in candidates):
+            continue  # a plan already kept nothing fp32: every node is int8 there, skip a copy
         path = tmp / f"{plan.name}.onnx"
         kept = quantize_int8(fp32_path, path, calibration, min_macs=plan.min_macs)
-        if any(c.fp32_nodes == kept for c in candidates):
-            continue  # nothing narrow to keep: the same graph as a plan already made
         candidates.append(_Candidate(plan, path, kept))
     fp32 = onnx_accuracy(fp32_path, x_test, y_test).accuracy
     for candidate in candidates:
