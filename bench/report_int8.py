@@ -43,8 +43,7 @@ def int8_section(payload: dict[str, Any], name: str = "int8") -> list[str]:
         "## INT8 on top of pruning (ONNX Runtime, CPU, 1 thread)"
         + ("" if name == "int8" else f": `{name}`"),
         "",
-        # Files written before `--data` existed were all digits.
-        f"`python -m bench.int8`: pretrained on {payload.get('data', 'builtin:digits')}"
+        f"`python -m bench.int8`: pretrained on {_data(payload)}"
         + (
             f" ({'×'.join(map(str, payload['input_shape']))} inputs)"
             if "input_shape" in payload
@@ -175,10 +174,16 @@ def int8_headline(results: dict[str, dict[str, Any]]) -> list[str]:
         speedups = [r["int8_over_fp32_speedup"] for r in rows]
         drops = [100 * r["int8_accuracy_drop"] for r in rows]
         said.append(
-            f"INT8 over the pruned fp32 model (`{name}`, {payload.get('data', 'builtin:digits')}, "
+            f"INT8 over the pruned fp32 model (`{name}`, {_data(payload)}, "
             f"1 thread, measured {measured_date(payload)}): {min(speedups):.2f}–"
             f"{max(speedups):.2f}× faster across {archs} architecture{'s' * (archs != 1)} "
             f"and batch 1 and 32, for an accuracy change of {-max(drops):+.2f} to "
             f"{-min(drops):+.2f} points."
         )
     return said
+
+
+def _data(payload: dict[str, Any]) -> str:
+    """The data a bench.int8 file was measured on: files written before `--data` existed were
+    all digits."""
+    return str(payload.get("data", "builtin:digits"))

@@ -40,13 +40,13 @@ class Int8Plan:
 PLANS = (Int8Plan("narrow_convs_fp32", MIN_INT8_MACS), Int8Plan("all_int8", 0))
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Candidate:
     plan: Int8Plan
     path: Path
     fp32_nodes: list[str]
-    accuracy: float = 0.0
-    p50_ms: float = 0.0
+    accuracy: float
+    p50_ms: float
 
 
 def quantize_for_edge(
@@ -80,22 +80,23 @@ def _choose(
     max_drop: float,
     input_shape: tuple[int, int, int],
 ) -> tuple[dict[str, Any], Path]:
-    candidates: list[_Candidate] = []
+    made: list[tuple[Int8Plan, Path, list[str]]] = []
     for plan in PLANS:
-        if plan.min_macs == 0 and any(not c.fp32_nodes for c in candidates):
+        if plan.min_macs == 0 and any(not kept for _, _, kept in made):
             continue  # a plan already kept nothing fp32: every node is int8 there, skip a copy
         path = tmp / f"{plan.name}.onnx"
-        kept = quantize_int8(fp32_path, path, calibration, min_macs=plan.min_macs)
-        candidates.append(_Candidate(plan, path, kept))
+        made.append(
+            (plan, path, quantize_int8(fp32_path, path, calibration, min_macs=plan.min_macs))
+        )
     fp32 = onnx_accuracy(fp32_path, x_test, y_test).accuracy
-    for candidate in candidates:
-        candidate.accuracy = onnx_accuracy(candidate.path, x_test, y_test).accuracy
     p50 = alternating_p50_ms(
-        {"fp32": fp32_path, **{c.plan.name: c.path for c in candidates}}, (1, *input_shape),
+        {"fp32": fp32_path, **{plan.name: path for plan, path, _ in made}}, (1, *input_shape),
         threads=1, runs=INT8_SPEED_RUNS, warmup=3,
     )  # fmt: skip
-    for candidate in candidates:
-        candidate.p50_ms = p50[candidate.plan.name]
+    candidates = [
+        _Candidate(plan, path, kept, onnx_accuracy(path, x_test, y_test).accuracy, p50[plan.name])
+        for plan, path, kept in made
+    ]
     eligible = [c for c in candidates if fp32 - c.accuracy <= max_drop]
     chosen = (
         min(eligible, key=lambda c: c.p50_ms)
