@@ -212,6 +212,7 @@ def run_compression(
         pruned=pruned,
         units=with_roles(result.units, baseline_model, shape),
         kept_convs=result.kept_convs,
+        reachable=result.reachable,
         history=result.history,
         timings=timings,
         checks={

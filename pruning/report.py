@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgeprune.contracts.report import Report
 from pruning.config import CompressConfig
+from pruning.structure.allocation import allocation_room_note
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -56,6 +57,7 @@ def build_report(
     checks: dict[str, float],
     head_reinitialised: bool,
     kept_convs: list[dict[str, str]] | None = None,
+    reachable: float = 1.0,
 ) -> Report:
     """The report's top level (edgeprune.contracts.report.Report), but for what the pipeline
     adds once the model is exported (structure, runtime, data, int8)."""
@@ -66,7 +68,11 @@ def build_report(
     before = sum(u["channels_before"] for u in units)
     after = sum(u["channels_after"] for u in units)
     return {
-        "target": {"metric": config.target.metric, "reduction": config.target.reduction},
+        "target": {
+            "metric": config.target.metric,
+            "reduction": config.target.reduction,
+            "reachable": reachable,
+        },
         "achieved": {
             "flops": reduction("flops"),
             "params": reduction("params"),
@@ -89,7 +95,13 @@ def build_report(
             "head_reinitialised": head_reinitialised,
             "versions": _versions(),
         },
-        "notes": [FLOPS_NOTE],
+        "notes": [
+            FLOPS_NOTE,
+            *filter(
+                None,
+                [allocation_room_note(config.target.metric, config.target.reduction, reachable)],
+            ),
+        ],
     }
 
 

@@ -16,6 +16,8 @@ from edgeprune.contracts.limits import Metric
 class TargetSpec(TypedDict):
     metric: Metric
     reduction: float
+    # The largest reduction the per-unit floors allow (reports since the key was added).
+    reachable: NotRequired[float]
 
 
 class Achieved(TypedDict):

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from edgeprune.json_output import echo_json
+from pruning.report import FLOPS_NOTE
 
 if TYPE_CHECKING:
     from pruning.pipeline import CompressResult
@@ -43,6 +44,9 @@ def show_result(result: CompressResult, out: Path, *, as_json: bool) -> None:
             if int8["published"]
             else f"INT8 not written: {int8['reason']}"
         )
+    for note in report.get("notes", []):
+        if note != FLOPS_NOTE:  # the one every report carries
+            typer.echo(f"note: {note}")
     typer.echo(f"artifacts in {out}: {', '.join(sorted(result.artifacts))}")
 
 

@@ -42,6 +42,8 @@ class EngineResult:
     timings: dict[str, float]
     self_check_max_abs_diff: float
     masked_model_metrics: dict[str, float] = field(default_factory=dict)
+    # The largest reduction of the target's metric the per-unit floors allow.
+    reachable: float = 1.0
     # Where and how it trained: the device (e.g. "cuda:0", "cpu") and the precision that
     # "auto" resolved to.
     runtime: dict[str, str] = field(default_factory=dict)

@@ -26,6 +26,7 @@ from pruning.network.dependency import DependencyAdapter
 from pruning.network.discovery import Discovery, discover_units
 from pruning.network.units import PrunableModel, unit_widths
 from pruning.precision import plan, prepare_for
+from pruning.structure.allocation import channel_floor, reachable_reduction
 from pruning.training import (
     EpochStats,
     data_workers,
@@ -208,6 +209,12 @@ class CompressionRun:
         self.history = list(state.history)
         self.timings = dict(state.timings)
 
+    def reachable(self) -> float:
+        """The largest reduction of the target's metric that the per-unit floors allow."""
+        c = self.config
+        floors = channel_floor(self.capacity, c.min_channels, c.channel_multiple, c.min_fraction)
+        return reachable_reduction(self.capacity, floors, self.cost_model, c.target.metric)
+
     def result(self, pruned_spec: ModelSpec, diff: float) -> EngineResult:
         final = self.evaluate()
         widths = list(pruned_spec.widths or self.capacity)
@@ -230,6 +237,7 @@ class CompressionRun:
             history=self.history,
             timings=self.timings,
             self_check_max_abs_diff=diff,
+            reachable=self.reachable(),
             runtime={
                 "device": _device_name(self.device),
                 "precision": plan(self.config.precision, self.device).name,

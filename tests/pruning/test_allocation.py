@@ -12,9 +12,12 @@ from pruning.network.cost import CostModel
 from pruning.network.dependency import DependencyAdapter
 from pruning.network.units import unit_widths
 from pruning.structure.allocation import (
+    ALLOCATION_ROOM,
     adjust_to_target,
+    allocation_room_note,
     channel_floor,
     initial_allocation,
+    reachable_reduction,
     scale_to_target,
     stable_channels,
     top_channels,
@@ -76,6 +79,30 @@ def test_initial_allocation_out_of_reach_names_the_floor() -> None:
         initial_allocation(
             capacity, Target("flops", 0.95), cost, channel_floor(capacity, 1, 1, 0.5)
         )
+
+
+def test_reachable_reduction_is_every_unit_at_its_floor() -> None:
+    _, capacity, cost, _ = _vgg()
+    floors = channel_floor(capacity, 1, 1, 0.25)
+    for metric in ("flops", "params"):
+        reachable = reachable_reduction(capacity, floors, cost, metric)
+        assert reachable == pytest.approx(_reduction(cost, floors, metric))
+        assert 0.5 < reachable < 1.0
+        # Just past it the target is refused, just inside it is met at the floors.
+        with pytest.raises(InvalidTarget, match="out of reach"):
+            initial_allocation(capacity, Target(metric, reachable + 0.01), cost, floors)  # type: ignore[arg-type]
+        inside = initial_allocation(capacity, Target(metric, reachable - 1e-6), cost, floors)  # type: ignore[arg-type]
+        assert inside == floors
+    assert reachable_reduction([8, 32], [1, 4], cost, "channels") == pytest.approx(1 - 5 / 40)
+
+
+def test_the_room_note_speaks_only_when_the_floors_pin_the_allocation() -> None:
+    assert allocation_room_note("flops", 0.70, 0.851) is None
+    assert allocation_room_note("flops", 0.85 - ALLOCATION_ROOM, 0.85) is None
+    note = allocation_room_note("flops", 0.85, 0.851)
+    assert note is not None and "85.0%" in note and "85.1%" in note and "within 0.1%" in note
+    # A target past the limit never gets here (refused), but the note would not go negative.
+    assert "within 0.0%" in (allocation_room_note("params", 0.9, 0.89) or "")
 
 
 def test_scale_keeps_the_learned_proportions_and_meets_the_target() -> None:

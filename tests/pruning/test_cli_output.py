@@ -14,6 +14,7 @@ from pruning.cli.output import show_result
 from pruning.cli.progress import RichProgress
 from pruning.config import ProgressEvent
 from pruning.pipeline import CompressResult
+from pruning.report import FLOPS_NOTE
 
 
 def _result(tmp_path: Path, int8: dict[str, Any] | None = None) -> CompressResult:
@@ -81,6 +82,17 @@ def test_lines_for_a_person(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         "FLOPs (MACs) -50.2%  params -41.0%  accuracy 0.9100 -> 0.9000",
         f"artifacts in {tmp_path}: model.onnx, report.json",
     ]
+
+
+def test_lines_for_a_person_carry_the_reports_own_notes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = _result(tmp_path)
+    result.report["notes"] = [FLOPS_NOTE, "The flops target (85.0%) is within 0.1% of ..."]
+    show_result(result, tmp_path, as_json=False)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == "note: The flops target (85.0%) is within 0.1% of ..."
+    assert not any(FLOPS_NOTE in line for line in lines)  # every report has it: not news
 
 
 def test_lines_for_a_person_say_what_int8_scored_and_bought(

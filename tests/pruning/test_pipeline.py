@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from pruning.config import CompressConfig, Target
 from pruning.models.registry import ModelSpec, build_model
 from pruning.network.metrics import count_model
 from pruning.pipeline import CompressRequest, inspect_model, run_compression
+from pruning.structure.allocation import ALLOCATION_ROOM
 
 
 def _three_digit_task(path: Path) -> None:
@@ -51,6 +53,24 @@ def test_transfer_to_a_task_with_other_classes_reinitialises_the_head(tmp_path: 
     assert report["data"]["train_samples"] + report["data"]["test_samples"] == len(
         np.load(tmp_path / "task.npz")["y"]
     )
+
+
+def test_a_target_at_the_floors_says_the_allocation_had_no_room(tmp_path: Path) -> None:
+    config = CompressConfig(
+        target=Target("channels", 0.85), structure_epochs=1, finetune_epochs=1, batch_size=64,
+        calibration_batches=2, augment=False, device="cpu",
+    )  # fmt: skip
+    request = CompressRequest(
+        arch="resnet20", data="builtin:digits", width_mult=0.25, config=config
+    )
+    report = run_compression(request, tmp_path / "out").report
+    before = [u["channels_before"] for u in report["units"]]
+    floors = [math.ceil(config.min_fraction * c) for c in before]  # min_channels 1 is below
+    reachable = 1 - sum(floors) / sum(before)
+    assert report["target"]["reachable"] == pytest.approx(reachable)
+    assert 0 <= reachable - 0.85 < ALLOCATION_ROOM
+    notes = [n for n in report["notes"] if "largest reduction the per-unit floors allow" in n]
+    assert len(notes) == 1 and f"({reachable:.1%}, every unit at its floor)" in notes[0]
 
 
 def test_distillation_refuses_a_checkpoint_whose_head_was_made_afresh(tmp_path: Path) -> None:
