@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from bench.baselines import calibration_batches, pfec_prune, taylor_prune
 from bench.common import environment, save
@@ -172,6 +173,9 @@ def _row(
         "params": cost.params,
         "flops_reduction": 1.0 - cost.flops / full[0],
         "params_reduction": 1.0 - cost.params / full[1],
+        # The structure each method ended with, comparable across methods: out channels of
+        # every conv in module order (depthwise convs included).
+        "conv_widths": [m.out_channels for m in model.modules() if isinstance(m, nn.Conv2d)],
         "seconds": seconds,
         **extra,
     }

@@ -73,6 +73,10 @@ def test_cli_runs_every_method_on_a_cifar_folder(
     ours = next(r for r in runs if r["method"] == "ours")
     scratch = next(r for r in runs if r["method"] == "scratch")
     assert (ours["flops"], ours["params"]) == (scratch["flops"], scratch["params"])
+    # Each row names the widths it ended with: scratch retrains ours' structure.
+    assert ours["conv_widths"] == scratch["conv_widths"]
+    unpruned = next(r for r in runs if r["method"] == "unpruned")
+    assert sum(ours["conv_widths"]) < sum(unpruned["conv_widths"])
 
 
 def test_distilled_baselines_prune_alike_and_fine_tune_against_the_checkpoint(
@@ -102,5 +106,6 @@ def test_distilled_baselines_prune_alike_and_fine_tune_against_the_checkpoint(
     for plain in ("pfec", "tp_taylor"):
         twin = runs[f"{plain}_distill"]
         assert (twin["flops"], twin["params"]) == (runs[plain]["flops"], runs[plain]["params"])
+        assert twin["conv_widths"] == runs[plain]["conv_widths"]
     # Two epochs of 16 samples in batches of 16, for each distilled baseline; ours is plain.
     assert len(teachers) == 2 * 2
