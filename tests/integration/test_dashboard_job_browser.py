@@ -142,6 +142,9 @@ def test_curves_tick_whole_epochs_and_mark_the_phases(
         ticks = chart(tab, canvas)["yTicks"]
         assert ticks and all(float(t).is_integer() for t in ticks), (canvas, ticks)
     expect(tab.locator(".kpi-label").first).to_have_text("FLOPs (MACs) removed")
+    expect(tab.locator("#report-body dt:text-is('Target') + dd")).to_have_text(
+        "FLOPs −50 % (the floors allow at most −91.2 %)"
+    )
     expect(tab.locator("#report-body dt:text-is('INT8') + dd")).to_have_text(
         "published, accuracy 90.00 % (fp32 90.50 %), 1.84× fp32's speed on the worker's CPU, "
         "plan all_int8 (the faster of 2)"

@@ -54,6 +54,13 @@ function int8Text(int8) {
   return parts.join(", ");
 }
 
+// How far the per-unit floors let the target's metric fall (reports since it was recorded):
+// a target near it leaves structure learning little to choose, and the notes say so.
+function reachableText(target) {
+  const reachable = target && target.reachable;
+  return isNumber(reachable) ? ` (the floors allow at most ${reduction(reachable)})` : "";
+}
+
 export function renderReport() {
   const report = state.report;
   if (!report) return;
@@ -72,7 +79,7 @@ export function renderReport() {
   const details = el(
     "dl",
     { class: "facts" },
-    fact("Target", targetText(report.target)),
+    fact("Target", targetText(report.target) + reachableText(report.target)),
     fact("Architecture", `${config.arch || "–"}, input ${Array.isArray(config.input_shape) ? config.input_shape.join("×") : "–"}`),
     fact("Classes", Array.isArray(config.classes) ? String(config.classes.length) : "–"),
     fact("Head re-initialised", config.head_reinitialised ? "yes" : "no"),
