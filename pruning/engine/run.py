@@ -26,7 +26,7 @@ from pruning.network.dependency import DependencyAdapter
 from pruning.network.discovery import Discovery, discover_units
 from pruning.network.units import PrunableModel, unit_widths
 from pruning.precision import plan, prepare_for
-from pruning.structure.allocation import channel_floor, reachable_reduction
+from pruning.structure.allocation import channel_floor, reachable_reduction, require_reachable
 from pruning.training import (
     EpochStats,
     data_workers,
@@ -96,6 +96,11 @@ class CompressionRun:
         self.cost_model = CostModel.build(
             self.model, self.example, self.adapter.couplings(), self.capacity
         )
+        self.floors = channel_floor(
+            self.capacity, config.min_channels, config.channel_multiple, config.min_fraction
+        )
+        # A target the floors cannot reach fails now, not after calibration.
+        require_reachable(self.capacity, config.target, self.cost_model, self.floors)
 
     def sgd(self, lr: float) -> torch.optim.SGD:
         """The optimiser of both training phases, at the phase's learning rate."""
@@ -211,9 +216,9 @@ class CompressionRun:
 
     def reachable(self) -> float:
         """The largest reduction of the target's metric that the per-unit floors allow."""
-        c = self.config
-        floors = channel_floor(self.capacity, c.min_channels, c.channel_multiple, c.min_fraction)
-        return reachable_reduction(self.capacity, floors, self.cost_model, c.target.metric)
+        return reachable_reduction(
+            self.capacity, self.floors, self.cost_model, self.config.target.metric
+        )
 
     def result(self, pruned_spec: ModelSpec, diff: float) -> EngineResult:
         final = self.evaluate()

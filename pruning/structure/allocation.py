@@ -78,6 +78,20 @@ def _out_of_reach(
     )
 
 
+def require_reachable(
+    capacity: Sequence[int], target: Target, cost_model: CostModel, floors: Sequence[int]
+) -> None:
+    """InvalidTarget when even every unit at its floor misses the target: checked before any
+    training (and for a channel budget too, which would otherwise stop at the floors)."""
+    if target.metric == "channels":
+        full, lowest = float(sum(capacity)), float(sum(floors))
+    else:
+        full = cost_model.cost(capacity, target.metric)
+        lowest = cost_model.cost(floors, target.metric)
+    if lowest > (1.0 - target.reduction) * full:
+        raise _out_of_reach(target, full, lowest, floors)
+
+
 def initial_allocation(
     capacity: Sequence[int],
     target: Target,
@@ -86,6 +100,7 @@ def initial_allocation(
     multiple: int = 1,
 ) -> list[int]:
     """Step 0. A FLOPs/params target is met by the uniform rate found by bisection."""
+    require_reachable(capacity, target, cost_model, floors)
     if target.metric == "channels":
         return uniform_allocation(capacity, target.reduction, floors, multiple)
     full = cost_model.cost(capacity, target.metric)
@@ -94,9 +109,6 @@ def initial_allocation(
     def cost_at(rate: float) -> float:
         return cost_model.cost(uniform_allocation(capacity, rate, floors, multiple), target.metric)
 
-    lowest = cost_at(1.0)
-    if lowest > goal:
-        raise _out_of_reach(target, full, lowest, floors)
     rate = _bisect(lambda r: cost_at(r) <= goal, fitting=1.0, failing=0.0)
     return uniform_allocation(capacity, rate, floors, multiple)
 

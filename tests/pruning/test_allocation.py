@@ -94,6 +94,10 @@ def test_reachable_reduction_is_every_unit_at_its_floor() -> None:
         inside = initial_allocation(capacity, Target(metric, reachable - 1e-6), cost, floors)  # type: ignore[arg-type]
         assert inside == floors
     assert reachable_reduction([8, 32], [1, 4], cost, "channels") == pytest.approx(1 - 5 / 40)
+    # A channel budget past the floors is refused too, not clamped to them.
+    with pytest.raises(InvalidTarget, match=r"a channels reduction of 0\.900 is out of reach"):
+        initial_allocation([8, 32], Target("channels", 0.9), cost, [1, 4])
+    assert initial_allocation([8, 32], Target("channels", 0.875), cost, [1, 4]) == [1, 4]
 
 
 def test_the_room_note_speaks_only_when_the_floors_pin_the_allocation() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pruning.config import CompressConfig, InvalidTarget, Target
+from pruning.config import CompressConfig, InvalidTarget, ProgressEvent, RunHooks, Target
 from pruning.engine import compress_model
 from pruning.models.registry import ModelSpec, build_model
 from pruning.network.metrics import count_model
@@ -56,6 +56,20 @@ def test_unreachable_target_is_a_clear_error() -> None:
     config = CompressConfig(target=Target("flops", 0.99), structure_epochs=0, finetune_epochs=0)
     with pytest.raises(InvalidTarget, match="out of reach"):
         compress_model(tiny_model("resnet20"), tiny_spec("resnet20"), random_task(), config)
+
+
+@pytest.mark.parametrize("target", [Target("flops", 0.99), Target("channels", 0.95)])
+def test_unreachable_target_fails_before_any_training(target: Target) -> None:
+    """A channel budget past the floors used to stop at them and report success; neither
+    kind of target waits for calibration to be refused."""
+    events: list[ProgressEvent] = []
+    config = CompressConfig(target=target, structure_epochs=1, finetune_epochs=1)
+    hooks = RunHooks(on_progress=events.append)
+    with pytest.raises(InvalidTarget, match=f"a {target.metric} reduction of .* out of reach"):
+        compress_model(
+            tiny_model("resnet20"), tiny_spec("resnet20"), random_task(), config, hooks=hooks
+        )
+    assert events == []
 
 
 @pytest.mark.parametrize("bad", [0.0, 1.0, -0.1, 1.5, float("nan")])
