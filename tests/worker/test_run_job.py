@@ -144,6 +144,21 @@ def test_invalid_target_fails_cleanly(ctx: WorkerContext, tmp_path: Path) -> Non
     assert (job.error_type, job.state) == ("InvalidTarget", "failed")
 
 
+def test_a_target_past_the_floors_fails_with_the_reachable_limit(
+    ctx: WorkerContext, tmp_path: Path
+) -> None:
+    # Every unit keeps at least 10% of its channels: 95% of them can never go.
+    job_id = add_tiny_job(
+        ctx.sessions, ctx.storage, tmp_path / "in", target={"metric": "channels", "reduction": 0.95}
+    )
+    assert JobRun(ctx, job_id, "test:1").execute() == "failed"
+    with ctx.sessions() as session:
+        job = jobs.get_job(session, job_id)
+    assert (job.error_type, job.state) == ("InvalidTarget", "failed")
+    assert job.error_message and "out of reach" in job.error_message
+    assert "every prunable unit to its floor" in job.error_message
+
+
 def _run_in_thread(ctx: WorkerContext, job_id: str) -> tuple[threading.Thread, list[str]]:
     outcome: list[str] = []
     thread = threading.Thread(target=lambda: outcome.append(JobRun(ctx, job_id, "t:1").execute()))
