@@ -76,7 +76,9 @@ def compress(
         typer.Option(
             metavar="METRIC=R",
             help="What to cut and by how much: flops=0.5 (FLOPs (MACs)), params=0.5 or "
-            "channels=0.5; R between 0 and 1.",
+            "channels=0.5; R between 0 and 1. Every pruned layer keeps at least 10% of "
+            "its channels, so a target past what that allows is refused before training, "
+            "naming the most it allows.",
         ),
     ] = "flops=0.5",
     out: Annotated[Path, typer.Option(metavar="DIR", help="Output folder.")] = Path("out"),
