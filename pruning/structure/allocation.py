@@ -51,9 +51,9 @@ def allocation_room_note(metric: str, reduction: float, reachable: float) -> str
     return (
         f"The {metric} target ({reduction:.1%}) is within {max(room, 0.0):.1%} of the largest "
         f"reduction the per-unit floors allow ({reachable:.1%}, every unit at its floor): the "
-        "allocation had almost nothing to choose, so the widths are close to those of any "
-        "pruning at this target; what the run learned is which channels to keep and their "
-        "weights. A lower target leaves structure learning room to move channels."
+        f"allocation could place only that share of the network's {metric} above the floors, "
+        "so most of what the run learned is which channels to keep and their weights. A lower "
+        "target leaves structure learning room to move channels."
     )
 
 
