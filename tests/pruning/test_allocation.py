@@ -11,10 +11,9 @@ from pruning.config import CompressConfig, InvalidTarget, Target
 from pruning.network.cost import CostModel
 from pruning.network.dependency import DependencyAdapter
 from pruning.network.units import unit_widths
+from pruning.report import ALLOCATION_ROOM, allocation_room_note
 from pruning.structure.allocation import (
-    ALLOCATION_ROOM,
     adjust_to_target,
-    allocation_room_note,
     channel_floor,
     initial_allocation,
     reachable_reduction,

@@ -17,7 +17,7 @@ from pruning.config import CompressConfig, Target
 from pruning.models.registry import ModelSpec, build_model
 from pruning.network.metrics import count_model
 from pruning.pipeline import CompressRequest, inspect_model, run_compression
-from pruning.structure.allocation import ALLOCATION_ROOM
+from pruning.report import ALLOCATION_ROOM
 
 
 def _three_digit_task(path: Path) -> None:
