@@ -86,6 +86,7 @@ def build_report(
 
     before = sum(u["channels_before"] for u in units)
     after = sum(u["channels_after"] for u in units)
+    room_note = allocation_room_note(config.target.metric, config.target.reduction, reachable)
     return {
         "target": {
             "metric": config.target.metric,
@@ -114,13 +115,7 @@ def build_report(
             "head_reinitialised": head_reinitialised,
             "versions": _versions(),
         },
-        "notes": [
-            FLOPS_NOTE,
-            *filter(
-                None,
-                [allocation_room_note(config.target.metric, config.target.reduction, reachable)],
-            ),
-        ],
+        "notes": [FLOPS_NOTE] + ([room_note] if room_note else []),
     }
 
 

@@ -47,29 +47,18 @@ def uniform_allocation(
     ]
 
 
-def _out_of_reach(
-    target: Target, full: float, lowest: float, floors: Sequence[int]
-) -> InvalidTarget:
-    reachable = 1.0 - lowest / full
-    return InvalidTarget(
-        f"a {target.metric} reduction of {target.reduction:.3f} is out of reach for this "
-        f"network: pruning every prunable unit to its floor ({min(floors)}–{max(floors)} "
-        f"channels) gives {reachable:.3f}"
-    )
-
-
 def require_reachable(
     capacity: Sequence[int], target: Target, cost_model: CostModel, floors: Sequence[int]
 ) -> None:
     """InvalidTarget when even every unit at its floor misses the target: checked before any
     training (and for a channel budget too, which would otherwise stop at the floors)."""
-    if target.metric == "channels":
-        full, lowest = float(sum(capacity)), float(sum(floors))
-    else:
-        full = cost_model.cost(capacity, target.metric)
-        lowest = cost_model.cost(floors, target.metric)
-    if lowest > (1.0 - target.reduction) * full:
-        raise _out_of_reach(target, full, lowest, floors)
+    reachable = reachable_reduction(capacity, floors, cost_model, target.metric)
+    if target.reduction > reachable:
+        raise InvalidTarget(
+            f"a {target.metric} reduction of {target.reduction:.3f} is out of reach for this "
+            f"network: pruning every prunable unit to its floor ({min(floors)}–{max(floors)} "
+            f"channels) gives {reachable:.3f}"
+        )
 
 
 def initial_allocation(
@@ -142,9 +131,7 @@ def scale_to_target(
             scaled_allocation(proposed, capacity, scale, floors, multiple), target.metric
         )
 
-    lowest = cost_model.cost(floors, target.metric)
-    if lowest > goal:
-        raise _out_of_reach(target, full, lowest, floors)
+    require_reachable(capacity, target, cost_model, floors)
     high = max(c / max(a, 1) for a, c in zip(proposed, capacity, strict=True)) + 1.0
     if cost_at(high) <= goal:
         return capacity
