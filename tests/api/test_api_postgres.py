@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,22 +65,21 @@ def test_device_lifecycle_staged_rollout_and_fleet_on_postgres(pg_api: Api) -> N
     )
     assert ghost.status_code == 422
 
-    devices = []
+    def register(name: str, force: bool = False) -> Any:
+        body = {"name": name, "deployment": "cams", "force": force}
+        return api.client.post("/v1/devices", json=body, headers=api.admin)
+
+    first = register("cam-0")
+    assert first.status_code == 201, first.text
+    assert register("cam-0").status_code == 409
+    forced = register("cam-0", force=True)
+    assert forced.status_code == 201 and forced.json()["replaced"] == first.json()["id"]
+    # the replacement gets a fresh id, so the stage's split is drawn only after it
+    devices = [forced.json()]
     while len(devices) < 4 or len({rollout_bucket(d["id"]) < 50 for d in devices}) < 2:
-        body = {"name": f"cam-{len(devices)}", "deployment": "cams"}
-        response = api.client.post("/v1/devices", json=body, headers=api.admin)
+        response = register(f"cam-{len(devices)}")
         assert response.status_code == 201, response.text
         devices.append(response.json())
-    taken = api.client.post(
-        "/v1/devices", json={"name": "cam-0", "deployment": "cams"}, headers=api.admin
-    )
-    assert taken.status_code == 409
-    forced = api.client.post(
-        "/v1/devices", json={"name": "cam-0", "deployment": "cams", "force": True},
-        headers=api.admin,
-    )  # fmt: skip
-    assert forced.status_code == 201 and forced.json()["replaced"] == devices[0]["id"]
-    devices[0] = forced.json()
 
     staged = api.client.put(
         "/v1/deployments/cams", json={"job_id": jobs[1], "percent": 50}, headers=api.admin
