@@ -28,7 +28,7 @@ def start_structure_learning(
         example=run.example,
         batch_size=run.config.batch_size,
     )
-    learner = StructureLearner(gates, run.capacity, run.cost_model, run.config)
+    learner = StructureLearner(gates, run.capacity, run.cost_model, run.config, run.floors)
     optimizer = run.sgd(run.config.structure_lr)
     if resume is not None:
         assert resume.learner is not None

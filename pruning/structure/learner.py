@@ -71,13 +71,20 @@ class StructureLearner:
         capacity: Sequence[int],
         cost_model: CostModel,
         config: CompressConfig,
+        floors: Sequence[int] | None = None,
     ):
+        """`floors`: each unit's fewest channels, when the caller already computed them from
+        the same config (the engine checks the target against them before calibration)."""
         self.gates = gates
         self.capacity = list(capacity)
         self.cost_model = cost_model
         self.config = config
-        self.floors = channel_floor(
-            capacity, config.min_channels, config.channel_multiple, config.min_fraction
+        self.floors = (
+            list(floors)
+            if floors is not None
+            else channel_floor(
+                capacity, config.min_channels, config.channel_multiple, config.min_fraction
+            )
         )
         device = gates.gates[0].device
         self.saliency: list[Tensor] = [torch.zeros(c, device=device) for c in capacity]
