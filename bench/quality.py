@@ -410,6 +410,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--seeds", type=int, help="number of seeds (default 3)")
     parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="seeds run from this one (e.g. --first-seed 3 --seeds 2 adds seeds 3 and 4 to "
+        "an earlier 3-seed run)",
+    )
+    parser.add_argument(
         "--targets", type=float, nargs="+", help="FLOPs reductions (default 0.5 0.7 0.85)"
     )
     parser.add_argument(
@@ -444,7 +451,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     settings = QUICK if args.quick else FULL
     if args.seeds is not None:
-        settings = replace(settings, seeds=tuple(range(args.seeds)))
+        settings = replace(
+            settings, seeds=tuple(range(args.first_seed, args.first_seed + args.seeds))
+        )
+    elif args.first_seed:
+        settings = replace(settings, seeds=tuple(s + args.first_seed for s in settings.seeds))
     if args.targets:
         settings = replace(settings, targets=tuple(args.targets))
     if args.archs:
