@@ -1,0 +1,46 @@
+"""bench.merge_seeds: two quality files that differ only in their seeds become one."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from bench.merge_seeds import merge
+
+
+def payload(seeds: list[int], *, cpu: str = "AMD EPYC", epochs: int = 6) -> dict[str, Any]:
+    return {
+        "environment": {"cpu": cpu},
+        "quick": True,
+        "datasets": ["builtin:photos"],
+        "settings": {"seeds": seeds, "structure_epochs": epochs, "targets": [0.7]},
+        "seconds": 10.0,
+        "pretrained": [{"seed": s, "accuracy": 0.8} for s in seeds],
+        "runs": [{"seed": s, "method": "ours", "accuracy": 0.7 + s / 100} for s in seeds],
+        "notes": [f"seeds {seeds}"],
+    }
+
+
+def test_the_union_of_seeds_runs_and_checkpoints() -> None:
+    merged = merge([payload([0, 1, 2]), payload([3, 4])])
+    assert merged["settings"]["seeds"] == [0, 1, 2, 3, 4]
+    assert [r["seed"] for r in merged["runs"]] == [0, 1, 2, 3, 4]
+    assert len(merged["pretrained"]) == 5 and merged["seconds"] == 20.0
+    assert merged["settings"]["structure_epochs"] == 6 and len(merged["environments"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("second", "message"),
+    [
+        (payload([3], epochs=2), "settings ['structure_epochs']"),
+        (payload([3], cpu="Intel Xeon"), "different kinds of CPU"),
+        (payload([2, 3]), "share seeds"),
+    ],
+)
+def test_files_that_differ_in_more_than_seeds_are_refused(
+    second: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        merge([payload([0, 1, 2]), second])
