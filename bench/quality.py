@@ -57,6 +57,9 @@ FIT_VARIANTS: dict[str, dict[str, Any]] = {
     "ours_distill": {"distill": 0.5, "distill_phases": "weights"},
     # ... and structure learning too (its saliencies come from the distilled loss).
     "ours_distill_both": {"distill": 0.5, "distill_phases": "both"},
+    # ... and ⌊s·Σa_l⌋ released in all instead of ⌊s·a_l⌋ per unit, so units narrower than
+    # 1/s keep moving late in the cosine schedule.
+    "ours_distill_pooled": {"distill": 0.5, "distill_phases": "both", "release_rounding": "pooled"},
     # Units discovered from the dependency graph instead of the zoo's hand-written lists.
     "ours_discovered": {"unit_source": "discovered"},
     # Distilled in both phases, and the channels tied by residual additions are pruned too,

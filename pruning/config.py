@@ -24,6 +24,7 @@ from edgeprune.contracts.limits import (
 
 TargetFit = Literal["scale", "cost_aware", "greedy"]
 ReleaseSchedule = Literal["constant", "cosine"]
+ReleaseRounding = Literal["per_unit", "pooled"]
 FinetuneSchedule = Literal["step", "cosine"]
 UnitSource = Literal["auto", "discovered"]
 Correction = Literal["proportional", "saliency"]
@@ -99,6 +100,10 @@ class CompressConfig:
     # is the one that trained (better in 3 of 4 cells of bench/RESULTS.md's photos section);
     # "constant": s every epoch, as the paper states it.
     release_schedule: ReleaseSchedule = "cosine"
+    # "per_unit": ⌊s·a_l⌋ from each unit (Algorithm 1); "pooled": ⌊s·Σa_l⌋ in all, shared by
+    # largest remainder, so units narrower than 1/s still release channels (measured in
+    # docs/algorithm.md).
+    release_rounding: ReleaseRounding = "per_unit"
     calibration_batches: int = 50
     min_channels: int = 1
     # Every unit keeps at least this fraction of its channels, so that fitting a FLOPs or
@@ -209,6 +214,7 @@ class CompressConfig:
 # The string options of CompressConfig and the Literal that lists each one's values.
 _CHOICES: dict[str, Any] = {
     "release_schedule": ReleaseSchedule,
+    "release_rounding": ReleaseRounding,
     "finetune_schedule": FinetuneSchedule,
     "target_fit": TargetFit,
     "precision": Precision,

@@ -149,7 +149,12 @@ class StructureLearner:
         block_capacity = [-(-c // m) for c in self.capacity]
         block_floors = [-(-f // m) for f in self.floors]
         blocks = redistribute(
-            blocks, block_capacity, xi, release=release, min_channels=block_floors
+            blocks,
+            block_capacity,
+            xi,
+            release=release,
+            min_channels=block_floors,
+            pooled=self.config.release_rounding == "pooled",
         )
         proposed = [min(c, m * b) for c, b in zip(self.capacity, blocks, strict=True)]
         # A unit whose width is not a multiple of m holds a partial last block: capping it at

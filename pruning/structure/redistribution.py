@@ -77,16 +77,25 @@ def redistribute(
     *,
     release: float = 0.5,
     min_channels: int | Sequence[int] = 1,
+    pooled: bool = False,
 ) -> list[int]:
     """One redistribution (ALGORITHM.md step 2): release ⌊s·a_l⌋ from every unit, regrow the
     released total in proportion to ξ (largest remainder), cap-and-spill, then the floor
     (`min_channels`: one number for every unit, or one per unit).
 
+    `pooled` releases ⌊s·Σa_l⌋ in all, shared by largest remainder of s·a_l: per unit the
+    floor is 0 whenever s·a_l < 1, so narrow units would stop moving once s is small.
+
     Σ a_l is invariant, unless the floor cannot be met by taking from other units.
     """
     if not (len(active) == len(capacity) == len(significance)):
         raise ValueError("active, capacity and significance must have one entry per unit")
-    released = [math.floor(release * a) for a in active]
+    if pooled:
+        released = largest_remainder(
+            [release * a for a in active], math.floor(release * sum(active))
+        )
+    else:
+        released = [math.floor(release * a) for a in active]
     kept = [a - r for a, r in zip(active, released, strict=True)]
     pool = sum(released)
     xi_total = sum(significance)

@@ -291,3 +291,23 @@ def test_release_schedule() -> None:
     cosine.finish_calibration()
     step = cosine.redistribute(0.0)
     assert step.proposed == step.before and step.learned_moves == 0
+
+
+@pytest.mark.parametrize("rounding", ["per_unit", "pooled"])
+def test_release_rounding_reaches_the_learner(rounding: str) -> None:
+    """A release too small for any unit's ⌊s·a_l⌋ moves nothing per unit; pooled, the same
+    release still moves channels towards the salient first unit."""
+    learner = _learner(
+        CompressConfig(target=Target("channels", 0.5), release_rounding=rounding)  # type: ignore[arg-type]
+    )
+    learner.saliency = [
+        torch.full((c,), 1.0 if i == 0 else 0.05) for i, c in enumerate(learner.capacity)
+    ]
+    learner.finish_calibration()
+    s = 0.99 / max(learner.active)
+    step = learner.redistribute(s)
+    if rounding == "per_unit":
+        assert step.proposed == step.before
+    else:
+        assert step.proposed[0] > step.before[0]
+        assert sum(step.proposed) == sum(step.before)

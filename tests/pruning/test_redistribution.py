@@ -34,6 +34,21 @@ def test_redistribution_that_hits_the_cap() -> None:
     assert a == [8, 4]
 
 
+def test_pooled_release_moves_units_narrower_than_one_over_s() -> None:
+    # s = 0.13 on units of 5 and 7: ⌊s·a_l⌋ is 0 for both, so per unit nothing moves
+    # however strongly ξ favours unit 1; pooled releases ⌊0.13·12⌋ = 1 channel, taken from
+    # the unit with the larger remainder (7·0.13 = 0.91) and regrown where ξ points... which
+    # is that same unit, so give ξ to unit 0.
+    assert redistribute([5, 7], [16, 16], [1.0, 0.0], release=0.13) == [5, 7]
+    assert redistribute([5, 7], [16, 16], [1.0, 0.0], release=0.13, pooled=True) == [6, 6]
+    # Wide units: pooled and per-unit release the same total when s·a_l are integers.
+    assert redistribute([4, 8, 16], [8, 16, 32], [0.125, 0.375, 0.5], release=0.5, pooled=True) == [
+        4,
+        9,
+        15,
+    ]
+
+
 def test_floor_takes_from_the_widest() -> None:
     assert apply_floor([0, 5, 9], [8, 16, 16], 2) == [2, 5, 7]
     a = redistribute([2, 30], [8, 32], [0.0, 1.0], release=0.5, min_channels=1)
@@ -51,16 +66,16 @@ def allocations(draw: st.DrawFn) -> tuple[list[int], list[int], list[float], flo
     capacity = draw(st.lists(st.integers(1, 256), min_size=n, max_size=n))
     active = [draw(st.integers(1, c)) for c in capacity]
     significance = draw(st.lists(st.floats(0, 1), min_size=n, max_size=n))
-    release = draw(st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0]))
+    release = draw(st.sampled_from([0.0, 0.03, 0.13, 0.25, 0.5, 0.75, 1.0]))
     return active, capacity, significance, release
 
 
 @settings(max_examples=400, deadline=None)
-@given(allocations())
+@given(allocations(), st.booleans())
 def test_sum_is_invariant_and_bounds_hold(
-    case: tuple[list[int], list[int], list[float], float],
+    case: tuple[list[int], list[int], list[float], float], pooled: bool
 ) -> None:
     active, capacity, significance, release = case
-    a = redistribute(active, capacity, significance, release=release, min_channels=1)
+    a = redistribute(active, capacity, significance, release=release, min_channels=1, pooled=pooled)
     assert sum(a) == sum(active)
     assert all(1 <= x <= c for x, c in zip(a, capacity, strict=True))
