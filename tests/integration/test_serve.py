@@ -172,8 +172,14 @@ def test_serve_runs_a_job_over_http_and_stops_cleanly(
     onnx = client.get(f"/v1/artifacts/{manifest.json()['sha256']}")
     assert onnx.status_code == 200 and len(onnx.content) == manifest.json()["size"]
 
-    # A worker that dies is restarted by serve.
-    inspect_worker = next(pid for pid in serve.children if "inspect" in _cmdline(pid))
+    # A worker that dies is restarted by serve. Look the inspect worker up now, not in the
+    # set taken at start-up: serve may already have restarted it (a zombie's cmdline is
+    # empty, and a CI run once failed here on that).
+    inspect_worker = next(
+        pid
+        for pid in _children_of(serve.process.pid)
+        if "inspect" in _cmdline(pid) and not _is_zombie(pid)
+    )
     os.killpg(inspect_worker, signal.SIGKILL)
     serve.wait_line("the inspect worker exited", 30)
 
