@@ -24,6 +24,8 @@ def largest_remainder(shares: Sequence[float], total: int) -> list[int]:
     """Round non-negative `shares` (summing to `total`) to integers with exactly that sum."""
     floors = [math.floor(s) for s in shares]
     left = total - sum(floors)
+    if left < 0:
+        raise ValueError(f"the shares' floors already sum to {sum(floors)}, more than {total}")
     order = sorted(range(len(shares)), key=lambda i: (shares[i] - floors[i], -i), reverse=True)
     for i in order[:left]:
         floors[i] += 1
@@ -91,9 +93,10 @@ def redistribute(
     if not (len(active) == len(capacity) == len(significance)):
         raise ValueError("active, capacity and significance must have one entry per unit")
     if pooled:
-        released = largest_remainder(
-            [release * a for a in active], math.floor(release * sum(active))
-        )
+        # The total from the shares' own float sum: s·Σa_l rounds apart from Σ s·a_l (0.7 on
+        # 10, 30, 50 gives 62.99... against 7 + 21 + 35) and would fall below their floors.
+        shares = [release * a for a in active]
+        released = largest_remainder(shares, math.floor(sum(shares)))
     else:
         released = [math.floor(release * a) for a in active]
     kept = [a - r for a, r in zip(active, released, strict=True)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -35,18 +36,23 @@ def test_redistribution_that_hits_the_cap() -> None:
 
 
 def test_pooled_release_moves_units_narrower_than_one_over_s() -> None:
-    # s = 0.13 on units of 5 and 7: ⌊s·a_l⌋ is 0 for both, so per unit nothing moves
-    # however strongly ξ favours unit 1; pooled releases ⌊0.13·12⌋ = 1 channel, taken from
-    # the unit with the larger remainder (7·0.13 = 0.91) and regrown where ξ points... which
-    # is that same unit, so give ξ to unit 0.
+    # s = 0.13 on units of 5 and 7: ⌊s·a_l⌋ is 0 for both, so per unit nothing moves however
+    # strongly ξ favours unit 0. Pooled releases ⌊0.13·12⌋ = 1 channel, from the unit with
+    # the larger remainder (7·0.13 = 0.91), and regrows it in unit 0.
     assert redistribute([5, 7], [16, 16], [1.0, 0.0], release=0.13) == [5, 7]
     assert redistribute([5, 7], [16, 16], [1.0, 0.0], release=0.13, pooled=True) == [6, 6]
-    # Wide units: pooled and per-unit release the same total when s·a_l are integers.
-    assert redistribute([4, 8, 16], [8, 16, 32], [0.125, 0.375, 0.5], release=0.5, pooled=True) == [
-        4,
-        9,
-        15,
-    ]
+    # When every s·a_l is whole, pooled releases what per unit does.
+    worked = ([4, 8, 16], [8, 16, 32], [0.125, 0.375, 0.5])
+    assert redistribute(*worked, release=0.5, pooled=True) == [4, 9, 15]
+    # 0.7·(10 + 30 + 50) is 62.99... in floats while the units' shares are 7, 21 and 35:
+    # pooled still releases exactly those, as per unit does.
+    case = ([10, 30, 50], [64, 64, 64], [0.5, 0.3, 0.2])
+    assert redistribute(*case, release=0.7, pooled=True) == redistribute(*case, release=0.7)
+
+
+def test_largest_remainder_refuses_a_total_below_the_floors() -> None:
+    with pytest.raises(ValueError, match="more than 62"):
+        largest_remainder([7.0, 21.0, 35.0], 62)
 
 
 def test_floor_takes_from_the_widest() -> None:
