@@ -7,6 +7,7 @@ report.json and plots, all in one output folder.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -42,6 +43,7 @@ from pruning.data import TaskData, load_task_data
 from pruning.data.archives import DEFAULT_LIMITS, ArchiveLimits
 from pruning.data.augmentation import background_fill
 from pruning.engine import TaskTensors, compress_model
+from pruning.engine.limits import reduction_limits
 from pruning.export.metadata import model_metadata, write_metadata
 from pruning.export.onnx import export_onnx
 from pruning.export.quantize import calibration_sample
@@ -49,6 +51,8 @@ from pruning.int8_step import quantize_for_edge
 from pruning.models.registry import ModelSpec, available_models, build_model
 from pruning.network.metrics import count_model
 from pruning.report import build_report, plot_channels, plot_history, with_roles, write_json
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -287,6 +291,9 @@ class Inspection:
     input_shape: tuple[int, int, int]
     shape_source: str
     spec_in_file: bool
+    # The largest reduction per metric with every prunable unit at its floor, for channel
+    # multiples 1..64 (`pruning.engine.limits`); None when the units could not be found.
+    limits: dict[str, list[float]] | None = None
 
 
 def inspect_model(
@@ -338,6 +345,11 @@ def inspect_model(
             f"{spec.arch} does not run on {'x'.join(map(str, shape))} inputs (C,H,W): too "
             "small for its downsampling, or not the size its classifier was built for"
         ) from None
+    try:
+        limits: dict[str, list[float]] | None = reduction_limits(model, shape)
+    except Exception as exc:  # a network the engine cannot prune fails its job, not its upload
+        log.warning("no reduction limits for %s: %s: %s", spec.arch, type(exc).__name__, exc)
+        limits = None
     return Inspection(
         params=int(cost.params),
         flops=int(cost.flops),
@@ -346,4 +358,5 @@ def inspect_model(
         input_shape=shape,
         shape_source=source,
         spec_in_file=stored is not None,
+        limits=limits,
     )

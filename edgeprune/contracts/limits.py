@@ -21,3 +21,17 @@ MAX_EPOCHS = 1000
 MAX_BATCH_SIZE = 4096
 # Unit widths are kept multiples of this; SIMD blocks are 8 or 16 channels, 64 is plenty.
 MAX_CHANNEL_MULTIPLE = 64
+
+
+def reachable_limit(limits: object, metric: str, multiple: int) -> float | None:
+    """The largest `metric` reduction a model allows at channel multiple `multiple`, read from
+    the limits its inspection recorded (`{metric: [limit at multiple 1, 2, ...]}`,
+    `pruning.engine.limits.reduction_limits`); None where nothing usable was recorded (a
+    model inspected before limits were, or a network whose units could not be found)."""
+    if not isinstance(limits, dict):
+        return None
+    values = limits.get(metric)
+    if not isinstance(values, list) or not 1 <= multiple <= len(values):
+        return None
+    value = values[multiple - 1]
+    return float(value) if isinstance(value, (int, float)) else None

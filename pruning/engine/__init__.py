@@ -10,9 +10,10 @@ from torch import nn
 
 from pruning.config import CompressConfig, RunHooks
 from pruning.engine.channel_removal import remove_channels
+from pruning.engine.limits import select_units
 from pruning.engine.results import EngineResult, PruningMismatch, TaskTensors
 from pruning.engine.resume import ResumeState
-from pruning.engine.run import CompressionRun, select_units
+from pruning.engine.run import CompressionRun
 from pruning.engine.structure_learning import learn_structure, start_structure_learning
 from pruning.engine.weight_learning import (
     learn_weights,

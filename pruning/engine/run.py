@@ -11,20 +11,17 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from pruning.config import CompressConfig, Phase, RunHooks
 from pruning.data.augmentation import resolve_augment
 from pruning.distillation import Distillation
 from pruning.engine.calibration import phase_generator
+from pruning.engine.limits import network_budget
 from pruning.engine.progress import RunProgress
 from pruning.engine.results import EngineResult, TaskTensors
 from pruning.engine.resume import ResumeState, cpu_state
 from pruning.models.registry import ModelSpec
-from pruning.network.cost import CostModel
-from pruning.network.dependency import DependencyAdapter
-from pruning.network.discovery import Discovery, discover_units
-from pruning.network.units import PrunableModel, unit_widths
 from pruning.precision import plan, prepare_for
 from pruning.structure.allocation import channel_floor, reachable_reduction, require_reachable
 from pruning.training import (
@@ -35,20 +32,6 @@ from pruning.training import (
     steps_per_epoch,
     train_one_epoch,
 )
-
-
-def select_units(model: nn.Module, example: Tensor, config: CompressConfig) -> Discovery:
-    """The zoo's hand-written unit list where it applies, else the units discovered from the
-    dependency graph (`pruning.network.discovery`)."""
-    declared = (
-        isinstance(model, PrunableModel)
-        and config.unit_source == "auto"
-        and config.residual == "inside"
-        and not config.keep_layers
-    )
-    if declared and isinstance(model, PrunableModel):
-        return Discovery(list(model.prunable_units()), [], declared=True)
-    return discover_units(model, example, ignore=config.keep_layers, residual=config.residual)
 
 
 class CompressionRun:
@@ -76,9 +59,12 @@ class CompressionRun:
             else None
         )
         self.example = data.x_test[:1].to(device)
-        self.discovery = select_units(self.model, self.example, config)
+        # The same budget the upload's inspection recorded its reduction limits from.
+        budget = network_budget(self.model, self.example, config)
+        self.discovery = budget.discovery
         self.units = self.discovery.units
-        self.capacity = unit_widths(self.model, self.units)
+        self.capacity = budget.capacity
+        self.adapter, self.cost_model = budget.adapter, budget.cost_model
         self.steps = steps_per_epoch(data.x_train.shape[0], config.batch_size)
         self.calibration_steps = min(config.calibration_batches, self.steps)
         self.progress = RunProgress(
@@ -91,11 +77,6 @@ class CompressionRun:
         self.timings: dict[str, float] = {}
         self.history: list[dict[str, Any]] = []
         self.baseline: dict[str, float] = {}
-        self.model.eval()
-        self.adapter = DependencyAdapter(self.model, self.example, self.units)
-        self.cost_model = CostModel.build(
-            self.model, self.example, self.adapter.couplings(), self.capacity
-        )
         self.floors = channel_floor(
             self.capacity, config.min_channels, config.channel_multiple, config.min_fraction
         )
