@@ -95,5 +95,6 @@ def inspect_uploaded_model(ctx: WorkerContext, model_id: str) -> str:
             arch=found.arch,
             num_classes=found.num_classes,
             input_shape=found.input_shape,
+            limits=found.limits,
         )
     return uploads.READY

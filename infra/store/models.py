@@ -66,6 +66,9 @@ class Model(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|ready|invalid
     params: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     flops: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # {metric: [largest reachable reduction at channel multiple 1, 2, ...]}, from the
+    # inspection; NULL before it, and for models inspected before limits were recorded.
+    limits: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

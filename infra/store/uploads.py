@@ -68,11 +68,13 @@ def mark_model_ready(
     arch: str | None = None,
     num_classes: int | None = None,
     input_shape: Sequence[int] | None = None,
+    limits: dict[str, list[float]] | None = None,
 ) -> bool:
     """The checkpoint loads into its architecture; False when it was no longer pending.
     `arch`, `num_classes` and `input_shape`, when given, are what the inspection found (the
-    upload may have left them out); a ready model always has all three."""
-    found: dict[str, Any] = {"arch": arch, "num_classes": num_classes}
+    upload may have left them out); a ready model always has all three. `limits` are its
+    reachable reductions (`edgeprune.contracts.limits.reachable_limit` reads them)."""
+    found: dict[str, Any] = {"arch": arch, "num_classes": num_classes, "limits": limits}
     if input_shape is not None:
         found["input_shape"] = [int(v) for v in input_shape]
     values = {k: v for k, v in found.items() if v is not None}

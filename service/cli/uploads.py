@@ -207,6 +207,9 @@ def upload_model(
             f"{body['id']}  {body['arch']}  {body['num_classes']} classes  input {shape}  "
             f"params {body['params']:,}  FLOPs (MACs) {body['flops']:,}"
         )
+        reachable = (body.get("max_reduction") or {}).get("flops")
+        if reachable is not None:  # what `jobs submit --target flops=R` may ask for at most
+            line += f"  at most flops={reachable:.3f}"
         note = _detected_note(body, fields)
         if note and not as_json:
             typer.echo(note, err=True)

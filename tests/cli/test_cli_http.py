@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import threading
 import time
 import zipfile
@@ -106,6 +107,7 @@ def test_models_upload_prints_what_the_inspection_detected(
         ctx.engine.dispose()
     assert result.exit_code == 0, result.output
     assert result.stdout.split()[1:6] == ["vgg11", "4", "classes", "input", "1x32x32"]
+    assert re.search(r"  at most flops=0\.9\d\d$", result.stdout.strip())  # the inspection's limit
     assert "detected from the checkpoint: arch vgg11, input 1x32x32 (its height" in result.stderr
     assert wrong.exit_code == 6
     assert "does not run on 1x4x4 inputs" in wrong.stderr and "--input-shape" in wrong.stderr

@@ -247,6 +247,13 @@ def submit_job(page: Page, service: Service) -> str:
     page.get_by_label("Use an uploaded dataset", exact=True).check()
     page.locator("#model-id").select_option(index=1)
     page.locator("#dataset-id").select_option(index=1)
+    # The inspection recorded how far this network can go: the choice says so, and a
+    # target past it is refused at submission, next to the field.
+    expect(page.locator("#model-id option").nth(1)).to_contain_text(re.compile(r"flops ≤ 0\.\d{3}"))
+    page.get_by_label("Reduction", exact=True).fill("0.999")
+    page.get_by_role("button", name="Submit job").click()
+    expect(error).to_contain_text("out of reach")
+    assert page.url == f"{service.url}/jobs/new"
     page.get_by_label("Reduction", exact=True).fill("0.5")
     page.get_by_label("Quantize", exact=True).select_option("int8")
     page.get_by_role("button", name="Submit job").click()

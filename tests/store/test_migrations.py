@@ -167,3 +167,47 @@ def test_0005_up_and_down_on_sqlite_and_postgres(tmp_path: Path, database: str) 
         engine.dispose()
         if database == "postgresql":
             drop_pg_database(url)
+
+
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
+)
+def test_0006_adds_limits_to_models_already_there_and_goes_down_again(
+    tmp_path: Path, database: str
+) -> None:
+    from alembic import command
+
+    from infra.store.migrate import alembic_config
+
+    url = (
+        create_pg_database("edgeprune_migrate_0006")
+        if database == "postgresql"
+        else f"sqlite:///{tmp_path / 'm.db'}"
+    )
+    engine = make_engine(url)
+    try:
+        upgrade_database(url, "0005")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO models (id, name, filename, format, sha256, size, status, "
+                    "created_at) VALUES ('mdl_old', 'm', 'm.pt', 'pt', 'ab', 1, 'ready', "
+                    "'2026-01-01')"
+                )
+            )
+        upgrade_database(url)
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT id, limits FROM models")).all()
+        assert [tuple(r) for r in rows] == [("mdl_old", None)]  # kept, nothing recorded yet
+        _check_schema(url)
+        with engine.connect() as conn:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0005")
+            conn.commit()
+        columns = {c["name"] for c in inspect(engine).get_columns("models")}
+        assert "limits" not in columns and "arch" in columns
+    finally:
+        engine.dispose()
+        if database == "postgresql":
+            drop_pg_database(url)

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from edgeprune.contracts.limits import MAX_CHANNEL_MULTIPLE
 from infra.store import uploads
 from infra.store.models import Model
 from tests.worker.tinyjob import write_inputs
@@ -54,6 +55,10 @@ def test_good_checkpoint_becomes_ready_with_counts(ctx: WorkerContext, tmp_path:
     model = _model(ctx, model_id)
     assert model.status == "ready" and model.error is None
     assert model.params and model.params > 1000 and model.flops and model.flops > model.params
+    # The reachable reductions per metric and channel multiple, for the submission's check.
+    assert model.limits is not None and set(model.limits) == {"flops", "params", "channels"}
+    assert all(len(v) == MAX_CHANNEL_MULTIPLE for v in model.limits.values())
+    assert all(0.5 < v[0] < 1 and min(v) >= 0 for v in model.limits.values())
     # A duplicate delivery changes nothing.
     assert inspect_uploaded_model(ctx, model_id) == "ready"
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from sse_starlette import EventSourceResponse
 
 from edgeprune.contracts.artifacts import REPORT_JSON
+from edgeprune.contracts.limits import reachable_limit
 from infra.store import jobs as job_store
 from infra.store import uploads
 from infra.store.models import Dataset, Job, Model
@@ -77,7 +78,30 @@ def _check_references(session: Session, body: JobCreate) -> list[str]:
         dataset = crud.get_dataset(session, body.dataset_id)
     except DatasetNotFound as exc:
         raise InvalidReference(exc.detail, loc=["body", "dataset_id"]) from None
-    return _input_notes(model, dataset)
+    notes = _input_notes(model, dataset)
+    _check_reachable(model, dataset, body)
+    return notes
+
+
+def _check_reachable(model: Model, dataset: Dataset, body: JobCreate) -> None:
+    """Refuse a target past what the model's per-unit floors allow, the worker's own test
+    (`require_reachable`) on the limits the inspection recorded, instead of queueing a job
+    that would fail before training. Left to the worker when the task's classes are not the
+    checkpoint's (its head is then made afresh, which moves the limit a little) and for
+    models inspected before limits were recorded."""
+    if model.num_classes is None or len(dataset.classes) != model.num_classes:
+        return
+    target = body.target
+    limit = reachable_limit(model.limits, target.metric, body.channel_multiple)
+    if limit is None or target.reduction <= limit:
+        return
+    multiple = f" at channel_multiple {body.channel_multiple}" if body.channel_multiple > 1 else ""
+    raise InvalidInput(
+        f"a {target.metric} reduction of {target.reduction:.3f} is out of reach for model "
+        f"{model.id} ({model.arch}){multiple}: every prunable unit at its floor gives "
+        f"{limit:.3f}",
+        loc=["body", "target", "reduction"],
+    )
 
 
 def _input_notes(model: Model, dataset: Dataset) -> list[str]:
