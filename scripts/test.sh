@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/python -m pytest -q "$@"
+# --durations: every run ends with its slowest tests, so the suite's time can be watched.
+exec .venv/bin/python -m pytest -q --durations=15 "$@"

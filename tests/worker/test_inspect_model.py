@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 
 from edgeprune.contracts.limits import MAX_CHANNEL_MULTIPLE
@@ -153,3 +154,21 @@ def test_an_installed_arch_has_no_usual_input_size_to_fall_back_on(
         "upload it again with --input-shape C,H,W of your data"
     )
     assert inspect_uploaded_model(ctx, sized) == "ready"
+
+
+def test_a_network_whose_limits_cannot_be_found_is_still_ready(
+    ctx: WorkerContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding the units is the engine's business at job time: an upload is not refused for
+    it, it only goes without limits (the worker then checks the target itself)."""
+    import pruning.pipeline
+
+    def fail(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("no prunable units found")
+
+    monkeypatch.setattr(pruning.pipeline, "reduction_limits", fail)
+    checkpoint, _ = write_inputs(tmp_path)
+    model_id = _add_model(ctx, checkpoint.read_bytes())
+    assert inspect_uploaded_model(ctx, model_id) == "ready"
+    model = _model(ctx, model_id)
+    assert model.status == "ready" and model.params and model.limits is None
