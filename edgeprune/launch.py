@@ -183,11 +183,13 @@ def serve(
 
     Prints the URL once the API answers, and the admin token on the first start.
     """
+    from infra.queue import prepare_broker
     from infra.store.migrate import upgrade_database
 
     settings = embedded_settings(data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade_database(settings.resolved_database_url())
+    prepare_broker(settings)  # before the children: they would race to create its queues
     secret = ensure_admin_token(settings)
 
     # SUPERVISOR_ENV: the children end themselves if serve is killed (supervisor_watch).

@@ -108,6 +108,24 @@ def create_celery_app(settings: Settings, *, main: str = "edgeprune") -> Celery:
     return app
 
 
+def prepare_broker(settings: Settings) -> None:
+    """Create the embedded (`sqla+`) broker's tables and queues once, from one process,
+    before the API and the workers start; nothing to do for other brokers.
+
+    kombu's sqla transport creates them on first use in every process, and two processes
+    creating the same queue row at once leave one with an IntegrityError (the queue name is
+    unique: 1 of 45 processes racing on a fresh file here). A worker that meets it while
+    declaring its queue at start exits, which `edgeprune serve` then reports and restarts.
+    """
+    if broker_kind(settings.resolved_broker_url()) != "sqla":
+        return
+    app = create_celery_app(settings)
+    with app.connection_for_write() as conn:
+        channel = conn.default_channel
+        for name in (settings.queue_name, settings.inspect_queue_name):
+            channel.queue_declare(queue=name)
+
+
 def _task_id(entity_id: str) -> str:
     # The entity id leads the task id, so the broker's messages can be mapped back to jobs
     # without decoding bodies; the suffix keeps each send unique.

@@ -15,6 +15,7 @@ from infra.queue import (
     JobQueue,
     celery_config,
     entity_id_from_message,
+    prepare_broker,
 )
 from infra.settings import Settings
 
@@ -65,6 +66,29 @@ def test_sqlite_transport_round_trip(tmp_path: Path) -> None:
         assert queue.snapshot().ready == {"job_1", "job_2"}
     finally:
         queue.close()
+
+
+def test_the_embedded_broker_is_prepared_once_before_its_users_start(tmp_path: Path) -> None:
+    """serve creates the sqla broker's tables and both queues up front, so the API and the
+    workers only ever read those rows (racing to create one fails a process)."""
+    import sqlite3
+
+    path = tmp_path / "broker.db"
+    settings = Settings(broker_url=f"sqla+sqlite:///{path}")
+    prepare_broker(settings)
+    prepare_broker(settings)  # a restart: nothing new
+    with sqlite3.connect(path) as db:
+        names = sorted(row[0] for row in db.execute("SELECT name FROM kombu_queue"))
+    assert names == ["gpu", "inspect"]
+    # The prepared broker works as before.
+    queue = JobQueue(settings)
+    try:
+        queue.enqueue_inspect("mdl_1")
+        assert queue.snapshot(settings.inspect_queue_name).ready == {"mdl_1"}
+    finally:
+        queue.close()
+    # Other brokers create their queues on use without a shared table: nothing is touched.
+    prepare_broker(Settings(broker_url="redis://127.0.0.1:1/0"))
 
 
 @pytest.mark.parametrize("how", ["closed", "dropped"])
