@@ -231,7 +231,7 @@ async function fillArchitectures() {
 async function refreshChoices() {
   await Promise.all([
     fillArchitectures(),
-    fillSelect($("model-id"), "/v1/models?limit=200", (m) => `${m.arch ?? "?"} · ${m.name} · ${m.num_classes ?? "?"} classes · ${m.input_shape ? m.input_shape.join("×") : "?"}${m.max_reduction ? ` · flops ≤ ${m.max_reduction.flops.toFixed(3)}` : ""}${m.status === "ready" ? "" : ` (${m.status})`} · ${m.id}`, true),
+    fillSelect($("model-id"), "/v1/models?limit=200", (m) => `${m.arch ?? "?"} · ${m.name} · ${m.num_classes ?? "?"} classes · ${m.input_shape ? m.input_shape.join("×") : "?"}${m.max_reduction?.flops != null ? ` · flops ≤ ${m.max_reduction.flops.toFixed(3)}` : ""}${m.status === "ready" ? "" : ` (${m.status})`} · ${m.id}`, true),
     fillSelect($("dataset-id"), "/v1/datasets?limit=200", (d) => `${d.name} · ${d.samples} samples · ${d.classes.length} classes · ${d.input_shape.join("×")} · ${d.id}`, true),
   ]);
 }
