@@ -57,20 +57,15 @@ def network_budget(model: nn.Module, example: Tensor, config: CompressConfig) ->
     return NetworkBudget(discovery, capacity, adapter, cost_model)
 
 
-def reduction_limits(
-    model: nn.Module,
-    input_shape: tuple[int, int, int],
-    config: CompressConfig | None = None,
-    max_multiple: int = MAX_CHANNEL_MULTIPLE,
-) -> dict[str, list[float]]:
+def reduction_limits(model: nn.Module, input_shape: tuple[int, int, int]) -> dict[str, list[float]]:
     """For each metric, the largest reduction reachable with channel multiple 1, 2, ...,
-    `max_multiple` (list index = multiple − 1), under `config`'s floors and unit policy (by
-    default a REST job's: every option a job cannot set at its default)."""
-    config = config or CompressConfig(target=Target("flops", 0.5))
+    MAX_CHANNEL_MULTIPLE (list index = multiple − 1), under a REST job's floors and unit
+    policy: every option a job cannot set at its default."""
+    config = CompressConfig(target=Target("flops", 0.5))
     # No torch.no_grad(): the dependency graph traces through autograd.
     budget = network_budget(model, torch.zeros(1, *input_shape), config)
     limits: dict[str, list[float]] = {metric: [] for metric in METRICS}
-    for multiple in range(1, max_multiple + 1):
+    for multiple in range(1, MAX_CHANNEL_MULTIPLE + 1):
         floors = channel_floor(budget.capacity, config.min_channels, multiple, config.min_fraction)
         for metric in METRICS:
             limits[metric].append(
