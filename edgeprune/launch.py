@@ -10,10 +10,12 @@ start, then runs three children, each in its own session (process group):
 The inspect worker is separate so that an upload is checked while a long job holds the gpu
 worker. Everything lives under one data dir: SQLite database, `sqla+sqlite` broker, artifacts.
 
-Ctrl-C / SIGTERM: the supervisor sends SIGTERM to each child's process group (Celery's pool
-processes included), waits `STOP_GRACE_S`, then SIGKILLs what is left, so no process
-outlives it. A job cut short this way stays `running` in the database; on the next start the
-reconciler finds its stale heartbeat and the job resumes from its last epoch checkpoint.
+Ctrl-C / SIGTERM: the supervisor sends SIGTERM to the API's process group and SIGQUIT to each
+worker's main process (Celery's cold shutdown: it ends a running task and stops its own pool;
+signalling the pool processes too made the worker log an ERROR for each of them and start
+replacements while shutting down), waits `STOP_GRACE_S`, then SIGKILLs every group, so no
+process outlives it. A job cut short this way stays `running` in the database and its message
+goes back to the queue; on the next start the job resumes from its last epoch checkpoint.
 """
 
 from __future__ import annotations
@@ -69,6 +71,10 @@ class Child:
     name: str
     argv: list[str]
     restart: bool
+    # How the child is asked to stop: a Celery worker takes SIGQUIT in its main process alone
+    # and stops its pool itself; the API takes SIGTERM in its whole group.
+    stop_signal: signal.Signals = signal.SIGTERM
+    stop_whole_group: bool = True
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     restarts: list[float] = field(default_factory=list)
@@ -87,6 +93,14 @@ class Child:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, sig)
+
+    def ask_to_stop(self) -> None:
+        if self.process is None:
+            return
+        if self.stop_whole_group:
+            self.signal_group(self.stop_signal)
+        elif self.process.poll() is None:
+            self.process.send_signal(self.stop_signal)
 
 
 def embedded_settings(data_dir: Path) -> Settings:
@@ -130,11 +144,15 @@ def _children(host: str, port: int, log_level: str) -> list[Child]:
             ],
             restart=False,
         ),
-        Child("gpu worker", [*worker, "--queues", "gpu", "--name", "gpu@embedded"], restart=True),
+        Child(
+            "gpu worker",
+            [*worker, "--queues", "gpu", "--name", "gpu@embedded"],
+            restart=True, stop_signal=signal.SIGQUIT, stop_whole_group=False,
+        ),
         Child(
             "inspect worker",
             [*worker, "--queues", "inspect", "--name", "inspect@embedded"],
-            restart=True,
+            restart=True, stop_signal=signal.SIGQUIT, stop_whole_group=False,
         ),
     ]  # fmt: skip
 
@@ -156,7 +174,7 @@ def wait_ready(url: str, api: Child, timeout: float, stop: threading.Event) -> b
 
 def stop_children(children: list[Child], grace: float = STOP_GRACE_S) -> None:
     for child in children:
-        child.signal_group(signal.SIGTERM)
+        child.ask_to_stop()
     deadline = time.monotonic() + grace
     for child in children:
         if child.process is None:

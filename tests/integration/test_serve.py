@@ -88,7 +88,8 @@ class Serve:
         self.children: set[int] = set()
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
+        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
+        self._pump_thread.start()
 
     def _pump(self) -> None:
         assert self.process.stdout is not None
@@ -113,6 +114,17 @@ class Serve:
     def stop(self) -> int:
         os.kill(self.process.pid, signal.SIGTERM)
         return self.process.wait(timeout=60)
+
+    def take_lines(self, wait_for_end: bool = False) -> list[str]:
+        """The lines printed since the last look (all of them, to the end of the output, with
+        `wait_for_end` once the process has exited)."""
+        if wait_for_end:
+            self._pump_thread.join(timeout=30)
+        taken: list[str] = []
+        while not self.lines.empty():
+            taken.append(self.lines.get())
+        self.output.extend(taken)
+        return taken
 
     def kill(self) -> None:
         if self.process.poll() is None:
@@ -191,7 +203,12 @@ def test_serve_runs_a_job_over_http_and_stops_cleanly(
     serve.children = wait_for(restarted, 30, "serve to restart the inspect worker")
     members = _session_members(serve.children)
     assert len(members) >= 3
+    serve.take_lines()
     assert serve.stop() == 0
+    # A quiet stop: each worker stops its own pool (signalled in the pool's processes too,
+    # a worker logged an ERROR for each of them and started replacements).
+    stopping = serve.take_lines(wait_for_end=True)
+    assert not [line for line in stopping if "ERROR" in line], stopping
     leftovers = {pid for pid in members if Path(f"/proc/{pid}").exists()}
     leftovers -= {pid for pid in leftovers if _is_zombie(pid)}
     assert not leftovers, f"processes outlived serve: {leftovers}"
@@ -202,8 +219,7 @@ def test_serve_runs_a_job_over_http_and_stops_cleanly(
     again.wait_line("EdgePrune is running at", 180)
     again.children = _children_of(again.process.pid)
     time.sleep(0.5)
-    while not again.lines.empty():
-        again.output.append(again.lines.get())
+    again.take_lines()
     assert not any(line.strip().startswith("ep_") for line in again.output)
 
     # serve killed outright (no chance to stop its children): they end themselves.
