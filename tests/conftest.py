@@ -10,9 +10,12 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.model_plugin import expose_model_plugin, hide_model_plugin
 
 PG_ADMIN_URL = os.environ.get("EDGEPRUNE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("EDGEPRUNE_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -63,3 +66,17 @@ def redis_url() -> str:
 @pytest.fixture
 def unique_suffix() -> str:
     return uuid.uuid4().hex[:10]
+
+
+_PLUGIN_METADATA = pytest.StashKey[Path]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The test networks' entry points exist for this run and the processes it starts only.
+    config.stash[_PLUGIN_METADATA] = expose_model_plugin()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    metadata = config.stash.get(_PLUGIN_METADATA, None)
+    if metadata is not None:
+        hide_model_plugin(metadata)
