@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.int8_isa import int8_isa
+
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -28,6 +30,9 @@ def environment() -> dict[str, Any]:
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "cpu": cpu,
+        # The model name alone does not tell CPUs apart (one "AMD EPYC" has AVX-512, another
+        # AVX2 only): the kernels, and so the floating-point results, follow these features.
+        "cpu_features": int8_isa(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),

@@ -33,6 +33,19 @@ def merge(payloads: Sequence[dict[str, Any]]) -> dict[str, Any]:
             raise ValueError(f"the files differ in settings {differ}")
         if other["environment"].get("cpu") != first["environment"].get("cpu"):
             raise ValueError("the files were measured on different kinds of CPU")
+        # One model name covers CPUs with different SIMD features, whose kernels give other
+        # checkpoints: a file that does not record them cannot be shown to match.
+        features = [p["environment"].get("cpu_features") for p in (first, other)]
+        if None in features:
+            raise ValueError(
+                "a file does not record its CPU's features (cpu_features): cannot tell "
+                "whether its checkpoints are the ones this CPU would give"
+            )
+        if features[0] != features[1]:
+            raise ValueError(
+                f"the files were measured on CPUs with different features: {features[0]} "
+                f"and {features[1]}"
+            )
     seeds = [s for p in payloads for s in p["settings"]["seeds"]]
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"the files share seeds: {sorted(seeds)}")

@@ -103,10 +103,17 @@ def overhead_section(payload: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _env_cell(env: dict[str, Any], key: str) -> str:
+    value = env.get(key, "?")
+    # cpu_features is a list; older files do not record it ("?").
+    return (" ".join(value) or "none") if isinstance(value, list) else str(value)
+
+
 def environment_section(results: dict[str, dict[str, Any]]) -> list[str]:
     keys = [
         "date",
         "cpu",
+        "cpu_features",
         "cpu_count",
         "torch_threads",
         "load_avg_1m_at_start",
@@ -118,7 +125,7 @@ def environment_section(results: dict[str, dict[str, Any]]) -> list[str]:
     rows = []
     for name, payload in results.items():
         env = payload.get("environment", {})
-        rows.append([name, str(payload.get("quick", "?"))] + [str(env.get(k, "?")) for k in keys])
+        rows.append([name, str(payload.get("quick", "?"))] + [_env_cell(env, k) for k in keys])
     return ["## Environment of each run", "", *table(["results", "quick", *keys], rows)]
 
 

@@ -9,10 +9,21 @@ import pytest
 
 from bench.merge_seeds import merge
 
+AVX512 = ["avx2", "avx512f", "avx512bw", "avx512_vnni"]
 
-def payload(seeds: list[int], *, cpu: str = "AMD EPYC", epochs: int = 6) -> dict[str, Any]:
+
+def payload(
+    seeds: list[int],
+    *,
+    cpu: str = "AMD EPYC",
+    features: list[str] | None = AVX512,
+    epochs: int = 6,
+) -> dict[str, Any]:
+    environment: dict[str, Any] = {"cpu": cpu}
+    if features is not None:
+        environment["cpu_features"] = features
     return {
-        "environment": {"cpu": cpu},
+        "environment": environment,
         "quick": True,
         "datasets": ["builtin:photos"],
         "settings": {"seeds": seeds, "structure_epochs": epochs, "targets": [0.7]},
@@ -36,6 +47,9 @@ def test_the_union_of_seeds_runs_and_checkpoints() -> None:
     [
         (payload([3], epochs=2), "settings ['structure_epochs']"),
         (payload([3], cpu="Intel Xeon"), "different kinds of CPU"),
+        # The same model name, one CPU with AVX-512 and one without: other checkpoints.
+        (payload([3], features=["avx2"]), "CPUs with different features"),
+        (payload([3], features=None), "does not record its CPU's features"),
         (payload([2, 3]), "share seeds"),
     ],
 )
