@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     queue_name: str = "gpu"
     inspect_queue_name: str = "inspect"
     unauthenticated_rate_limit_per_minute: int = Field(default=120, ge=1)
+    # Freeze the API's startup heap out of the garbage collector's sight (service/api/heap.py;
+    # EDGEPRUNE_API_FREEZE_HEAP). Off only where the API is started and stopped many times in
+    # one larger process, where the collection before freezing walks that whole heap.
+    api_freeze_heap: bool = True
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'edgeprune.db').resolve()}"

@@ -56,6 +56,20 @@ def pg_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def api_pg_url() -> Iterator[str]:
+    """A PostgreSQL database migrated once for the app-level tests that run on both databases
+    (tests/support/databases.py); each such test empties it first."""
+    from infra.store.migrate import upgrade_database
+
+    url = create_pg_database("edgeprune_api_both")
+    try:
+        upgrade_database(url)
+        yield url
+    finally:
+        drop_pg_database(url)
+
+
+@pytest.fixture(scope="session")
 def redis_url() -> str:
     import redis
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -75,7 +75,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.poll_path = poll_path
     log.info("EdgePrune API ready (database %s)", engine.url.render_as_string(hide_password=True))
     try:
-        with startup_heap_frozen():
+        with startup_heap_frozen() if settings.api_freeze_heap else nullcontext():
             yield
     finally:
         del app.state.poll_path

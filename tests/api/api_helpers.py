@@ -28,6 +28,7 @@ from infra.store.models import Job
 from infra.store.tokens import create_token
 from service.api.main import create_app
 from tests.conftest import create_pg_database, drop_pg_database
+from tests.support.databases import migrated_sqlite_url
 
 
 class Backend(Protocol):
@@ -64,15 +65,19 @@ class Api:
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    database = overrides.pop("database_url", None) or migrated_sqlite_url(tmp_path / "api.db")
     values: dict[str, Any] = {
         "data_dir": tmp_path / "data",
-        "database_url": f"sqlite:///{tmp_path / 'api.db'}",
+        "database_url": database,
         "broker_url": f"sqla+sqlite:///{tmp_path / 'broker.db'}",
         "artifacts_url": str(tmp_path / "artifacts"),
         # Nothing in these tests runs a worker: don't wait for one.
         "inspect_wait_s": 0.3,
         # The reconciler is the persistence side's; keep it out of these tests' way.
         "reconcile_interval_s": 3600.0,
+        # Hundreds of apps start in one test process: the collection before the heap freeze
+        # would walk the whole process each time (tests/api/test_api_health.py keeps it on).
+        "api_freeze_heap": False,
     }
     values.update(overrides)
     return Settings(**values)

@@ -1,4 +1,5 @@
-"""A real app on a temporary SQLite database, SQLite broker and artifact folder.
+"""A real app on a temporary database (SQLite, and PostgreSQL too: tests/support/databases.py),
+SQLite broker and artifact folder.
 
 Everything behind the routes is the real thing (migrations, store, storage, kombu's SQLite
 transport); see api_helpers.py for how worker-side state is seeded.
@@ -15,11 +16,12 @@ from fastapi.testclient import TestClient
 from infra.settings import Settings
 from service.api.main import create_app
 from tests.api.api_helpers import Api, make_settings
+from tests.support.databases import DATABASES, database_for_test
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path)
+@pytest.fixture(params=DATABASES)
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    return make_settings(tmp_path, **database_for_test(request, tmp_path))
 
 
 @pytest.fixture

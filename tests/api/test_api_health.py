@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
+from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
 
-from tests.api.api_helpers import Api, submit_job
+from infra.settings import Settings
+from infra.store.db import make_engine
+from service.api.main import create_app
+from tests.api.api_helpers import Api, make_settings, submit_job
+from tests.support.net import free_port
 
 PROBLEM = "application/problem+json"
 
@@ -98,19 +106,43 @@ def test_openapi_docs_are_served(api: Api) -> None:
 
 
 def test_database_outage_is_a_503_problem_with_retry_after(api: Api) -> None:
-    # The database file's directory disappears under a running app (a lost volume); the
-    # pooled engine then fails to reach it.
     app = api.client.app
     assert isinstance(app, FastAPI)
-    app.state.sessions.kw["bind"].dispose()
-    db_path = str(api.settings.database_url).removeprefix("sqlite:///")
-    os.replace(db_path, db_path + ".moved")
-    os.mkdir(db_path)  # a directory where the database file was: sqlite cannot open it
-    try:
-        response = api.client.get("/v1/jobs", headers=api.admin)
-    finally:
-        os.rmdir(db_path)
-        os.replace(db_path + ".moved", db_path)
+    engine = app.state.sessions.kw["bind"]
+    engine.dispose()
+    database_url = str(api.settings.database_url)
+    if database_url.startswith("sqlite"):
+        # The database file's directory disappears under a running app (a lost volume);
+        # the pooled engine then fails to reach it.
+        db_path = database_url.removeprefix("sqlite:///")
+        os.replace(db_path, db_path + ".moved")
+        os.mkdir(db_path)  # a directory where the database file was: sqlite cannot open it
+        try:
+            response = api.client.get("/v1/jobs", headers=api.admin)
+        finally:
+            os.rmdir(db_path)
+            os.replace(db_path + ".moved", db_path)
+    else:
+        # The PostgreSQL server goes away: connections to it are refused.
+        app.state.sessions.kw["bind"] = make_engine(
+            make_url(database_url).set(host="127.0.0.1", port=free_port()).render_as_string(False)
+        )
+        try:
+            response = api.client.get("/v1/jobs", headers=api.admin)
+        finally:
+            app.state.sessions.kw["bind"].dispose()
+            app.state.sessions.kw["bind"] = engine
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
     assert response.json()["type"] == "urn:edgeprune:problem:service-unavailable"
+
+
+def test_the_startup_heap_is_frozen_while_the_api_serves(tmp_path: Path) -> None:
+    # On by default; the other tests turn it off to start hundreds of apps quickly.
+    settings = make_settings(tmp_path, api_freeze_heap=True)
+    assert gc.get_freeze_count() == 0
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/healthz").status_code == 200
+        assert gc.get_freeze_count() > 0  # the collector no longer walks the startup heap
+    assert gc.get_freeze_count() == 0  # unfrozen at shutdown
+    assert Settings().api_freeze_heap

@@ -38,6 +38,7 @@ from tests.api.api_helpers import (
     submit_job,
 )
 from tests.security.conftest import PROBLEM_JSON
+from tests.support.databases import DATABASES, migrated_database
 
 # Callers, in the order they are tried (the admin last, see the module docstring).
 CALLERS = ("none", "bad", "revoked", "other_device", "own_device", "admin")
@@ -259,18 +260,23 @@ def app_routes(api: Api) -> set[tuple[str, str]]:
     return found
 
 
-@pytest.fixture(scope="module")
-def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Api, World]]:
-    settings = make_settings(
-        tmp_path_factory.mktemp("matrix"),
-        unauthenticated_rate_limit_per_minute=100_000,
-        inspect_wait_s=0.0,
-    )
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        api = Api(client=client, admin={}, settings=settings)
-        api.admin = api.token("admin")
-        yield api, seed_world(api)
-        assert client.get("/v1/jobs", headers=api.admin).status_code == 200
+@pytest.fixture(scope="module", params=DATABASES)
+def matrix(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Api, World]]:
+    folder = tmp_path_factory.mktemp("matrix")
+    with migrated_database(request.param, folder, "edgeprune_authz") as database_url:
+        settings = make_settings(
+            folder,
+            database_url=database_url,
+            unauthenticated_rate_limit_per_minute=100_000,
+            inspect_wait_s=0.0,
+        )
+        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+            api = Api(client=client, admin={}, settings=settings)
+            api.admin = api.token("admin")
+            yield api, seed_world(api)
+            assert client.get("/v1/jobs", headers=api.admin).status_code == 200
 
 
 def test_every_route_has_an_expectation(api: Api) -> None:

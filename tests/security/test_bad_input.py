@@ -44,6 +44,7 @@ from tests.security.hostile import (
     zip_of,
     zip_with_a_duplicate,
 )
+from tests.support.databases import DATABASES, migrated_database
 
 MODEL_FIELDS = {"arch": "vgg11", "num_classes": "10", "input_shape": "1,32,32"}
 
@@ -416,16 +417,20 @@ def test_a_bad_image_past_the_first_fails_the_job_with_a_clear_message(
 # Requests that are refused store nothing, so these tests share one app (module scope).
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    settings = make_settings(
-        tmp_path_factory.mktemp("shared"), unauthenticated_rate_limit_per_minute=100_000
-    )
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        api = Api(client=client, admin={}, settings=settings)
-        api.admin = api.token("admin")
-        yield api
-        assert client.get("/v1/jobs", headers=api.admin).status_code == 200
+@pytest.fixture(scope="module", params=DATABASES)
+def shared(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Api]:
+    folder = tmp_path_factory.mktemp("shared")
+    with migrated_database(request.param, folder, "edgeprune_bad_input") as database_url:
+        settings = make_settings(
+            folder, database_url=database_url, unauthenticated_rate_limit_per_minute=100_000
+        )
+        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+            api = Api(client=client, admin={}, settings=settings)
+            api.admin = api.token("admin")
+            yield api
+            assert client.get("/v1/jobs", headers=api.admin).status_code == 200
 
 
 @pytest.fixture(scope="module")

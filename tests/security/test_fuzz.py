@@ -1,9 +1,10 @@
 """Schemathesis against the app's own OpenAPI document: no 5xx, and every answer (status,
 content type, body, headers) is one the document declares.
 
-Bounded and repeatable: a fixed number of derandomized examples per operation, valid
-(positive) and invalid (negative) inputs, run in-process against the ASGI app with an admin
-token; about half a minute in all. Every failure of every operation is collected and shown.
+On SQLite and on PostgreSQL (some failures exist on one only). Bounded and repeatable: a fixed
+number of derandomized examples per operation, valid (positive) and invalid (negative) inputs,
+run in-process against the ASGI app with an admin token; about half a minute per database.
+Every failure of every operation is collected and shown.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import checks
 
 from infra.store.db import make_engine, make_session_factory
-from infra.store.migrate import upgrade_database
 from infra.store.tokens import create_token
 from service.api.main import create_app
 from tests.api.api_helpers import make_settings
+from tests.support.databases import DATABASES, migrated_database
 
 EXAMPLES = {schemathesis.GenerationMode.POSITIVE: 30, schemathesis.GenerationMode.NEGATIVE: 20}
 CHECKS = [
@@ -35,25 +36,29 @@ CHECKS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def fuzzed_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FastAPI, str]]:
-    """The app and an admin secret. Schemathesis runs the app's lifespan itself, so the
-    token is written beforehand, straight into the migrated database."""
-    app_settings = make_settings(
-        tmp_path_factory.mktemp("fuzz"),
-        inspect_wait_s=0.0,
-        unauthenticated_rate_limit_per_minute=1_000_000,
-    )
-    url = app_settings.resolved_database_url()
-    upgrade_database(url)
-    engine = make_engine(url)
-    try:
-        with make_session_factory(engine)() as session:
-            _, secret = create_token(session, "fuzz", kind="admin")
-            session.commit()
-    finally:
-        engine.dispose()
-    yield create_app(app_settings), secret
+@pytest.fixture(scope="module", params=DATABASES)
+def fuzzed_app(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[FastAPI, str]]:
+    """The app and an admin secret, on SQLite and on PostgreSQL. Schemathesis runs the app's
+    lifespan itself, so the token is written beforehand, straight into the migrated
+    database."""
+    folder = tmp_path_factory.mktemp("fuzz")
+    with migrated_database(request.param, folder, "edgeprune_fuzz") as url:
+        app_settings = make_settings(
+            folder,
+            database_url=url,
+            inspect_wait_s=0.0,
+            unauthenticated_rate_limit_per_minute=1_000_000,
+        )
+        engine = make_engine(url)
+        try:
+            with make_session_factory(engine)() as session:
+                _, secret = create_token(session, "fuzz", kind="admin")
+                session.commit()
+        finally:
+            engine.dispose()
+        yield create_app(app_settings), secret
 
 
 def _runner(

@@ -16,6 +16,7 @@ from service.api.main import create_app
 from tests.api.api_helpers import Api, make_settings
 from tests.security.asgi import call
 from tests.security.conftest import PROBLEM_JSON
+from tests.support.databases import DATABASES, database_for_test
 
 MAX_REQUEST = 4 * 1024
 MAX_UPLOAD = 64 * 1024
@@ -23,10 +24,11 @@ CHUNK = 16 * 1024
 BOUNDARY = "edgeprune-test-boundary"
 
 
-@pytest.fixture
-def small(tmp_path: Path) -> Iterator[Api]:
+@pytest.fixture(params=DATABASES)
+def small(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
     settings = make_settings(
         tmp_path,
+        **database_for_test(request, tmp_path),
         max_request_bytes=MAX_REQUEST,
         max_upload_bytes=MAX_UPLOAD,
         unauthenticated_rate_limit_per_minute=100_000,
@@ -140,11 +142,15 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def throttled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Api, Clock]]:
+@pytest.fixture(params=DATABASES)
+def throttled(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Api, Clock]]:
     clock = Clock()
     monkeypatch.setattr("service.api.ratelimit.time.monotonic", clock)
-    settings = make_settings(tmp_path, unauthenticated_rate_limit_per_minute=3)
+    settings = make_settings(
+        tmp_path, **database_for_test(request, tmp_path), unauthenticated_rate_limit_per_minute=3
+    )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         api = Api(client=client, admin={}, settings=settings)
         api.admin = api.token()

@@ -108,12 +108,37 @@ def test_the_database_holds_no_secret(api: Api, settings: Settings, cli_database
     assert (
         api.client.get(f"/v1/devices/{device['id']}", headers=api.admin).json().get("token") is None
     )
-    files = list(Path(cli_database.removeprefix("sqlite:///")).parent.glob("api.db*"))
-    assert files, "the test's SQLite files were not found"
-    raw = b"".join(f.read_bytes() for f in files)
+    raw = _everything_stored(cli_database)
     for secret in secrets:
         assert secret.encode() not in raw
         assert secret.removeprefix("ep_").encode() not in raw
+
+
+def _everything_stored(database_url: str) -> bytes:
+    """SQLite: the database's files, WAL included. PostgreSQL: every row of every table, as
+    text (what a dump of the database would hold)."""
+    if database_url.startswith("sqlite"):
+        files = list(Path(database_url.removeprefix("sqlite:///")).parent.glob("api.db*"))
+        assert files, "the test's SQLite files were not found"
+        return b"".join(f.read_bytes() for f in files)
+    import psycopg
+
+    plain = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(plain) as connection:
+        tables = [
+            row[0]
+            for row in connection.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            )
+        ]
+        assert "tokens" in tables
+        rows = [
+            str(row[0])
+            for table in tables
+            for row in connection.execute(f'SELECT t::text FROM "{table}" t')
+        ]
+    assert rows, "the database holds no rows"
+    return "\n".join(rows).encode()
 
 
 def _token_id(cli_listing: str, name: str) -> str:
