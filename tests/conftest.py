@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,31 +43,32 @@ def drop_pg_database(url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A PostgreSQL database for this test session, migrated to head."""
+@contextmanager
+def migrated_pg_database(prefix: str = "edgeprune_test") -> Iterator[str]:
+    """A new PostgreSQL database at the migrations' head, dropped afterwards; yields its URL."""
     from infra.store.migrate import upgrade_database
 
-    url = create_pg_database()
+    url = create_pg_database(prefix)
     try:
         upgrade_database(url)
         yield url
     finally:
         drop_pg_database(url)
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL database for this test session, migrated to head."""
+    with migrated_pg_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def api_pg_url() -> Iterator[str]:
     """A PostgreSQL database migrated once for the app-level tests that run on both databases
     (tests/support/databases.py); each such test empties it first."""
-    from infra.store.migrate import upgrade_database
-
-    url = create_pg_database("edgeprune_api_both")
-    try:
-        upgrade_database(url)
+    with migrated_pg_database("edgeprune_api_both") as url:
         yield url
-    finally:
-        drop_pg_database(url)
 
 
 @pytest.fixture(scope="session")

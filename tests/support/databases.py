@@ -12,6 +12,7 @@ test would run every migration each time; instead:
 
 from __future__ import annotations
 
+import atexit
 import functools
 import shutil
 import sqlite3
@@ -31,7 +32,9 @@ DATABASES: list[Any] = ["sqlite", pytest.param("postgresql", marks=pytest.mark.i
 def _sqlite_template() -> Path:
     from infra.store.migrate import upgrade_database
 
-    path = Path(tempfile.mkdtemp(prefix="edgeprune-test-db-")) / "template.db"
+    folder = Path(tempfile.mkdtemp(prefix="edgeprune-test-db-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = folder / "template.db"
     upgrade_database(f"sqlite:///{path}")
     # WAL mode: fold the log into the file, so that the file alone is the whole database.
     with sqlite3.connect(path) as connection:
@@ -74,15 +77,10 @@ def migrated_database(kind: str, folder: Path, prefix: str = "edgeprune_module")
     if kind == "sqlite":
         yield migrated_sqlite_url(folder / "api.db")
         return
-    from infra.store.migrate import upgrade_database
-    from tests.conftest import create_pg_database, drop_pg_database
+    from tests.conftest import migrated_pg_database
 
-    url = create_pg_database(prefix)
-    try:
-        upgrade_database(url)
+    with migrated_pg_database(prefix) as url:
         yield url
-    finally:
-        drop_pg_database(url)
 
 
 def database_for_test(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
