@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,7 @@ from infra.queue import JobQueue
 from infra.settings import Settings
 from infra.storage import ArtifactStore
 from infra.store.db import make_engine, make_session_factory
-from infra.store.migrate import upgrade_database
-from tests.conftest import REDIS_URL, create_pg_database, drop_pg_database
+from tests.conftest import REDIS_URL, migrated_pg_database
 from tests.faults.harness import FAST_SETTINGS, FaultStack
 
 MakeStack = Callable[..., FaultStack]
@@ -24,12 +24,12 @@ MakeStack = Callable[..., FaultStack]
 @pytest.fixture
 def fault_stack(tmp_path: Path, unique_suffix: str) -> Iterator[MakeStack]:
     """Call it with settings overrides (broker_url, artifacts_url, max_attempts, ...)."""
-    made: list[tuple[FaultStack, str, object]] = []
+    made: list[tuple[FaultStack, object]] = []
+    databases = ExitStack()
 
     def make(**overrides: str) -> FaultStack:
         # A database of its own: the reconciler acts on every queued job it can see.
-        pg_url = create_pg_database("edgeprune_faults")
-        upgrade_database(pg_url)
+        pg_url = databases.enter_context(migrated_pg_database("edgeprune_faults"))
         values = {
             "database_url": pg_url,
             "broker_url": REDIS_URL,
@@ -53,20 +53,20 @@ def fault_stack(tmp_path: Path, unique_suffix: str) -> Iterator[MakeStack]:
             queue=JobQueue(settings),
             tmp=tmp_path,
         )
-        made.append((stack, pg_url, engine))
+        made.append((stack, engine))
         return stack
 
-    try:
-        yield make
-    finally:
-        for stack, pg_url, engine in made:
-            for worker in stack.workers:
-                worker.stop()
-            stack.queue.close()
-            engine.dispose()  # type: ignore[attr-defined]
-            drop_pg_database(pg_url)
-            if stack.settings.resolved_broker_url() == REDIS_URL:
-                client = redis.Redis.from_url(REDIS_URL)
-                for key in client.scan_iter(f"*{unique_suffix}*"):
-                    client.delete(key)
-                client.close()
+    with databases:  # dropped last, after every process and connection using them is gone
+        try:
+            yield make
+        finally:
+            for stack, engine in made:
+                for worker in stack.workers:
+                    worker.stop()
+                stack.queue.close()
+                engine.dispose()  # type: ignore[attr-defined]
+                if stack.settings.resolved_broker_url() == REDIS_URL:
+                    client = redis.Redis.from_url(REDIS_URL)
+                    for key in client.scan_iter(f"*{unique_suffix}*"):
+                        client.delete(key)
+                    client.close()

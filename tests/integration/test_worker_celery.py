@@ -24,10 +24,9 @@ from infra.settings import Settings
 from infra.storage import ArtifactStore
 from infra.store import deployments, job_events, jobs, uploads
 from infra.store.db import make_engine, make_session_factory
-from infra.store.migrate import upgrade_database
 from infra.store.models import Job, JobArtifact, Model
 from service.reconciler import Reconciler
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.conftest import migrated_pg_database
 from tests.integration.workerproc import WorkerProcess, wait_for
 from tests.worker.tinyjob import add_tiny_job, write_inputs
 
@@ -81,8 +80,11 @@ class Stack:
 @pytest.fixture
 def stack(redis_url: str, tmp_path: Path, unique_suffix: str) -> Iterator[Stack]:
     # A database of its own: the reconciler acts on every queued job it can see.
-    pg_url = create_pg_database("edgeprune_worker")
-    upgrade_database(pg_url)
+    with migrated_pg_database("edgeprune_worker") as pg_url:
+        yield from _stack_on(pg_url, redis_url, tmp_path, unique_suffix)
+
+
+def _stack_on(pg_url: str, redis_url: str, tmp_path: Path, unique_suffix: str) -> Iterator[Stack]:
     values = {
         "database_url": pg_url,
         "broker_url": redis_url,
@@ -111,7 +113,6 @@ def stack(redis_url: str, tmp_path: Path, unique_suffix: str) -> Iterator[Stack]
             worker.stop()
         queue.close()
         engine.dispose()
-        drop_pg_database(pg_url)
         client = redis.Redis.from_url(redis_url)
         for key in client.scan_iter(f"*{unique_suffix}*"):
             client.delete(key)
