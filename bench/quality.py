@@ -60,6 +60,13 @@ FIT_VARIANTS: dict[str, dict[str, Any]] = {
     # ... and ⌊s·Σa_l⌋ released in all instead of ⌊s·a_l⌋ per unit, so units narrower than
     # 1/s keep moving late in the cosine schedule.
     "ours_distill_pooled": {"distill": 0.5, "distill_phases": "both", "release_rounding": "pooled"},
+    # ... and eq. (8)'s significance per unit of the cost one more channel adds (with the
+    # default cosine release): regrowth favours units where a channel is cheap.
+    "ours_distill_cost_aware": {
+        "distill": 0.5,
+        "distill_phases": "both",
+        "target_fit": "cost_aware",
+    },
     # Units discovered from the dependency graph instead of the zoo's hand-written lists.
     "ours_discovered": {"unit_source": "discovered"},
     # Distilled in both phases, and the channels tied by residual additions are pruned too,

@@ -103,6 +103,8 @@ def test_api_refuses_a_checkpoint_carrying_code_without_running_it(
     assert_nothing_stored(api)
 
 
+# torch warns that it reads pickle protocol 4 before refusing the code it carries: expected.
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol 4:UserWarning")
 @pytest.mark.parametrize("kind", sorted(code_checkpoints(Path("x"))))
 def test_engine_refuses_a_checkpoint_carrying_code_without_running_it(
     tmp_path: Path, kind: str
