@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -394,7 +394,13 @@ def run_seed(
     return {**common, **pretrained, "epochs": settings.pretrain_epochs}, rows
 
 
-def run(datasets: Sequence[str], settings: Settings) -> dict[str, Any]:
+def run(
+    datasets: Sequence[str],
+    settings: Settings,
+    after_seed: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Every (dataset, arch, seed) in turn; `after_seed` gets the results so far after each,
+    so that a run stopped early (these take hours) keeps what it measured."""
     pretrained: list[dict[str, Any]] = []
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="edgeprune-bench-") as tmp:
@@ -404,6 +410,8 @@ def run(datasets: Sequence[str], settings: Settings) -> dict[str, Any]:
                     info, rows = run_seed(dataset, arch, width, seed, settings, Path(tmp))
                     pretrained.append(info)
                     runs.extend(rows)
+                    if after_seed is not None:
+                        after_seed({"pretrained": pretrained, "runs": runs})
     return {"pretrained": pretrained, "runs": runs}
 
 
@@ -501,18 +509,20 @@ def main(argv: Sequence[str] | None = None) -> None:
             flush=True,
         )
     started = time.perf_counter()
-    results = run(datasets, settings)
-    save(
-        args.name,
-        {
+
+    def write(results: dict[str, Any], complete: bool) -> None:
+        # Written after every seed: `complete` is false until the last one is in.
+        payload = {
             "environment": env,
             "quick": args.quick,
             "settings": asdict(settings),
             "datasets": datasets,
             "seconds": time.perf_counter() - started,
-            **results,
-        },
-    )
+            "complete": complete,
+        }
+        save(args.name, {**payload, **results})
+
+    write(run(datasets, settings, after_seed=lambda so_far: write(so_far, False)), True)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +110,26 @@ def test_distilled_baselines_prune_alike_and_fine_tune_against_the_checkpoint(
         assert twin["conv_widths"] == runs[plain]["conv_widths"]
     # Two epochs of 16 samples in batches of 16, for each distilled baseline; ours is plain.
     assert len(teachers) == 2 * 2
+
+
+def test_the_results_file_is_written_after_every_seed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run of hours stopped early keeps the seeds it finished: the file is rewritten after
+    each one, `complete` false until the last."""
+    monkeypatch.setattr(quality, "QUICK", replace(TINY, seeds=(0, 1)))
+    monkeypatch.setattr(common, "RESULTS", tmp_path / "results")
+    seen: list[dict[str, Any]] = []
+
+    def fake_seed(
+        dataset: str, arch: str, width: float, seed: int, settings: Any, tmp: Path
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        if seed == 1:  # the first seed's rows are already on disk
+            seen.append(json.loads((tmp_path / "results" / "q.json").read_text()))
+        return {"seed": seed}, [{"method": "ours", "seed": seed}]
+
+    monkeypatch.setattr(quality, "run_seed", fake_seed)
+    quality.main(["--quick", "--name", "q"])
+    assert [r["seed"] for r in seen[0]["runs"]] == [0] and seen[0]["complete"] is False
+    final = json.loads((tmp_path / "results" / "q.json").read_text())
+    assert [r["seed"] for r in final["runs"]] == [0, 1] and final["complete"] is True
