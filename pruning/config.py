@@ -23,6 +23,8 @@ from edgeprune.contracts.limits import (
 )
 
 TargetFit = Literal["scale", "cost_aware", "greedy"]
+# The fits a user may choose (greedy is kept for the benchmark's comparison only).
+UserTargetFit = Literal["scale", "cost_aware"]
 ReleaseSchedule = Literal["constant", "cosine"]
 ReleaseRounding = Literal["per_unit", "pooled"]
 FinetuneSchedule = Literal["step", "cosine"]

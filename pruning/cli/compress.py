@@ -23,7 +23,7 @@ from pruning.cli.options import (
     parse_size,
 )
 from pruning.cli.output import show_result
-from pruning.config import DEFAULT_DISTILL_PHASES, DistillPhases
+from pruning.config import DEFAULT_DISTILL_PHASES, DistillPhases, UserTargetFit
 
 FROM_SCRATCH_LR = 0.1
 
@@ -155,6 +155,15 @@ def compress(
             "distilled loss).",
         ),
     ] = DEFAULT_DISTILL_PHASES,
+    target_fit: Annotated[
+        UserTargetFit,
+        typer.Option(
+            help="How a flops/params target is met: scale (the learned widths times one "
+            "factor) or cost_aware (regrowth favours units where a channel is cheap; better "
+            "on MobileNet-style networks that end in wide 1x1 convs, worse on VGG-16; "
+            "docs/algorithm.md).",
+        ),
+    ] = "scale",
     quantize: Annotated[
         Literal["none", "int8"],
         typer.Option(
@@ -236,6 +245,7 @@ def compress(
             int8_max_drop=int8_max_drop,
             distill=distill,
             distill_phases=distill_phases,
+            target_fit=target_fit,
             residual="coupled" if prune_residual else "inside",
             data_workers=data_workers,
         )

@@ -89,6 +89,13 @@ def submit(
             "too; the server's default).",
         ),
     ] = None,
+    target_fit: Annotated[
+        Literal["scale", "cost_aware"] | None,
+        typer.Option(
+            help="How a flops/params target is met: scale (the server's default) or "
+            "cost_aware (favours units where a channel is cheap: MobileNet-style networks).",
+        ),
+    ] = None,
     augment: Annotated[
         bool | None,
         typer.Option(
@@ -141,6 +148,7 @@ def submit(
         "channel_multiple": channel_multiple,
         "distill": distill,
         "distill_phases": distill_phases,
+        "target_fit": target_fit,
         "augment": augment,
         "quantize": quantize,
         "int8_max_drop": int8_max_drop,

@@ -42,6 +42,7 @@ def test_create_job_queues_it_with_a_first_event_and_location(api: Api) -> None:
         "channel_multiple": 1,
         "distill": 0.0,
         "distill_phases": "both",
+        "target_fit": "scale",
         "augment": None,  # by the kind of data
         "quantize": "none",
         "precision": "auto",
@@ -86,6 +87,7 @@ BAD_BODIES: list[tuple[dict[str, Any], list[Any]]] = [
     ({"int8_max_drop": 2}, ["body", "int8_max_drop"]),
     ({"distill": 1.5}, ["body", "distill"]),
     ({"distill_phases": "structure"}, ["body", "distill_phases"]),
+    ({"target_fit": "greedy"}, ["body", "target_fit"]),  # an engine option for benchmarks only
     ({"target": "flops=0.5"}, ["body", "target"]),
     ({"finetune_epochs": 0}, ["body", "finetune_epochs"]),
     ({"finetune_epochs": -1}, ["body", "finetune_epochs"]),

@@ -127,7 +127,15 @@ def test_datasets_upload_and_list(live_server: LiveServer, tmp_path: Path) -> No
 
 def test_jobs_submit_list_and_show(live_server: LiveServer) -> None:
     job_id = submit(
-        live_server, "--deployment", "cams", "--distill", "0.5", "--distill-phases", "both"
+        live_server,
+        "--deployment",
+        "cams",
+        "--distill",
+        "0.5",
+        "--distill-phases",
+        "both",
+        "--target-fit",
+        "cost_aware",
     )
     listing = cli(live_server, "jobs", "list")
     assert listing.exit_code == 0
@@ -135,6 +143,7 @@ def test_jobs_submit_list_and_show(live_server: LiveServer) -> None:
     shown = json.loads(cli(live_server, "jobs", "show", job_id, "--json").stdout)
     assert shown["deployment"] == "cams"
     assert (shown["config"]["distill"], shown["config"]["distill_phases"]) == (0.5, "both")
+    assert shown["config"]["target_fit"] == "cost_aware"
 
 
 def test_jobs_submit_prints_the_servers_notes_and_refusals(live_server: LiveServer) -> None:

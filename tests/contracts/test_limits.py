@@ -48,6 +48,8 @@ EDGES = [
     *[{"reduction": r} for r in (0.0, 1e-6, 0.999999, 1.0)],
     *[{"metric": m} for m in (*METRICS, "latency")],
     *[{"distill_phases": p} for p in ("weights", "both", "structure")],
+    # "greedy" is the other deliberate difference: an engine option kept for the benchmark.
+    *[{"target_fit": f} for f in ("scale", "cost_aware", "bogus")],
     *[{"quantize": q} for q in ("none", "int8", "int4")],
 ]
 

@@ -68,6 +68,8 @@ def test_pretrain_then_compress_on_digits(tmp_path: Path) -> None:
         "0.5",
         "--distill-phases",
         "both",
+        "--target-fit",
+        "cost_aware",
         "--out",
         str(out),
         "--json",
@@ -104,6 +106,7 @@ def test_pretrain_then_compress_on_digits(tmp_path: Path) -> None:
     assert report["notes"] == [FLOPS_NOTE]  # room to spare: no note about the floors
     assert report["config"]["head_reinitialised"] is False
     assert (report["config"]["distill"], report["config"]["distill_phases"]) == (0.5, "both")
+    assert report["config"]["target_fit"] == "cost_aware"
     # The checkpoint was trained: the baseline is far above chance (10 classes).
     assert report["baseline"]["accuracy"] > 0.3
     assert [h["phase"] for h in report["history"]] == ["structure_learning", "weight_learning"]

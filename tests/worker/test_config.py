@@ -23,6 +23,7 @@ def test_build_config_takes_engine_fields_and_ignores_the_rest() -> None:
             "batch_size": 16,
             "lr": 0.05,
             "seed": 7,
+            "target_fit": "cost_aware",
             "device": "cuda:9",  # the worker chooses the device, never the client
             "unknown": 1,
         }
@@ -30,6 +31,7 @@ def test_build_config_takes_engine_fields_and_ignores_the_rest() -> None:
     assert (config.target.metric, config.target.reduction) == ("params", 0.3)
     assert (config.structure_epochs, config.finetune_epochs, config.batch_size) == (2, 3, 16)
     assert (config.lr, config.seed, config.device) == (0.05, 7, "auto")
+    assert config.target_fit == "cost_aware"
 
 
 def test_build_config_rejects_bad_targets() -> None:

@@ -60,6 +60,11 @@ class JobCreate(BaseModel):
     # "both" (structure learning too: its saliencies come from the distilled loss; measured
     # the better of the two, docs/algorithm.md).
     distill_phases: Literal["weights", "both"] = "both"
+    # How a flops/params target is met: "scale" (the learned widths times one factor) or
+    # "cost_aware" (redistribution's regrowth per unit of the cost a channel adds: measured
+    # better on MobileNet-style networks ending in wide 1x1 convs, worse on VGG-16;
+    # docs/algorithm.md). A channels target ignores it.
+    target_fit: Literal["scale", "cost_aware"] = "scale"
     # The paper's shift-and-mirror augmentation. null (the default) = by the kind of data:
     # on for images (image folders, CIFAR, 8-bit .npz), off for float .npz arrays (sensor
     # windows, spectrograms) and builtin:digits, where a mirrored sample is another thing.
