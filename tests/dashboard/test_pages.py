@@ -147,8 +147,8 @@ def test_submit_form_has_a_field_and_an_error_slot_for_every_input(dash: Dashboa
     fields = [
         "model-file", "model-arch", "model-num-classes", "model-input-shape", "model-name",
         "model-id", "data-file", "data-name", "dataset-id", "target-metric", "target-reduction",
-        "structure-epochs", "finetune-epochs", "batch-size", "lr", "seed", "auto-deployment",
-        "quantize", "channel-multiple", "distill", "distill-phases",
+        "target-fit", "structure-epochs", "finetune-epochs", "batch-size", "lr", "seed",
+        "auto-deployment", "quantize", "channel-multiple", "distill", "distill-phases",
     ]  # fmt: skip
     for name in fields:
         control = page.by_id(name)

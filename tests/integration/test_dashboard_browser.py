@@ -256,9 +256,15 @@ def submit_job(page: Page, service: Service) -> str:
     assert page.url == f"{service.url}/jobs/new"
     page.get_by_label("Reduction", exact=True).fill("0.5")
     page.get_by_label("Quantize", exact=True).select_option("int8")
+    page.get_by_label("Fit to the target", exact=True).select_option("cost_aware")
     page.get_by_role("button", name="Submit job").click()
     page.wait_for_url(re.compile(r"/jobs/job_[0-9a-f]+$"), timeout=60_000)
-    return page.url.rsplit("/", 1)[1]
+    job_id = page.url.rsplit("/", 1)[1]
+    # The form's choices are the job's: what the worker will run with.
+    headers = {"Authorization": f"Bearer {service.token}"}
+    config = httpx.get(f"{service.url}/v1/jobs/{job_id}", headers=headers).json()["config"]
+    assert (config["quantize"], config["target_fit"]) == ("int8", "cost_aware")
+    return job_id
 
 
 def test_operator_submits_watches_and_promotes_a_job(
