@@ -20,11 +20,11 @@ from edgeprune.contracts.limits import (
     REDUCTION_ABOVE,
     REDUCTION_BELOW,
     Metric,
+    TargetFitChoice,
 )
 
-TargetFit = Literal["scale", "cost_aware", "greedy"]
-# The fits a user may choose (greedy is kept for the benchmark's comparison only).
-UserTargetFit = Literal["scale", "cost_aware"]
+# The fits a job may choose, and the former greedy fit kept for the benchmark's comparison.
+TargetFit = Literal[TargetFitChoice, "greedy"]
 ReleaseSchedule = Literal["constant", "cosine"]
 ReleaseRounding = Literal["per_unit", "pooled"]
 FinetuneSchedule = Literal["step", "cosine"]

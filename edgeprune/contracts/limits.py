@@ -11,6 +11,11 @@ from typing import Literal, get_args
 Metric = Literal["flops", "params", "channels"]
 METRICS: tuple[Metric, ...] = get_args(Metric)
 
+# How a flops/params target is met, of the fits a job may choose: "scale" (the learned
+# widths times one factor) or "cost_aware" (eq. 8's significance per unit of the cost a
+# channel adds). The engine also has "greedy", kept for the benchmark's comparison only.
+TargetFitChoice = Literal["scale", "cost_aware"]
+
 # A target's reduction is the fraction of its metric removed, strictly between these two:
 # 0 would compress nothing, 1 would leave an empty network.
 REDUCTION_ABOVE = 0.0

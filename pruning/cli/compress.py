@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 import typer
 
+from edgeprune.contracts.limits import TargetFitChoice
 from pruning.cli.options import (
     STALLED_EXIT,
     ZOO_NAMES,
@@ -23,7 +24,7 @@ from pruning.cli.options import (
     parse_size,
 )
 from pruning.cli.output import show_result
-from pruning.config import DEFAULT_DISTILL_PHASES, DistillPhases, UserTargetFit
+from pruning.config import DEFAULT_DISTILL_PHASES, DistillPhases
 
 FROM_SCRATCH_LR = 0.1
 
@@ -156,7 +157,7 @@ def compress(
         ),
     ] = DEFAULT_DISTILL_PHASES,
     target_fit: Annotated[
-        UserTargetFit,
+        TargetFitChoice,
         typer.Option(
             help="How a flops/params target is met: scale (the learned widths times one "
             "factor) or cost_aware (regrowth favours units where a channel is cheap; better "

@@ -9,6 +9,7 @@ import typer
 
 from edgeprune.contracts.exit_codes import ExitCode
 from edgeprune.contracts.jobs import JobState
+from edgeprune.contracts.limits import TargetFitChoice
 from edgeprune.json_output import json_option
 from service.cli.options import DEFAULT_SERVER, EXIT_CODES, JsonOutput, Server, Token
 
@@ -90,7 +91,7 @@ def submit(
         ),
     ] = None,
     target_fit: Annotated[
-        Literal["scale", "cost_aware"] | None,
+        TargetFitChoice | None,
         typer.Option(
             help="How a flops/params target is met: scale (the server's default) or "
             "cost_aware (favours units where a channel is cheap: MobileNet-style networks).",

@@ -14,6 +14,7 @@ from edgeprune.contracts.limits import (
     REDUCTION_ABOVE,
     REDUCTION_BELOW,
     Metric,
+    TargetFitChoice,
 )
 from service.api.schemas.common import DeploymentName, UtcDatetime
 
@@ -64,7 +65,7 @@ class JobCreate(BaseModel):
     # "cost_aware" (redistribution's regrowth per unit of the cost a channel adds: measured
     # better on MobileNet-style networks ending in wide 1x1 convs, worse on VGG-16;
     # docs/algorithm.md). A channels target ignores it.
-    target_fit: Literal["scale", "cost_aware"] = "scale"
+    target_fit: TargetFitChoice = "scale"
     # The paper's shift-and-mirror augmentation. null (the default) = by the kind of data:
     # on for images (image folders, CIFAR, 8-bit .npz), off for float .npz arrays (sensor
     # windows, spectrograms) and builtin:digits, where a mirrored sample is another thing.
