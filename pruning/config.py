@@ -13,13 +13,17 @@ from typing import Any, Literal, get_args
 
 from edgeprune.contracts.jobs import Phase
 from edgeprune.contracts.limits import (
+    DEFAULT_DISTILL_PHASES,
     MAX_BATCH_SIZE,
     MAX_CHANNEL_MULTIPLE,
     MAX_EPOCHS,
     METRICS,
     REDUCTION_ABOVE,
     REDUCTION_BELOW,
+    DistillPhases,
     Metric,
+    Precision,
+    Quantize,
     TargetFitChoice,
 )
 
@@ -31,13 +35,6 @@ FinetuneSchedule = Literal["step", "cosine"]
 UnitSource = Literal["auto", "discovered"]
 Correction = Literal["proportional", "saliency"]
 ChannelSelection = Literal["saliency", "stable"]
-# Which training phases follow the teacher when distilling: weight learning only, or
-# structure learning too (its Taylor saliencies then come from the distilled loss): "both"
-# measured at or above "weights" in the 30-epoch photo cells (docs/algorithm.md).
-DistillPhases = Literal["weights", "both"]
-DEFAULT_DISTILL_PHASES: DistillPhases = "both"
-Quantize = Literal["none", "int8"]
-Precision = Literal["auto", "fp32", "bf16", "fp16"]
 ResidualPolicy = Literal["inside", "coupled"]
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from pruning.config import Precision
+from edgeprune.contracts.limits import Precision
 
 
 @dataclass(frozen=True)

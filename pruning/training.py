@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pruning.config import Cancelled, Precision
+from edgeprune.contracts.limits import Precision
+from pruning.config import Cancelled
 from pruning.cpu_kernels import guard_cpu_kernels
 from pruning.data.batches import iterate_batches
 from pruning.data.samples import Samples

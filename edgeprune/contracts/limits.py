@@ -16,6 +16,17 @@ METRICS: tuple[Metric, ...] = get_args(Metric)
 # channel adds). The engine also has "greedy", kept for the benchmark's comparison only.
 TargetFitChoice = Literal["scale", "cost_aware"]
 
+# Which training phases follow the teacher when distilling: weight learning only, or
+# structure learning too (its Taylor saliencies then come from the distilled loss). "both"
+# is the default: it measured at or above "weights" on the 30-epoch photo cells.
+DistillPhases = Literal["weights", "both"]
+DEFAULT_DISTILL_PHASES: DistillPhases = "both"
+
+# Whether the pruned model is also published as onnxruntime static INT8.
+Quantize = Literal["none", "int8"]
+# Training precision: "auto" picks bf16/fp16 autocast on a GPU that has it, fp32 elsewhere.
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+
 # A target's reduction is the fraction of its metric removed, strictly between these two:
 # 0 would compress nothing, 1 would leave an empty network.
 REDUCTION_ABOVE = 0.0

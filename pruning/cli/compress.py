@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
-from edgeprune.contracts.limits import TargetFitChoice
+from edgeprune.contracts.limits import Precision, Quantize, TargetFitChoice
 from pruning.cli.options import (
     STALLED_EXIT,
     ZOO_NAMES,
@@ -132,7 +132,7 @@ def compress(
     seed: Seed = 0,
     device: Device = "auto",
     precision: Annotated[
-        Literal["auto", "fp32", "bf16", "fp16"],
+        Precision,
         typer.Option(
             help="Training arithmetic: auto (bf16 on CUDA that has it, fp16 with a gradient "
             "scaler on CUDA that does not, fp32 on the CPU), fp32, bf16 or fp16."
@@ -166,7 +166,7 @@ def compress(
         ),
     ] = "scale",
     quantize: Annotated[
-        Literal["none", "int8"],
+        Quantize,
         typer.Option(
             help="none, or int8: also write model.int8.onnx (onnxruntime static quantization, "
             "calibrated on training samples) unless it loses more than --int8-max-drop."

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import typer
 
 from edgeprune.contracts.exit_codes import ExitCode
 from edgeprune.contracts.jobs import JobState
-from edgeprune.contracts.limits import TargetFitChoice
+from edgeprune.contracts.limits import DistillPhases, Quantize, TargetFitChoice
 from edgeprune.json_output import json_option
 from service.cli.options import DEFAULT_SERVER, EXIT_CODES, JsonOutput, Server, Token
 
@@ -84,7 +84,7 @@ def submit(
         ),
     ] = None,
     distill_phases: Annotated[
-        Literal["weights", "both"] | None,
+        DistillPhases | None,
         typer.Option(
             help="With --distill: weights (weight learning only) or both (structure learning "
             "too; the server's default).",
@@ -105,7 +105,7 @@ def submit(
         ),
     ] = None,
     quantize: Annotated[
-        Literal["none", "int8"] | None,
+        Quantize | None,
         typer.Option(
             help="none (default) or int8: also publish model.int8.onnx when it is accurate "
             "enough (see --int8-max-drop)."

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edgeprune.contracts.jobs import JobState, Phase
 from edgeprune.contracts.limits import (
+    DEFAULT_DISTILL_PHASES,
     MAX_BATCH_SIZE,
     MAX_CHANNEL_MULTIPLE,
     MAX_EPOCHS,
     REDUCTION_ABOVE,
     REDUCTION_BELOW,
+    DistillPhases,
     Metric,
+    Precision,
+    Quantize,
     TargetFitChoice,
 )
 from service.api.schemas.common import DeploymentName, UtcDatetime
@@ -60,7 +64,7 @@ class JobCreate(BaseModel):
     # Which phases follow the teacher when distilling: "weights" (weight learning only) or
     # "both" (structure learning too: its saliencies come from the distilled loss; measured
     # the better of the two, docs/algorithm.md).
-    distill_phases: Literal["weights", "both"] = "both"
+    distill_phases: DistillPhases = DEFAULT_DISTILL_PHASES
     # How a flops/params target is met: "scale" (the learned widths times one factor) or
     # "cost_aware" (redistribution's regrowth per unit of the cost a channel adds: measured
     # better on MobileNet-style networks ending in wide 1x1 convs, worse on VGG-16;
@@ -72,10 +76,10 @@ class JobCreate(BaseModel):
     augment: bool | None = None
     # "int8" also publishes model.int8.onnx (onnxruntime static QDQ, per-channel), unless its
     # test accuracy falls more than `int8_max_drop` below the fp32 model's.
-    quantize: Literal["none", "int8"] = "none"
+    quantize: Quantize = "none"
     # Training arithmetic: "auto" = bf16 on CUDA that has it, fp16 + gradient scaler on CUDA
     # that does not, fp32 on the CPU.
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    precision: Precision = "auto"
     int8_max_drop: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.01
     # Promote the job's model to this deployment automatically when it succeeds.
     deployment: DeploymentName | None = None
