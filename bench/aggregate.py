@@ -20,7 +20,8 @@ PRUNED_BASELINES = (
     "pfec", "tp_taylor", "scratch", "ours_constant", "ours_cost_aware", "ours_greedy",
     "ours_greedy_cosine", "ours_discovered", "ours_saliency_correction",
     "ours_saliency_selection", "ours_distill", "ours_distill_both", "ours_distill_residual",
-    "ours_distill_pooled", "ours_distill_cost_aware",
+    "ours_distill_pooled", "ours_distill_cost_aware", "ours_distill_cost_sqrt",
+    "ours_cost_aware_cosine",
 )  # fmt: skip
 # Baselines fine-tuned against the checkpoint as teacher: like with like, they are compared
 # with ours distilled the same way, the first of DISTILLED_OURS a cell has (both phases is
@@ -32,6 +33,7 @@ METHOD_LABELS = {
     "ours": "ours (structure + weight learning)",
     "ours_constant": "ours, constant release s (as the paper states it)",
     "ours_cost_aware": "ours, cost-aware significance, constant s",
+    "ours_cost_aware_cosine": "ours, cost-aware fit (cosine s)",
     "ours_greedy": "ours, former greedy target fit, constant s",
     "ours_greedy_cosine": "ours, former greedy target fit, cosine s",
     "ours_discovered": "ours, units discovered from the graph",
@@ -42,6 +44,7 @@ METHOD_LABELS = {
     "ours_distill_residual": "ours, both phases distil, residual channels pruned too",
     "ours_distill_pooled": "ours, both phases distil, release pooled over units",
     "ours_distill_cost_aware": "ours, both phases distil, cost-aware fit (cosine s)",
+    "ours_distill_cost_sqrt": "ours, both phases distil, cost-aware fit per √cost",
     "pfec": "PFEC: uniform L1 + fine-tune",
     "tp_taylor": "torch-pruning Taylor, global + fine-tune",
     "pfec_distill": "PFEC, fine-tune distils the checkpoint (w 0.5, T 4)",

@@ -46,7 +46,7 @@ def merge(payloads: Sequence[dict[str, Any]]) -> dict[str, Any]:
                 f"the files were measured on CPUs with different features: {features[0]} "
                 f"and {features[1]}"
             )
-    seeds = [s for p in payloads for s in p["settings"]["seeds"]]
+    seeds = [s for p in payloads for s in measured_seeds(p)]
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"the files share seeds: {sorted(seeds)}")
     return {
@@ -60,6 +60,16 @@ def merge(payloads: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "runs": [r for p in payloads for r in p["runs"]],
         "notes": [n for p in payloads for n in p.get("notes", [])],
     }
+
+
+def measured_seeds(payload: dict[str, Any]) -> list[int]:
+    """The seeds a file measured: all it was asked for, or, for a run stopped early
+    (`complete: false`), those it has runs for."""
+    asked = list(payload["settings"]["seeds"])
+    if payload.get("complete", True):
+        return asked
+    done = {run["seed"] for run in payload["runs"]}
+    return [s for s in asked if s in done]
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -46,6 +46,8 @@ METHODS = ("ours", "pfec", "tp_taylor", "scratch", "unpruned")
 FIT_VARIANTS: dict[str, dict[str, Any]] = {
     "ours_constant": {"release_schedule": "constant"},
     "ours_cost_aware": {"target_fit": "cost_aware", "release_schedule": "constant"},
+    # The same fit with the default cosine release: what a job with target_fit=cost_aware runs.
+    "ours_cost_aware_cosine": {"target_fit": "cost_aware"},
     "ours_greedy": {"target_fit": "greedy", "release_schedule": "constant"},
     "ours_greedy_cosine": {"target_fit": "greedy"},
     # The last channels onto the target by saliency per unit of cost (the former default).
@@ -66,6 +68,13 @@ FIT_VARIANTS: dict[str, dict[str, Any]] = {
         "distill": 0.5,
         "distill_phases": "both",
         "target_fit": "cost_aware",
+    },
+    # ... with the pull towards cheap units tempered: ξ_l per square root of the cost.
+    "ours_distill_cost_sqrt": {
+        "distill": 0.5,
+        "distill_phases": "both",
+        "target_fit": "cost_aware",
+        "cost_power": 0.5,
     },
     # Units discovered from the dependency graph instead of the zoo's hand-written lists.
     "ours_discovered": {"unit_source": "discovered"},

@@ -113,6 +113,9 @@ class CompressConfig:
     # "cost_aware" — eq. (8) significance per unit of cost, then the same scale fit;
     # "greedy" — the former per-channel saliency-per-cost greedy (kept for comparison).
     target_fit: TargetFit = "scale"
+    # With "cost_aware": ξ_l is divided by the marginal cost to this power. 1 = per unit of
+    # cost; below 1 tempers the pull towards cheap units (0 would be the scale fit's ξ).
+    cost_power: float = 1.0
     # The last few channels onto the target: "proportional" keeps the shape of the widths
     # being fitted (uniform at the start, the learned proposal afterwards); "saliency" adds
     # and removes by saliency per unit of cost, which tilts small nets towards cheap units.
@@ -175,6 +178,8 @@ class CompressConfig:
             raise ValueError(f"release must be in [0, 1], got {self.release}")
         if self.min_channels < 1:
             raise ValueError("min_channels must be >= 1")
+        if not 0.0 <= self.cost_power <= 2.0:
+            raise ValueError(f"cost_power must be in [0, 2], got {self.cost_power}")
         if not 0.0 <= self.min_fraction < 1.0:
             raise ValueError(f"min_fraction must be in [0, 1), got {self.min_fraction}")
         for name, literal in _CHOICES.items():

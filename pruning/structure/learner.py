@@ -170,7 +170,8 @@ class StructureLearner:
         rows = np.tile(a, (len(a), 1))
         rows[np.arange(len(a)), np.arange(len(a))] += 1
         marginal = self.cost_model.costs(rows, metric) - self.cost_model.cost(a, metric)
-        scores = [x / max(float(c), 1e-12) for x, c in zip(xi, marginal, strict=True)]
+        power = self.config.cost_power
+        scores = [x / max(float(c), 1e-12) ** power for x, c in zip(xi, marginal, strict=True)]
         total = sum(scores)
         return [s / total for s in scores] if total > 0 else xi
 

@@ -42,6 +42,15 @@ def test_the_union_of_seeds_runs_and_checkpoints() -> None:
     assert merged["settings"]["structure_epochs"] == 6 and len(merged["environments"]) == 2
 
 
+def test_a_run_stopped_early_counts_only_the_seeds_it_measured() -> None:
+    stopped = {**payload([3]), "settings": {**payload([3])["settings"], "seeds": [3, 4, 5]}}
+    stopped["complete"] = False
+    merged = merge([payload([0, 1, 2]), stopped])
+    assert merged["settings"]["seeds"] == [0, 1, 2, 3]
+    # A complete file is taken at its word: its seeds are those it was asked for.
+    assert merge([payload([0]), {**stopped, "complete": True}])["settings"]["seeds"] == [0, 3, 4, 5]
+
+
 @pytest.mark.parametrize(
     ("second", "message"),
     [

@@ -244,12 +244,15 @@ def test_per_batch_ema_is_eq7() -> None:
     assert all(g.grad is None for g in learner.gates.gates)
 
 
-def _first_step(target_fit: str) -> tuple[StructureLearner, Redistribution]:
+def _first_step(
+    target_fit: str, cost_power: float = 1.0
+) -> tuple[StructureLearner, Redistribution]:
     """Saliency concentrated in the first, full-resolution unit: redistribution moves
     channels there."""
-    learner = _learner(
-        CompressConfig(target=Target("flops", 0.6), target_fit=target_fit)  # type: ignore[arg-type]
-    )
+    config = CompressConfig(
+        target=Target("flops", 0.6), target_fit=target_fit, cost_power=cost_power
+    )  # type: ignore[arg-type]
+    learner = _learner(config)
     learner.saliency = [
         torch.full((c,), 1.0 if i == 0 else 0.05) for i, c in enumerate(learner.capacity)
     ]
@@ -278,6 +281,15 @@ def test_cost_aware_significance_favours_cheap_units() -> None:
     # Per unit of cost, the late (1×1-resolution) units are cheap: they gain more.
     assert step.proposed[-1] > plain.proposed[-1]
     assert learner.floors == channel_floor(learner.capacity, 1, 1, 0.1)
+
+
+def test_cost_power_tempers_the_pull_towards_cheap_units() -> None:
+    _, plain = _first_step("scale")
+    _, full = _first_step("cost_aware")
+    _, tempered = _first_step("cost_aware", cost_power=0.5)
+    assert plain.proposed[-1] < tempered.proposed[-1] < full.proposed[-1]
+    with pytest.raises(ValueError, match="cost_power"):
+        CompressConfig(target=Target("flops", 0.5), cost_power=-0.5)
 
 
 def test_release_schedule() -> None:
